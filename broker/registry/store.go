@@ -1,0 +1,141 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Errors a Store returns; implementations wrap them so errors.Is works.
+var (
+	// ErrNotFound: no row with that id (or hash).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique constraint or a conditional update did not hold.
+	ErrConflict = errors.New("conflict")
+	// ErrLimitReached: a use-limited thing had no uses left.
+	ErrLimitReached = errors.New("use limit reached")
+)
+
+// Store keeps the registry's state. Every implementation passes the
+// conformance suite in broker/store/storetest.
+type Store interface {
+	// Update runs fn in one read-write transaction and commits it when fn
+	// returns nil; it rolls back and returns fn's error otherwise. Writers are
+	// serialised; a committed Update is durable.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction (a consistent snapshot).
+	View(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store.
+	Close() error
+}
+
+// Tx is the set of operations inside a transaction. Methods that look up one
+// row return an error wrapping ErrNotFound when it does not exist. Zero
+// time.Time values are stored as NULL and read back as zero.
+type Tx interface {
+	// Accounts.
+	CreateAccount(a *Account) error // ErrConflict on a duplicate id
+	GetAccount(id string) (*Account, error)
+	ListAccounts() ([]Account, error) // ordered by CreatedAt, then ID
+	UpdateAccount(a *Account) error
+
+	// Users. (AccountID, Username, Domain) is unique, case-insensitively
+	// on Username and Domain.
+	CreateUser(u *User) error // ErrConflict on a duplicate
+	GetUser(id string) (*User, error)
+	// FindUsers returns users matching every non-empty field of f.
+	FindUsers(f UserFilter) ([]User, error)
+	UpdateUser(u *User) error
+
+	// Roles and grants.
+	CreateRole(r *Role) error // ErrConflict on a duplicate id
+	GetRole(id string) (*Role, error)
+	ListRoles() ([]Role, error)
+	CreateGrant(g *Grant) error // ErrConflict on a duplicate (user, role, account)
+	ListGrants(userID string) ([]Grant, error)
+
+	// API keys and their values.
+	CreateAPIKey(k *APIKey) error
+	GetAPIKey(id string) (*APIKey, error)
+	ListAPIKeys(accountID string) ([]APIKey, error) // "" = all; ordered by CreatedAt, ID
+	UpdateAPIKey(k *APIKey) error
+	CreateKeyValue(v *KeyValue) error // ErrConflict on a duplicate id or public id
+	GetKeyValueByPublicID(publicID string) (*KeyValue, error)
+	ListKeyValues(keyID string) ([]KeyValue, error)
+	// RecordKeyUse sets LastUsedAt/From. With consume it also adds one to
+	// UseCount in the same conditional update, only while UseLimit is 0 or
+	// UseCount < UseLimit; when no use is left it changes nothing and
+	// returns ErrLimitReached.
+	RecordKeyUse(valueID string, at time.Time, from string, consume bool) error
+
+	// Endpoints.
+	CreateEndpoint(e *Endpoint) error // ErrConflict when the id exists
+	GetEndpoint(id string) (*Endpoint, error)
+	ListEndpoints(f EndpointFilter) ([]Endpoint, error) // ordered by RegisteredAt, ID
+	UpdateEndpoint(e *Endpoint) error                   // replaces every field
+	// TransitionEndpoint sets State to `to`, DecidedBy and DecidedAt, only
+	// when the current state is one of `from`, in one conditional update.
+	// It returns ErrNotFound when there is no such endpoint and ErrConflict
+	// when its state is not one of `from`.
+	TransitionEndpoint(id string, from []State, to State, by string, at time.Time) error
+	// TouchEndpoint sets LastSeenAt/From.
+	TouchEndpoint(id string, at time.Time, from string) error
+	DeleteEndpoint(id string) error
+
+	// Refresh tokens.
+	CreateRefreshToken(t *RefreshToken) error
+	// ConsumeRefreshToken marks the token with this hash used at `at`, in one
+	// conditional update that requires it unused, unrevoked and unexpired.
+	// It returns the token on success; ErrNotFound when no token has this
+	// hash; the token and ErrConflict when it exists but was used, revoked
+	// or has expired (so the caller can revoke its chain).
+	ConsumeRefreshToken(hash []byte, at time.Time) (*RefreshToken, error)
+	// RevokeRefreshChain revokes every unrevoked token of a chain.
+	RevokeRefreshChain(chainID string, at time.Time) error
+	// RevokeRefreshTokensOf revokes every unrevoked token of a subject, and
+	// for endpoints also the user tokens issued through that endpoint.
+	RevokeRefreshTokensOf(subjectType, subjectID string, at time.Time) error
+
+	// Audit.
+	AppendAudit(e *AuditEvent) error               // sets e.ID
+	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
+
+	// Meta holds small broker-wide settings (e.g. "bootstrap.done").
+	GetMeta(key string) (string, error)
+	SetMeta(key, value string) error
+}
+
+// UserFilter selects users; empty fields match anything. Username, Domain and
+// UPN compare case-insensitively.
+type UserFilter struct {
+	AccountID string
+	Username  string
+	Domain    string
+	UPN       string
+}
+
+// EndpointFilter selects endpoints; zero fields match anything.
+type EndpointFilter struct {
+	AccountIDs []string
+	IDs        []string
+	State      State
+	Type       string
+	KeyID      string
+	// From selects endpoints whose RegisteredFrom lies in the prefix.
+	From             netip.Prefix
+	RegisteredBefore time.Time
+	RegisteredAfter  time.Time
+	// Text matches a substring of id, hostname or description (case-insensitive).
+	Text  string
+	Limit int // 0 = no limit
+}
+
+// AuditFilter selects audit events; zero fields match anything.
+type AuditFilter struct {
+	AccountIDs []string
+	Action     string // exact, or a prefix ending in "." ("endpoint.")
+	Since      time.Time
+	AfterID    int64
+	Limit      int
+}

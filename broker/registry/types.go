@@ -1,0 +1,240 @@
+package registry
+
+import (
+	"net/netip"
+	"time"
+)
+
+// State is an endpoint's trust state.
+type State string
+
+// Endpoint states (SPEC §3).
+const (
+	StatePending   State = "pending"
+	StateTrusted   State = "trusted"
+	StateRejected  State = "rejected"
+	StateUntrusted State = "untrusted"
+	// StateDeleted never appears in the store; it is the state an Event
+	// reports when an endpoint was deleted.
+	StateDeleted State = "deleted"
+)
+
+// AccountType places an account in the tree.
+type AccountType string
+
+// Account types.
+const (
+	AccountVendor   AccountType = "vendor"
+	AccountCustomer AccountType = "customer"
+)
+
+// Account is a node of the vendor -> customer tree. ParentID is empty for the root.
+type Account struct {
+	ID                string
+	ParentID          string
+	Name              string
+	Type              AccountType
+	Disabled          bool
+	TrustAllEndpoints bool // SPEC E2
+	// DenyUserCreation turns off S7's creation of unknown users on their
+	// first session login (default: users are created).
+	DenyUserCreation bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// User is a person in an account. PasswordHash is an encoded Argon2id hash, or
+// empty for users who cannot sign in with a password.
+type User struct {
+	ID           string
+	AccountID    string
+	Username     string
+	Domain       string
+	UPN          string
+	Email        string
+	PasswordHash string
+	Source       string // "local", "session" (created by S7), "bootstrap"
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// User sources.
+const (
+	UserSourceLocal     = "local"
+	UserSourceSession   = "session"
+	UserSourceBootstrap = "bootstrap"
+)
+
+// Permission is one right a role grants (SPEC §1).
+type Permission string
+
+// Permissions.
+const (
+	PermViewAPIKey     Permission = "ViewApiKey"
+	PermModifyAPIKey   Permission = "ModifyApiKey"
+	PermDeleteAPIKey   Permission = "DeleteApiKey"
+	PermViewEndpoint   Permission = "ViewEndpoint"
+	PermModifyEndpoint Permission = "ModifyEndpoint"
+	PermDeleteEndpoint Permission = "DeleteEndpoint"
+	PermViewAccount    Permission = "ViewAccount"
+	PermModifyAccount  Permission = "ModifyAccount"
+	PermViewUser       Permission = "ViewUser"
+	PermModifyUser     Permission = "ModifyUser"
+	PermViewAuditLog   Permission = "ViewAuditLog"
+)
+
+// AllPermissions lists every permission, in a stable order.
+var AllPermissions = []Permission{
+	PermViewAPIKey, PermModifyAPIKey, PermDeleteAPIKey,
+	PermViewEndpoint, PermModifyEndpoint, PermDeleteEndpoint,
+	PermViewAccount, PermModifyAccount, PermViewUser, PermModifyUser,
+	PermViewAuditLog,
+}
+
+// Role is a named set of permissions. AccountID is empty for built-in roles.
+type Role struct {
+	ID          string
+	AccountID   string
+	Name        string
+	Permissions []Permission
+	BuiltIn     bool
+	CreatedAt   time.Time
+}
+
+// Built-in role ids (stable; created by Bootstrap).
+const (
+	RoleAdministrator = "role-administrator"
+	RoleApprover      = "role-approver"
+	RoleAuditor       = "role-auditor"
+)
+
+// Grant gives a user a role at an account; it applies to the account's subtree.
+type Grant struct {
+	UserID    string
+	RoleID    string
+	AccountID string
+	CreatedAt time.Time
+}
+
+// KeyType is an API key's type (SPEC K1).
+type KeyType string
+
+// Key types.
+const (
+	KeyGeneral  KeyType = "general"
+	KeyEmbedded KeyType = "embedded"
+	KeyChrome   KeyType = "chrome"
+	KeyEdge     KeyType = "edge"
+)
+
+// APIKey is a credential of an account (SPEC K1). The zero ExpiresAt means
+// the key never expires; an empty AllowedIPs admits any address.
+type APIKey struct {
+	ID                      string
+	AccountID               string
+	Type                    KeyType
+	Name                    string
+	Description             string
+	Group                   string
+	Active                  bool
+	AllowUnauthenticated    bool
+	AllowUntrustedEndpoints bool
+	AutoTrust               bool
+	FullAPIAccess           bool
+	ExpiresAt               time.Time
+	AllowedIPs              []netip.Prefix
+	RunAsUserID             string
+	RunAsRoleID             string
+	CreatedBy               string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// KeyValue is one value of an API key (SPEC K2). Only SecretHash is stored;
+// the value itself is shown once. Zero times mean "never"; UseLimit 0 means
+// unlimited.
+type KeyValue struct {
+	ID           string
+	KeyID        string
+	PublicID     string
+	SecretHash   []byte
+	Description  string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time
+	LastUsedAt   time.Time
+	LastUsedFrom string
+	UseCount     int64
+	UseLimit     int64
+}
+
+// Endpoint is a registered device; ID is the device's client_id.
+type Endpoint struct {
+	ID             string
+	AccountID      string
+	State          State
+	Type           string
+	Description    string
+	Hostname       string
+	OS             string
+	Version        string
+	KeyType        string // "" for endpoints registered without a key (unbound tokens)
+	PublicKey      []byte
+	KeyThumbprint  string // RFC 7638 SHA-256 thumbprint, base64url: the cnf.jkt of its tokens
+	KeyID          string // API key it registered with
+	KeyValueID     string
+	RegisteredAt   time.Time
+	RegisteredFrom string
+	DecidedBy      string
+	DecidedAt      time.Time
+	LastSeenAt     time.Time
+	LastSeenFrom   string
+	// DeviceCodeHash and DeviceCodeExpiresAt hold a pending registration's
+	// device code (SPEC E3) for clients that poll over HTTP.
+	DeviceCodeHash      []byte
+	DeviceCodeExpiresAt time.Time
+	UpdatedAt           time.Time
+}
+
+// Subject types of tokens.
+const (
+	SubjectEndpoint = "endpoint"
+	SubjectUser     = "user"
+)
+
+// RefreshToken is a single-use opaque refresh token; only its hash is stored.
+// Tokens rotated from one another share a ChainID.
+type RefreshToken struct {
+	ID          string
+	Hash        []byte
+	ChainID     string
+	SubjectType string
+	SubjectID   string
+	AccountID   string
+	EndpointID  string // for user tokens: the endpoint the login came through, if any
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
+	UsedAt      time.Time
+	RevokedAt   time.Time
+}
+
+// AuditEvent is an append-only record of a change or a security decision.
+// Detail never holds secrets.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Actor     string // "user:<id>", "key:<id>", "endpoint:<id>", "system"
+	Action    string // dotted, stable: "endpoint.approve"
+	AccountID string
+	Target    string
+	Outcome   string // "success" or "failure"
+	Remote    string
+	Detail    map[string]string
+}
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+)

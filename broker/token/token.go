@@ -1,0 +1,271 @@
+// Package token mints and verifies the broker's access tokens (SPEC T1):
+// JWTs signed with Ed25519 (EdDSA, the only algorithm accepted), and the
+// opaque single-use refresh tokens of T2 (only their hashes are stored).
+//
+// The clock is injected so lifetimes can be tested without waiting.
+package token
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/edgetrust/edgetrust/internal/atomicfile"
+)
+
+// Token types, carried in the "token_type" claim (not "typ", which would
+// clash with the JOSE header of that name).
+const (
+	TypeDevice = "device"
+	TypeUser   = "user"
+)
+
+// Claims are the fields of an access token.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  string
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Account   string // acct
+	Type      string // TypeDevice or TypeUser
+	JKT       string // cnf.jkt: thumbprint of the key the token is bound to ("" = unbound)
+	Endpoint  string // for user tokens: the endpoint the login came through
+}
+
+type privateClaims struct {
+	Account  string `json:"acct,omitempty"`
+	Type     string `json:"token_type"`
+	Cnf      *cnf   `json:"cnf,omitempty"`
+	Endpoint string `json:"endpoint_id,omitempty"`
+}
+
+type cnf struct {
+	JKT string `json:"jkt"`
+}
+
+// Config configures an Issuer. Key is required.
+type Config struct {
+	Issuer   string             // "iss"; "" = "edgetrust"
+	Audience string             // "aud"; "" = "edgetrust"
+	Key      ed25519.PrivateKey // signing key
+	// Previous are public keys still published and accepted for
+	// verification after a rotation (SPEC T5).
+	Previous []ed25519.PublicKey
+	Now      func() time.Time // nil = time.Now
+}
+
+// Issuer mints and verifies tokens. It is safe for concurrent use.
+type Issuer struct {
+	iss, aud string
+	kid      string
+	signer   jose.Signer
+	keys     map[string]ed25519.PublicKey
+	jwks     []byte
+	now      func() time.Time
+}
+
+// ErrInvalid is returned (wrapped) for any token that does not verify.
+var ErrInvalid = errors.New("token: invalid")
+
+// New returns an Issuer.
+func New(cfg Config) (*Issuer, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("token.New: Config.Key is not an Ed25519 private key")
+	}
+	i := &Issuer{iss: cfg.Issuer, aud: cfg.Audience, now: cfg.Now, keys: map[string]ed25519.PublicKey{}}
+	if i.iss == "" {
+		i.iss = "edgetrust"
+	}
+	if i.aud == "" {
+		i.aud = "edgetrust"
+	}
+	if i.now == nil {
+		i.now = time.Now
+	}
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	kid, err := Thumbprint(pub)
+	if err != nil {
+		return nil, err
+	}
+	i.kid = kid
+	i.keys[kid] = pub
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: kid, Algorithm: string(jose.EdDSA), Use: "sig"}}}
+	for _, p := range cfg.Previous {
+		k, err := Thumbprint(p)
+		if err != nil {
+			return nil, err
+		}
+		i.keys[k] = p
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: p, KeyID: k, Algorithm: string(jose.EdDSA), Use: "sig"})
+	}
+	if i.jwks, err = json.Marshal(set); err != nil {
+		return nil, err
+	}
+	i.signer, err = jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: cfg.Key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("token.New: %w", err)
+	}
+	return i, nil
+}
+
+// Issuer returns the "iss" value of minted tokens.
+func (i *Issuer) Issuer() string { return i.iss }
+
+// JWKS returns the JSON Web Key Set of the verification keys.
+func (i *Issuer) JWKS() []byte { return i.jwks }
+
+// Mint signs c. Issuer, Audience and (when zero) IssuedAt and ID are filled in.
+func (i *Issuer) Mint(c Claims) (string, error) {
+	if c.IssuedAt.IsZero() {
+		c.IssuedAt = i.now()
+	}
+	if c.ID == "" {
+		c.ID = RandomID()
+	}
+	std := jwt.Claims{
+		Issuer:   i.iss,
+		Subject:  c.Subject,
+		Audience: jwt.Audience{i.aud},
+		ID:       c.ID,
+		IssuedAt: jwt.NewNumericDate(c.IssuedAt),
+		Expiry:   jwt.NewNumericDate(c.ExpiresAt),
+	}
+	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint}
+	if c.JKT != "" {
+		pc.Cnf = &cnf{JKT: c.JKT}
+	}
+	return jwt.Signed(i.signer).Claims(std).Claims(pc).Serialize()
+}
+
+// Verify checks the signature (EdDSA only, known key id), issuer, audience
+// and expiry of tok and returns its claims. Every failure wraps ErrInvalid.
+func (i *Issuer) Verify(tok string) (*Claims, error) {
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(parsed.Headers) != 1 {
+		return nil, fmt.Errorf("%w: want one signature", ErrInvalid)
+	}
+	key, ok := i.keys[parsed.Headers[0].KeyID]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown key id", ErrInvalid)
+	}
+	var std jwt.Claims
+	var pc privateClaims
+	if err := parsed.Claims(key, &std, &pc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if std.Expiry == nil {
+		return nil, fmt.Errorf("%w: no exp", ErrInvalid)
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: i.iss, AnyAudience: jwt.Audience{i.aud}, Time: i.now()}, 0); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c := &Claims{
+		Issuer: std.Issuer, Subject: std.Subject, ID: std.ID,
+		ExpiresAt: std.Expiry.Time().UTC(),
+		Account:   pc.Account, Type: pc.Type, Endpoint: pc.Endpoint,
+	}
+	if len(std.Audience) > 0 {
+		c.Audience = std.Audience[0]
+	}
+	if std.IssuedAt != nil {
+		c.IssuedAt = std.IssuedAt.Time().UTC()
+	}
+	if pc.Cnf != nil {
+		c.JKT = pc.Cnf.JKT
+	}
+	return c, nil
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub, base64url
+// without padding: the value of a bound token's cnf.jkt (RFC 7800).
+func Thumbprint(pub crypto.PublicKey) (string, error) {
+	b, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("token: thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// RandomID returns 128 random bits, base64url: token and record ids.
+func RandomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("token: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// NewOpaque returns a new opaque secret (prefix + 256 random bits) and the
+// hash under which it is stored.
+func NewOpaque(prefix string) (secret string, hash []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("token: crypto/rand failed: " + err.Error())
+	}
+	secret = prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, HashOpaque(secret)
+}
+
+// HashOpaque returns the stored form of an opaque secret.
+func HashOpaque(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// LoadOrCreateKey reads an Ed25519 private key (PKCS #8 PEM) from path, or
+// generates one and writes it atomically with mode 0600. created reports
+// which happened.
+func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		blk, _ := pem.Decode(data)
+		if blk == nil || !strings.Contains(blk.Type, "PRIVATE KEY") {
+			return nil, false, fmt.Errorf("token: %s holds no PEM private key", path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return nil, false, fmt.Errorf("token: parsing %s: %w", path, err)
+		}
+		ek, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, false, fmt.Errorf("token: %s is not an Ed25519 key", path)
+		}
+		return ek, false, nil
+	case errors.Is(err, os.ErrNotExist):
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, false, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, false, err
+		}
+		return priv, true, nil
+	default:
+		return nil, false, fmt.Errorf("token: %w", err)
+	}
+}
