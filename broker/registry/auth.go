@@ -1,0 +1,205 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/edgetrust/edgetrust/broker/token"
+)
+
+// Principal is an authenticated admin or user acting on the API.
+type Principal struct {
+	UserID    string
+	Username  string
+	AccountID string // the user's own account
+	grants    []resolvedGrant
+}
+
+type resolvedGrant struct {
+	accountID string
+	perms     []Permission
+}
+
+// Actor is the audit name of p.
+func (p *Principal) Actor() string { return "user:" + p.UserID }
+
+// SignInRequest is an administrator's sign-in with a password (SPEC S3b).
+type SignInRequest struct {
+	Username  string
+	Password  string
+	AccountID string // needed only when the username exists in several accounts
+	Remote    netip.Addr
+}
+
+// SignIn checks a username and password and issues a user token. It is
+// rate-limited per address and per username and audited. Every failure looks
+// the same: KindUnauthenticated (or KindRateLimited).
+func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *User, error) {
+	now := r.now()
+	fail := E(KindUnauthenticated, "sign-in failed: wrong username or password (name the account if the username exists in several)", nil)
+	if !r.signIn.allow("addr:"+addrString(req.Remote), now) || !r.signIn.allow("user:"+strings.ToLower(req.Username), now) {
+		r.auditSignIn(ctx, req, "", "", "rate limited")
+		return nil, nil, E(KindRateLimited, "too many sign-in attempts; wait a minute and try again", nil)
+	}
+	if req.Username == "" || req.Password == "" || len(req.Username) > maxTextField || len(req.Password) > 1024 {
+		return nil, nil, fail
+	}
+	var users []User
+	err := r.store.View(ctx, func(tx Tx) error {
+		var err error
+		users, err = tx.FindUsers(UserFilter{Username: req.Username, AccountID: req.AccountID})
+		return err
+	})
+	if err != nil {
+		return nil, nil, internal("finding user", err)
+	}
+	// Only local accounts with a password can sign in; with several matches
+	// the caller must name the account.
+	users = slices.DeleteFunc(users, func(u User) bool { return u.PasswordHash == "" })
+	if len(users) != 1 {
+		_, _ = checkPassword(dummyHash, req.Password)
+		reason := "unknown user"
+		if len(users) > 1 {
+			reason = "username not unique; no account named"
+		}
+		r.auditSignIn(ctx, req, "", "", reason)
+		return nil, nil, fail
+	}
+	u := users[0]
+	ok, err := checkPassword(u.PasswordHash, req.Password)
+	if err != nil || !ok || u.Disabled {
+		reason := "wrong password"
+		if u.Disabled {
+			reason = "user disabled"
+		}
+		r.auditSignIn(ctx, req, u.ID, u.AccountID, reason)
+		return nil, nil, fail
+	}
+	var tp *TokenPair
+	err = r.store.Update(ctx, func(tx Tx) error {
+		var err error
+		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, r.userTTL, "")
+		if err != nil {
+			return err
+		}
+		return audit(tx, now, "user:"+u.ID, "auth.signin", u.AccountID, "user:"+u.ID, OutcomeSuccess, req.Remote, nil)
+	})
+	if err != nil {
+		return nil, nil, internal("signing in", err)
+	}
+	u.PasswordHash = ""
+	return tp, &u, nil
+}
+
+func (r *Registry) auditSignIn(ctx context.Context, req SignInRequest, userID, account, reason string) {
+	now := r.now()
+	target := "username:" + req.Username
+	if userID != "" {
+		target = "user:" + userID
+	}
+	_ = r.store.Update(ctx, func(tx Tx) error {
+		return audit(tx, now, "anonymous", "auth.signin", account, target, OutcomeFailure, req.Remote, map[string]string{"reason": reason})
+	})
+}
+
+// Authenticate verifies a user access token and returns the principal with
+// its current grants (a revoked role takes effect at once). A token issued
+// through an endpoint stops working as soon as that endpoint is no longer
+// trusted. Errors: KindUnauthenticated.
+func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Principal, error) {
+	fail := func(err error) (*Principal, error) {
+		return nil, E(KindUnauthenticated, "missing, invalid or expired user token; sign in again", err)
+	}
+	c, err := r.signer.Verify(accessToken)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Type != token.TypeUser {
+		return fail(errors.New("not a user token"))
+	}
+	var p *Principal
+	err = r.store.View(ctx, func(tx Tx) error {
+		u, err := tx.GetUser(c.Subject)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return errors.New("user disabled")
+		}
+		if c.Endpoint != "" {
+			ep, err := tx.GetEndpoint(c.Endpoint)
+			if err != nil || ep.State != StateTrusted {
+				return errors.New("endpoint no longer trusted")
+			}
+		}
+		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID}
+		grants, err := tx.ListGrants(u.ID)
+		if err != nil {
+			return err
+		}
+		for _, g := range grants {
+			role, err := tx.GetRole(g.RoleID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			p.grants = append(p.grants, resolvedGrant{accountID: g.AccountID, perms: role.Permissions})
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+// authorize checks that p holds perm at accountID (through a grant at the
+// account or an ancestor). An account p cannot see at all answers
+// KindNotFound, so ids cannot be probed; one it sees without perm answers
+// KindPermission.
+func authorize(tx Tx, p *Principal, perm Permission, accountID string) error {
+	if p == nil {
+		return E(KindUnauthenticated, "sign in first", nil)
+	}
+	chain, err := ancestors(tx, accountID)
+	if errors.Is(err, ErrNotFound) {
+		return E(KindNotFound, "not found", err)
+	}
+	if err != nil {
+		return internal("walking account tree", err)
+	}
+	sees := false
+	for _, g := range p.grants {
+		if !slices.Contains(chain, g.accountID) {
+			continue
+		}
+		sees = true
+		if slices.Contains(g.perms, perm) {
+			return nil
+		}
+	}
+	if !sees {
+		return E(KindNotFound, "not found", nil)
+	}
+	return E(KindPermission, "you lack the "+string(perm)+" permission for this account", nil)
+}
+
+// visibleAccounts returns the accounts where p holds perm.
+func visibleAccounts(tx Tx, p *Principal, perm Permission) ([]string, error) {
+	all, err := tx.ListAccounts()
+	if err != nil {
+		return nil, internal("listing accounts", err)
+	}
+	var out []string
+	for _, a := range all {
+		if authorize(tx, p, perm, a.ID) == nil {
+			out = append(out, a.ID)
+		}
+	}
+	return out, nil
+}

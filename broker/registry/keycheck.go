@@ -1,0 +1,149 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/apikey"
+)
+
+// keyUse is a key that passed every check of SPEC K8 for a target account.
+type keyUse struct {
+	key    *APIKey
+	value  *KeyValue
+	target *Account // the account the caller acts on: the key's own or a descendant
+}
+
+// refusal is why a key was refused; it goes to the audit trail, never to the caller.
+type refusal struct {
+	reason   string
+	publicID string
+	keyID    string
+	account  string
+}
+
+func (f *refusal) Error() string { return "api key refused: " + f.reason }
+
+// errKeyRefused is what every caller sees, whatever the reason (SPEC K8).
+func errKeyRefused(f *refusal) error {
+	return E(KindInvalidClient, "invalid client credentials", f)
+}
+
+// checkKey verifies value for targetAccountID ("" = the key's own account)
+// from address remote. It returns a *refusal (wrapped by errKeyRefused) for
+// every K8 reason.
+func (r *Registry) checkKey(tx Tx, now time.Time, value, targetAccountID string, remote netip.Addr) (*keyUse, error) {
+	refuse := func(f refusal) (*keyUse, error) { return nil, errKeyRefused(&f) }
+	publicID, err := apikey.Parse(value)
+	if err != nil {
+		return refuse(refusal{reason: "malformed"})
+	}
+	v, err := tx.GetKeyValueByPublicID(publicID)
+	if errors.Is(err, ErrNotFound) {
+		// Hash anyway so an unknown id takes as long as a wrong secret.
+		apikey.Verify(value, make([]byte, 32))
+		return refuse(refusal{reason: "unknown", publicID: publicID})
+	}
+	if err != nil {
+		return nil, internal("looking up key value", err)
+	}
+	if !apikey.Verify(value, v.SecretHash) {
+		return refuse(refusal{reason: "wrong secret", publicID: publicID, keyID: v.KeyID})
+	}
+	k, err := tx.GetAPIKey(v.KeyID)
+	if err != nil {
+		return nil, internal("looking up key", err)
+	}
+	f := refusal{publicID: publicID, keyID: k.ID, account: k.AccountID}
+	switch {
+	case !v.RevokedAt.IsZero():
+		f.reason = "value revoked"
+	case !v.ExpiresAt.IsZero() && !now.Before(v.ExpiresAt):
+		f.reason = "value expired"
+	case !k.Active:
+		f.reason = "key inactive"
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		f.reason = "key expired"
+	case !ipAllowed(k.AllowedIPs, remote):
+		f.reason = "address not allowed"
+	}
+	if f.reason != "" {
+		return refuse(f)
+	}
+	if targetAccountID == "" {
+		targetAccountID = k.AccountID
+	}
+	target, err := tx.GetAccount(targetAccountID)
+	if errors.Is(err, ErrNotFound) {
+		f.reason = "unknown target account"
+		return refuse(f)
+	}
+	if err != nil {
+		return nil, internal("looking up account", err)
+	}
+	chain, err := ancestors(tx, target.ID)
+	if err != nil {
+		return nil, internal("walking account tree", err)
+	}
+	if !slices.Contains(chain, k.AccountID) {
+		f.reason = "key does not belong to the target account or an ancestor"
+		return refuse(f)
+	}
+	for _, id := range chain {
+		a, err := tx.GetAccount(id)
+		if err != nil {
+			return nil, internal("looking up account", err)
+		}
+		if a.Disabled {
+			f.reason = "account disabled"
+			return refuse(f)
+		}
+	}
+	return &keyUse{key: k, value: v, target: target}, nil
+}
+
+func ipAllowed(allowed []netip.Prefix, remote netip.Addr) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	remote = remote.Unmap()
+	for _, p := range allowed {
+		if p.Contains(remote) {
+			return true
+		}
+	}
+	return false
+}
+
+// auditRefusal records a refused key in its own transaction: the caller's
+// transaction is rolled back, but the security decision must be kept.
+func (r *Registry) auditRefusal(ctx context.Context, action string, err error, remote netip.Addr, target string) {
+	var f *refusal
+	if !errors.As(err, &f) {
+		return
+	}
+	now := r.now()
+	detail := map[string]string{"reason": f.reason}
+	if f.publicID != "" {
+		detail["key_public_id"] = f.publicID
+	}
+	if f.keyID != "" {
+		detail["key_id"] = f.keyID
+	}
+	_ = r.store.Update(ctx, func(tx Tx) error {
+		return audit(tx, now, "key:"+f.keyID, action, f.account, target, OutcomeFailure, remote, detail)
+	})
+}
+
+// RefusalReason returns the internal reason of a key refusal in err, for
+// logs only, or "".
+func RefusalReason(err error) string {
+	var f *refusal
+	if errors.As(err, &f) {
+		return f.reason
+	}
+	return ""
+}

@@ -1,0 +1,337 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/edgetrust/edgetrust/broker/token"
+)
+
+// Client types (SPEC E1).
+var clientTypes = map[string]bool{
+	"desktop_client": true, "server": true, "printer": true, "embedded_terminal": true,
+	"edge_bridge": true, "chrome_extension": true, "mobile_device": true,
+}
+
+// ValidClientType reports whether t is a client type of SPEC E1.
+func ValidClientType(t string) bool { return clientTypes[t] }
+
+// Key types of endpoint public keys.
+const KeyTypeEd25519 = "ed25519"
+
+// RegisterRequest is a registration (SPEC E1).
+type RegisterRequest struct {
+	APIKey      string
+	AccountID   string // target account; "" = the key's own
+	ClientID    string // UUID chosen by the device
+	ClientType  string
+	Description string
+	Hostname    string
+	OS          string
+	Version     string
+	KeyType     string // "ed25519"
+	PublicKey   []byte
+	// Proven reports that the transport verified the caller holds the
+	// private key of PublicKey (QUIC Hello, or an HTTP request signature).
+	Proven bool
+	Remote netip.Addr
+}
+
+// RegisterResult is the outcome of Register.
+type RegisterResult struct {
+	Endpoint Endpoint
+	// Tokens is set when the endpoint is trusted and the registration was proven.
+	Tokens *TokenPair
+	// Created reports a new endpoint (a use of the key value was consumed).
+	Created bool
+}
+
+const maxTextField = 256
+
+func validateRegister(req *RegisterRequest) error {
+	id, err := uuid.Parse(req.ClientID)
+	if err != nil || id.String() != req.ClientID {
+		return E(KindInvalid, "client_id must be a lowercase canonical UUID", err)
+	}
+	if !ValidClientType(req.ClientType) {
+		return E(KindInvalid, fmt.Sprintf("unknown client type %q", req.ClientType), nil)
+	}
+	for name, v := range map[string]string{"description": req.Description, "hostname": req.Hostname, "os": req.OS, "version": req.Version} {
+		if len(v) > maxTextField {
+			return E(KindInvalid, fmt.Sprintf("%s is longer than %d bytes", name, maxTextField), nil)
+		}
+	}
+	switch req.KeyType {
+	case KeyTypeEd25519:
+		if len(req.PublicKey) != ed25519.PublicKeySize {
+			return E(KindInvalid, "an ed25519 public key is 32 bytes", nil)
+		}
+	case "":
+		if len(req.PublicKey) != 0 || req.Proven {
+			return E(KindInvalid, "public_key without key_type", nil)
+		}
+	default:
+		return E(KindInvalid, fmt.Sprintf("unsupported key type %q", req.KeyType), nil)
+	}
+	return nil
+}
+
+// Register registers a new endpoint or re-registers a known one (SPEC E1,
+// E2, E4, E9). The API key is checked on every call (K8, K12). A new
+// endpoint consumes one use of the key value; a re-registration with the same
+// public key never does. Errors: KindInvalid, KindInvalidClient (every key
+// refusal), KindConflict (the client id is registered with another key or in
+// another account).
+func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*RegisterResult, error) {
+	if err := validateRegister(&req); err != nil {
+		return nil, err
+	}
+	var thumb string
+	if req.KeyType == KeyTypeEd25519 {
+		var err error
+		if thumb, err = token.Thumbprint(ed25519.PublicKey(req.PublicKey)); err != nil {
+			return nil, E(KindInvalid, "invalid public key", err)
+		}
+	}
+	now := r.now()
+	var res RegisterResult
+	var events []Event
+	err := r.store.Update(ctx, func(tx Tx) error {
+		res, events = RegisterResult{}, nil
+		ep, err := tx.GetEndpoint(req.ClientID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return internal("looking up endpoint", err)
+		}
+		target := req.AccountID
+		if ep != nil && target == "" {
+			target = ep.AccountID
+		}
+		ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
+		if err != nil {
+			return err
+		}
+		if ep == nil {
+			return r.registerNew(tx, now, &req, ku, thumb, &res, &events)
+		}
+		return r.reRegister(tx, now, &req, ku, ep, &res)
+	})
+	if err != nil {
+		if KindOf(err) == KindInvalidClient {
+			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, req.ClientID)
+		}
+		return nil, err
+	}
+	for _, ev := range events {
+		r.bus.Publish(ev)
+	}
+	return &res, nil
+}
+
+func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, thumb string, res *RegisterResult, events *[]Event) error {
+	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), true); err != nil {
+		if errors.Is(err, ErrLimitReached) {
+			return errKeyRefused(&refusal{reason: "use limit reached", keyID: ku.key.ID, publicID: ku.value.PublicID, account: ku.key.AccountID})
+		}
+		return internal("recording key use", err)
+	}
+	ep := &Endpoint{
+		ID: req.ClientID, AccountID: ku.target.ID, State: StatePending, Type: req.ClientType,
+		Description: req.Description, Hostname: req.Hostname, OS: req.OS, Version: req.Version,
+		KeyType: req.KeyType, PublicKey: req.PublicKey, KeyThumbprint: thumb,
+		KeyID: ku.key.ID, KeyValueID: ku.value.ID,
+		RegisteredAt: now, RegisteredFrom: addrString(req.Remote),
+		LastSeenAt: now, LastSeenFrom: addrString(req.Remote), UpdatedAt: now,
+	}
+	actor := "key:" + ku.key.ID
+	if ku.key.AutoTrust || ku.target.TrustAllEndpoints {
+		ep.State = StateTrusted
+		ep.DecidedAt = now
+		ep.DecidedBy = actor
+	} else {
+		ep.DeviceCodeExpiresAt = now.Add(r.pendingTTL)
+	}
+	if err := tx.CreateEndpoint(ep); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return E(KindConflict, "endpoint registered concurrently; retry", err)
+		}
+		return internal("creating endpoint", err)
+	}
+	detail := map[string]string{"key_id": ku.key.ID, "type": ep.Type, "state": string(ep.State)}
+	if err := audit(tx, now, actor, "endpoint.register", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, detail); err != nil {
+		return err
+	}
+	*events = append(*events, Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
+	res.Endpoint, res.Created = *ep, true
+	if ep.State == StateTrusted && req.Proven {
+		tp, err := r.issueDevice(tx, now, ep)
+		if err != nil {
+			return err
+		}
+		res.Tokens = tp
+	}
+	return nil
+}
+
+// reRegister handles a registration for a known client id (SPEC E4, E9).
+func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, ep *Endpoint, res *RegisterResult) error {
+	if ep.AccountID != ku.target.ID {
+		return E(KindConflict, "this client id is registered in another account", nil)
+	}
+	if !bytes.Equal(ep.PublicKey, req.PublicKey) || ep.KeyType != req.KeyType {
+		// A key change is always pending an admin's approval (E4); until the
+		// admin console can show it, it is refused and the old key stays.
+		return E(KindConflict, "this client id is registered with a different public key", nil)
+	}
+	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), false); err != nil {
+		return internal("recording key use", err)
+	}
+	ep.Description, ep.Hostname, ep.OS, ep.Version = req.Description, req.Hostname, req.OS, req.Version
+	ep.LastSeenAt, ep.LastSeenFrom, ep.UpdatedAt = now, addrString(req.Remote), now
+	if ep.State == StatePending {
+		ep.DeviceCodeExpiresAt = now.Add(r.pendingTTL)
+	}
+	if err := tx.UpdateEndpoint(ep); err != nil {
+		return internal("updating endpoint", err)
+	}
+	res.Endpoint = *ep
+	if ep.State == StateTrusted && req.Proven {
+		tp, err := r.issueDevice(tx, now, ep)
+		if err != nil {
+			return err
+		}
+		res.Tokens = tp
+		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.reregister", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, nil)
+	}
+	return nil
+}
+
+func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint) (*TokenPair, error) {
+	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, "")
+}
+
+// IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
+// the thumbprint jkt (proven by the caller's transport). It is how a
+// connected agent receives the tokens of a pushed approval. Errors:
+// KindNotFound, KindAccessDenied (not trusted, or another key).
+func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string) (*TokenPair, error) {
+	now := r.now()
+	var tp *TokenPair
+	err := r.store.Update(ctx, func(tx Tx) error {
+		ep, err := tx.GetEndpoint(endpointID)
+		if errors.Is(err, ErrNotFound) {
+			return E(KindNotFound, "no such endpoint", err)
+		}
+		if err != nil {
+			return internal("looking up endpoint", err)
+		}
+		if ep.State != StateTrusted || ep.KeyThumbprint != jkt {
+			return E(KindAccessDenied, "endpoint is not trusted", nil)
+		}
+		tp, err = r.issueDevice(tx, now, ep)
+		return err
+	})
+	return tp, err
+}
+
+// Refresh exchanges a refresh token for a new pair in the same chain (SPEC
+// T2). jkt is the thumbprint of the key the caller proved ("" if none); a
+// token bound to a key is refreshed only by its holder. Reusing a spent token
+// revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
+func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*TokenPair, error) {
+	now := r.now()
+	var tp *TokenPair
+	var reuse *RefreshToken
+	err := r.store.Update(ctx, func(tx Tx) error {
+		tp, reuse = nil, nil
+		rt, err := tx.ConsumeRefreshToken(token.HashOpaque(refreshToken), now)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return E(KindInvalidGrant, "refresh token is invalid", err)
+		case errors.Is(err, ErrConflict):
+			if rt != nil && !rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() {
+				// A spent token presented again: someone holds a copy. Revoke the
+				// chain (committed below) but never change the endpoint's trust.
+				reuse = rt
+				if err := tx.RevokeRefreshChain(rt.ChainID, now); err != nil {
+					return internal("revoking chain", err)
+				}
+				return audit(tx, now, rt.SubjectType+":"+rt.SubjectID, "token.reuse", rt.AccountID, rt.ChainID, OutcomeFailure, netip.Addr{}, nil)
+			}
+			return E(KindInvalidGrant, "refresh token is spent, revoked or expired", err)
+		case err != nil:
+			return internal("consuming refresh token", err)
+		}
+		switch rt.SubjectType {
+		case SubjectEndpoint:
+			ep, err := tx.GetEndpoint(rt.SubjectID)
+			if err != nil || ep.State != StateTrusted {
+				return E(KindAccessDenied, "endpoint is not trusted", err)
+			}
+			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
+				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
+			}
+			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, rt.ChainID)
+			return err
+		default:
+			u, err := tx.GetUser(rt.SubjectID)
+			if err != nil || u.Disabled {
+				return E(KindInvalidGrant, "user is unknown or disabled", err)
+			}
+			if rt.EndpointID != "" {
+				ep, err := tx.GetEndpoint(rt.EndpointID)
+				if err != nil || ep.State != StateTrusted {
+					return E(KindAccessDenied, "endpoint is not trusted", err)
+				}
+			}
+			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, r.userTTL, rt.ChainID)
+			return err
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reuse != nil {
+		return nil, E(KindInvalidGrant, "refresh token is spent, revoked or expired", errors.New("reuse detected; chain revoked"))
+	}
+	return tp, nil
+}
+
+// Seen records that an endpoint was seen now from remote.
+func (r *Registry) Seen(ctx context.Context, endpointID string, remote netip.Addr) error {
+	now := r.now()
+	return r.store.Update(ctx, func(tx Tx) error {
+		if err := tx.TouchEndpoint(endpointID, now, addrString(remote)); err != nil && !errors.Is(err, ErrNotFound) {
+			return internal("touching endpoint", err)
+		}
+		return nil
+	})
+}
+
+// Endpoint returns one endpoint without a permission check, for transports
+// that act for the endpoint itself. Errors: KindNotFound.
+func (r *Registry) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
+	var ep *Endpoint
+	err := r.store.View(ctx, func(tx Tx) error {
+		var err error
+		ep, err = tx.GetEndpoint(id)
+		if errors.Is(err, ErrNotFound) {
+			return E(KindNotFound, "no such endpoint", err)
+		}
+		return err
+	})
+	return ep, err
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
+}
