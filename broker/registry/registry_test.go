@@ -1,0 +1,600 @@
+package registry_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/edgetrust/edgetrust/broker/apikey"
+	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/store/sqlite"
+	"github.com/edgetrust/edgetrust/broker/token"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	reg   *registry.Registry
+	store registry.Store
+	clk   *fakeClock
+	admin *registry.Principal
+	root  string
+}
+
+const adminPW = "registry-test-password"
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "edgetrust.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	iss, err := token.New(token.Config{Key: key, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := reg.Bootstrap(ctx, adminPW)
+	if err != nil || !res.Created || res.AdminPassword != "" {
+		t.Fatalf("bootstrap: %+v %v", res, err)
+	}
+	e := &env{t: t, ctx: ctx, reg: reg, store: st, clk: clk, root: res.RootAccountID}
+	e.admin = e.signIn("admin", adminPW)
+	return e
+}
+
+func (e *env) signIn(user, pw string) *registry.Principal {
+	e.t.Helper()
+	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: user, Password: pw, Remote: loopback})
+	if err != nil {
+		e.t.Fatalf("sign in %s: %v", user, err)
+	}
+	p, err := e.reg.Authenticate(e.ctx, tp.AccessToken)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) key(req registry.CreateAPIKeyRequest) *registry.CreatedKey {
+	e.t.Helper()
+	if req.Name == "" {
+		req.Name = "test key"
+	}
+	k, err := e.reg.CreateAPIKey(e.ctx, e.admin, req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return k
+}
+
+type device struct {
+	id  string
+	pub ed25519.PublicKey
+	jkt string
+}
+
+func newDevice(t *testing.T) device {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	jkt, err := token.Thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return device{id: uuid.NewString(), pub: pub, jkt: jkt}
+}
+
+func (e *env) register(d device, key string) (*registry.RegisterResult, error) {
+	return e.reg.Register(e.ctx, registry.RegisterRequest{
+		APIKey: key, ClientID: d.id, ClientType: "desktop_client", Hostname: "host-" + d.id[:8],
+		KeyType: registry.KeyTypeEd25519, PublicKey: d.pub, Proven: true, Remote: loopback,
+	})
+}
+
+func (e *env) mustRegister(d device, key string) *registry.RegisterResult {
+	e.t.Helper()
+	res, err := e.register(d, key)
+	if err != nil {
+		e.t.Fatalf("register: %v", err)
+	}
+	return res
+}
+
+func wantKind(t *testing.T, err error, k registry.Kind) {
+	t.Helper()
+	if err == nil || registry.KindOf(err) != k {
+		t.Fatalf("error = %v (kind %v), want kind %v", err, registry.KindOf(err), k)
+	}
+}
+
+func TestRegisterTrustsPerKeyAndAccount(t *testing.T) {
+	e := newEnv(t)
+	auto := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	manual := e.key(registry.CreateAPIKeyRequest{})
+
+	res := e.mustRegister(newDevice(t), auto.Value)
+	if res.Endpoint.State != registry.StateTrusted || res.Tokens == nil || !res.Created {
+		t.Fatalf("auto-trust key: state %s tokens %v", res.Endpoint.State, res.Tokens != nil)
+	}
+	res = e.mustRegister(newDevice(t), manual.Value)
+	if res.Endpoint.State != registry.StatePending || res.Tokens != nil {
+		t.Fatalf("manual key: state %s tokens %v", res.Endpoint.State, res.Tokens != nil)
+	}
+	if want := e.clk.Now().Add(72 * time.Hour); !res.Endpoint.DeviceCodeExpiresAt.Equal(want) {
+		t.Fatalf("pending expiry = %v, want %v", res.Endpoint.DeviceCodeExpiresAt, want)
+	}
+	// An account that trusts all endpoints trusts even with a manual key.
+	if err := e.store.Update(e.ctx, func(tx registry.Tx) error {
+		a, err := tx.GetAccount(e.root)
+		if err != nil {
+			return err
+		}
+		a.TrustAllEndpoints = true
+		return tx.UpdateAccount(a)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.mustRegister(newDevice(t), manual.Value); res.Endpoint.State != registry.StateTrusted {
+		t.Fatalf("trust-all account: state %s", res.Endpoint.State)
+	}
+}
+
+func TestRegisterValidates(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	for name, mutate := range map[string]func(*registry.RegisterRequest){
+		"upper-case uuid": func(r *registry.RegisterRequest) { r.ClientID = "A" + r.ClientID[1:] },
+		"not a uuid":      func(r *registry.RegisterRequest) { r.ClientID = "printer-1" },
+		"bad type":        func(r *registry.RegisterRequest) { r.ClientType = "toaster" },
+		"short key":       func(r *registry.RegisterRequest) { r.PublicKey = r.PublicKey[:31] },
+		"rsa key type":    func(r *registry.RegisterRequest) { r.KeyType = "dsa" },
+		"long hostname":   func(r *registry.RegisterRequest) { r.Hostname = string(make([]byte, 300)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := registry.RegisterRequest{APIKey: k.Value, ClientID: "0b8e7c1e-0a53-4b0a-9d8e-5b8f0a4f7f10", ClientType: "printer",
+				KeyType: registry.KeyTypeEd25519, PublicKey: d.pub, Proven: true, Remote: loopback}
+			if name == "upper-case uuid" {
+				req.ClientID = "0B8E7C1E-0a53-4b0a-9d8e-5b8f0a4f7f10"
+			} else {
+				mutate(&req)
+			}
+			_, err := e.reg.Register(e.ctx, req)
+			wantKind(t, err, registry.KindInvalid)
+		})
+	}
+}
+
+func TestKeyRefusalsLookTheSameAndAreAudited(t *testing.T) {
+	e := newEnv(t)
+	good := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	inactive := e.key(registry.CreateAPIKeyRequest{Inactive: true})
+	wrongIP := e.key(registry.CreateAPIKeyRequest{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}})
+	expiring := e.key(registry.CreateAPIKeyRequest{ExpiresAt: e.clk.Now().Add(time.Hour)})
+	e.clk.Advance(2 * time.Hour)
+	goodID, _ := apikey.Parse(good.Value)
+	forged, err := apikey.Regenerate(goodID) // right public id, well-formed, wrong secret
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct{ name, value, reason string }{
+		{"malformed", "etk_garbage", "malformed"},
+		{"mistyped", good.Value[:30] + "aaaaaaaa" + good.Value[38:], "malformed"}, // the checksum catches it
+		{"wrong secret", forged, "wrong secret"},
+		{"inactive", inactive.Value, "key inactive"},
+		{"wrong address", wrongIP.Value, "address not allowed"},
+		{"expired", expiring.Value, "key expired"},
+	}
+	var msg string
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.register(newDevice(t), c.value)
+			wantKind(t, err, registry.KindInvalidClient)
+			if got := registry.RefusalReason(err); got != c.reason {
+				t.Errorf("reason = %q, want %q", got, c.reason)
+			}
+			if msg == "" {
+				msg = registry.PublicMessage(err)
+			} else if registry.PublicMessage(err) != msg {
+				t.Errorf("public message %q differs from %q", registry.PublicMessage(err), msg)
+			}
+		})
+	}
+	var refused int
+	e.store.View(e.ctx, func(tx registry.Tx) error {
+		evs, err := tx.ListAudit(registry.AuditFilter{Action: "endpoint.register"})
+		for _, ev := range evs {
+			if ev.Outcome == registry.OutcomeFailure && ev.Detail["reason"] != "" {
+				refused++
+			}
+			for _, v := range ev.Detail {
+				if v == good.Value || v == inactive.Value {
+					t.Errorf("audit holds a key value")
+				}
+			}
+		}
+		return err
+	})
+	if refused != len(cases) {
+		t.Fatalf("%d refusals audited, want %d", refused, len(cases))
+	}
+	// A key of a sibling account cannot act on another account.
+	_, err = e.reg.Register(e.ctx, registry.RegisterRequest{APIKey: good.Value, AccountID: uuid.NewString(),
+		ClientID: uuid.NewString(), ClientType: "printer", Remote: loopback})
+	wantKind(t, err, registry.KindInvalidClient)
+}
+
+func TestTransitions(t *testing.T) {
+	type step struct {
+		action registry.Action
+		want   registry.State // "" = conflict
+	}
+	cases := map[string][]step{
+		"approve pending":       {{registry.ActionApprove, registry.StateTrusted}},
+		"approve twice is noop": {{registry.ActionApprove, registry.StateTrusted}, {registry.ActionApprove, registry.StateTrusted}},
+		"reject pending":        {{registry.ActionReject, registry.StateRejected}},
+		"reject then approve":   {{registry.ActionReject, registry.StateRejected}, {registry.ActionApprove, registry.StateTrusted}},
+		"reject twice":          {{registry.ActionReject, registry.StateRejected}, {registry.ActionReject, ""}},
+		"untrust pending":       {{registry.ActionUntrust, ""}},
+		"untrust then reapprove": {{registry.ActionApprove, registry.StateTrusted}, {registry.ActionUntrust, registry.StateUntrusted},
+			{registry.ActionApprove, registry.StateTrusted}},
+		"reject trusted":   {{registry.ActionApprove, registry.StateTrusted}, {registry.ActionReject, ""}},
+		"untrust rejected": {{registry.ActionReject, registry.StateRejected}, {registry.ActionUntrust, ""}},
+	}
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{})
+	for name, steps := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := newDevice(t)
+			e.mustRegister(d, k.Value)
+			for i, s := range steps {
+				ep, err := e.reg.Decide(e.ctx, e.admin, d.id, s.action, loopback)
+				if s.want == "" {
+					wantKind(t, err, registry.KindConflict)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("step %d %s: %v", i, s.action, err)
+				}
+				if ep.State != s.want {
+					t.Fatalf("step %d %s: state %s, want %s", i, s.action, ep.State, s.want)
+				}
+			}
+		})
+	}
+	_, err := e.reg.Decide(e.ctx, e.admin, uuid.NewString(), registry.ActionApprove, loopback)
+	wantKind(t, err, registry.KindNotFound)
+}
+
+func TestDecisionsArePublishedAfterCommit(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{})
+	d := newDevice(t)
+	events, cancel := e.reg.Bus().Subscribe(d.id)
+	defer cancel()
+	e.mustRegister(d, k.Value)
+	for _, a := range []registry.Action{registry.ActionApprove, registry.ActionUntrust} {
+		if _, err := e.reg.Decide(e.ctx, e.admin, d.id, a, loopback); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.reg.DeleteEndpoint(e.ctx, e.admin, d.id, loopback); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 4 {
+		select {
+		case ev := <-events:
+			got = append(got, ev.Type)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events so far: %v", got)
+		}
+	}
+	want := []string{"endpoint.pending", "endpoint.trusted", "endpoint.untrusted", "endpoint.deleted"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("events (-want +got):\n%s", d)
+	}
+}
+
+func TestReRegistration(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{})
+	d := newDevice(t)
+	e.mustRegister(d, k.Value)
+	// Pending: re-registering stays pending and issues nothing.
+	if res := e.mustRegister(d, k.Value); res.Endpoint.State != registry.StatePending || res.Tokens != nil || res.Created {
+		t.Fatalf("pending re-registration: %+v", res)
+	}
+	e.reg.Decide(e.ctx, e.admin, d.id, registry.ActionApprove, loopback)
+	if res := e.mustRegister(d, k.Value); res.Tokens == nil {
+		t.Fatal("signed re-registration of a trusted endpoint issued no tokens")
+	}
+	// Another public key for the same client id is not accepted silently (E4).
+	other := newDevice(t)
+	other.id = d.id
+	_, err := e.register(other, k.Value)
+	wantKind(t, err, registry.KindConflict)
+	// Untrusted is never revived by re-registering.
+	e.reg.Decide(e.ctx, e.admin, d.id, registry.ActionUntrust, loopback)
+	if res := e.mustRegister(d, k.Value); res.Endpoint.State != registry.StateUntrusted || res.Tokens != nil {
+		t.Fatalf("untrusted re-registration: state %s tokens %v", res.Endpoint.State, res.Tokens != nil)
+	}
+}
+
+// limitedValue adds a value with a use limit to a key through the store
+// (the admin API for it comes with the full key model).
+func limitedValue(t *testing.T, e *env, keyID string, limit int64) string {
+	t.Helper()
+	value, publicID, err := apikey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Update(e.ctx, func(tx registry.Tx) error {
+		return tx.CreateKeyValue(&registry.KeyValue{ID: uuid.NewString(), KeyID: keyID, PublicID: publicID,
+			SecretHash: apikey.Hash(value), CreatedAt: e.clk.Now(), UseLimit: limit})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return value
+}
+
+func TestUseLimitCountsNewEndpointsOnly(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	value := limitedValue(t, e, k.Key.ID, 1)
+	d := newDevice(t)
+	e.mustRegister(d, value)
+	for i := 0; i < 3; i++ { // retries and re-registrations consume nothing (E9, K8)
+		if res := e.mustRegister(d, value); res.Tokens == nil {
+			t.Fatal("re-registration on a spent value issued no tokens")
+		}
+	}
+	_, err := e.register(newDevice(t), value)
+	wantKind(t, err, registry.KindInvalidClient)
+	if r := registry.RefusalReason(err); r != "use limit reached" {
+		t.Fatalf("reason = %q", r)
+	}
+}
+
+func TestConcurrentRegistrationsRespectUseLimit(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	for _, limit := range []int64{1, 5} {
+		value := limitedValue(t, e, k.Key.ID, limit)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.register(newDevice(t), value)
+				if err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if registry.KindOf(err) != registry.KindInvalidClient {
+					t.Errorf("unexpected error: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if int64(ok) != limit {
+			t.Fatalf("limit %d: %d of 64 concurrent registrations succeeded", limit, ok)
+		}
+	}
+}
+
+func TestRefreshRotatesAndReuseRevokesTheChainOnly(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	first := e.mustRegister(d, k.Value).Tokens
+	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
+		t.Fatal("refresh did not rotate")
+	}
+	// Only the key holder refreshes a bound token.
+	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, newDevice(t).jkt)
+	wantKind(t, err, registry.KindInvalidGrant)
+	// That attempt spent second (single use, consumed in one update); the
+	// spent first token presented again is reuse: the chain dies...
+	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	wantKind(t, err, registry.KindInvalidGrant)
+	// ...but trust stays, and a signed re-registration recovers (T2).
+	res := e.mustRegister(d, k.Value)
+	if res.Endpoint.State != registry.StateTrusted || res.Tokens == nil {
+		t.Fatalf("after reuse: %s", res.Endpoint.State)
+	}
+	if _, err := e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt); err != nil {
+		t.Fatalf("new chain: %v", err)
+	}
+	// Refresh tokens expire.
+	e.clk.Advance(91 * 24 * time.Hour)
+	_, err = e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt)
+	wantKind(t, err, registry.KindInvalidGrant)
+}
+
+func TestReusedRefreshTokenRevokesItsSuccessor(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	first := e.mustRegister(d, k.Value).Tokens
+	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt) // a copy used by someone else
+	wantKind(t, err, registry.KindInvalidGrant)
+	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt)
+	wantKind(t, err, registry.KindInvalidGrant)
+}
+
+func TestSessionLogin(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	tok := e.mustRegister(d, k.Value).Tokens
+	login := func(user string, mutate ...func(*registry.LoginRequest)) (*registry.TokenPair, error) {
+		req := registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt, Type: registry.LoginSessionUser, Username: user, Remote: loopback}
+		for _, m := range mutate {
+			m(&req)
+		}
+		return e.reg.Login(e.ctx, req)
+	}
+	alice, err := login("alice")
+	if err != nil {
+		t.Fatalf("S7 first login: %v", err)
+	}
+	p, err := e.reg.Authenticate(e.ctx, alice.AccessToken)
+	if err != nil || p.Username != "alice" {
+		t.Fatalf("alice's token: %+v %v", p, err)
+	}
+	again, err := login("ALICE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2, _ := e.reg.Authenticate(e.ctx, again.AccessToken); p2.UserID != p.UserID {
+		t.Fatal("a second login created a second alice")
+	}
+	_, err = login("admin")
+	wantKind(t, err, registry.KindLoginRefused)
+	_, err = login("alice", func(r *registry.LoginRequest) { r.JKT = newDevice(t).jkt })
+	wantKind(t, err, registry.KindAccessDenied)
+	_, err = login("alice", func(r *registry.LoginRequest) { r.DeviceToken = "" })
+	wantKind(t, err, registry.KindAccessDenied)
+	_, err = login("alice", func(r *registry.LoginRequest) { r.Type = "telepathy" })
+	wantKind(t, err, registry.KindInvalid)
+	_, err = login("")
+	wantKind(t, err, registry.KindInvalid)
+
+	// Untrust: logins stop, and user tokens issued through it stop working.
+	if _, err := e.reg.Decide(e.ctx, e.admin, d.id, registry.ActionUntrust, loopback); err != nil {
+		t.Fatal(err)
+	}
+	_, err = login("alice")
+	wantKind(t, err, registry.KindAccessDenied)
+	_, err = e.reg.Authenticate(e.ctx, alice.AccessToken)
+	wantKind(t, err, registry.KindUnauthenticated)
+	_, err = e.reg.Refresh(e.ctx, alice.RefreshToken, "")
+	wantKind(t, err, registry.KindInvalidGrant)
+}
+
+func TestSessionLoginWithoutUserCreation(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true, AllowUntrustedEndpoints: true})
+	e.store.Update(e.ctx, func(tx registry.Tx) error {
+		a, _ := tx.GetAccount(e.root)
+		a.DenyUserCreation = true
+		return tx.UpdateAccount(a)
+	})
+	_, err := e.reg.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, Type: registry.LoginSessionUser, Username: "bob", Remote: loopback})
+	wantKind(t, err, registry.KindUnknownUser)
+}
+
+func TestSignIn(t *testing.T) {
+	e := newEnv(t)
+	_, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
+	wantKind(t, err, registry.KindUnauthenticated)
+	_, _, err2 := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "nobody", Password: "wrong", Remote: loopback})
+	wantKind(t, err2, registry.KindUnauthenticated)
+	if registry.PublicMessage(err) != registry.PublicMessage(err2) {
+		t.Fatal("unknown user and wrong password answer differently")
+	}
+	var limited bool
+	for i := 0; i < 20 && !limited; i++ {
+		_, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
+		limited = registry.KindOf(err) == registry.KindRateLimited
+	}
+	if !limited {
+		t.Fatal("20 quick wrong passwords were never rate-limited")
+	}
+	e.clk.Advance(time.Minute)
+	e.signIn("admin", adminPW)
+}
+
+func TestPermissions(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{})
+	d := newDevice(t)
+	e.mustRegister(d, k.Value)
+	// An approver may decide endpoints but not create keys; a user with no
+	// role sees nothing at all (404, never 403).
+	hash, _ := registry.HashPassword("approver-pw")
+	hash2, _ := registry.HashPassword("plain-pw")
+	e.store.Update(e.ctx, func(tx registry.Tx) error {
+		now := e.clk.Now()
+		u := &registry.User{ID: uuid.NewString(), AccountID: e.root, Username: "appr", PasswordHash: hash, Source: "local", CreatedAt: now}
+		v := &registry.User{ID: uuid.NewString(), AccountID: e.root, Username: "plain", PasswordHash: hash2, Source: "local", CreatedAt: now}
+		if err := errors.Join(tx.CreateUser(u), tx.CreateUser(v)); err != nil {
+			return err
+		}
+		return tx.CreateGrant(&registry.Grant{UserID: u.ID, RoleID: registry.RoleApprover, AccountID: e.root, CreatedAt: now})
+	})
+	appr, plain := e.signIn("appr", "approver-pw"), e.signIn("plain", "plain-pw")
+	if _, err := e.reg.Decide(e.ctx, appr, d.id, registry.ActionApprove, loopback); err != nil {
+		t.Fatalf("approver approving: %v", err)
+	}
+	_, err := e.reg.CreateAPIKey(e.ctx, appr, registry.CreateAPIKeyRequest{Name: "x"})
+	wantKind(t, err, registry.KindPermission)
+	_, err = e.reg.Decide(e.ctx, plain, d.id, registry.ActionUntrust, loopback)
+	wantKind(t, err, registry.KindNotFound)
+	if eps, err := e.reg.ListEndpoints(e.ctx, plain, registry.EndpointFilter{}); err != nil || len(eps) != 0 {
+		t.Fatalf("plain user lists %d endpoints, %v", len(eps), err)
+	}
+	if eps, err := e.reg.ListEndpoints(e.ctx, appr, registry.EndpointFilter{State: registry.StateTrusted}); err != nil || len(eps) != 1 {
+		t.Fatalf("approver lists %d trusted endpoints, %v", len(eps), err)
+	}
+}
+
+func TestBootstrapOnce(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.reg.Bootstrap(e.ctx, "")
+	if err != nil || res.Created || res.RootAccountID != e.root {
+		t.Fatalf("second bootstrap: %+v %v", res, err)
+	}
+	accts, err := e.reg.ListAccounts(e.ctx, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range accts {
+		names = append(names, a.Name+"/"+string(a.Type))
+	}
+	if d := cmp.Diff([]string{"root/vendor", "default/customer"}, names); d != "" {
+		t.Fatalf("accounts (-want +got):\n%s", d)
+	}
+}
