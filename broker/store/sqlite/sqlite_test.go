@@ -1,0 +1,250 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/store/sqlite"
+	"github.com/edgetrust/edgetrust/broker/store/storetest"
+)
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) registry.Store {
+		return open(t, filepath.Join(t.TempDir(), "registry.db"))
+	})
+}
+
+func TestOpenEmptyPath(t *testing.T) {
+	_, err := sqlite.Open(t.Context(), sqlite.Config{})
+	if err == nil || err.Error() != "sqlite.Open: Config.Path is empty" {
+		t.Errorf("Open with no path: %v", err)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("new file", func(t *testing.T) {
+		p := filepath.Join(dir, "new.db")
+		s := open(t, p)
+		// Write so the WAL and shared-memory files exist too.
+		if err := s.Update(t.Context(), func(tx registry.Tx) error { return tx.SetMeta("k", "v") }); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{p, p + "-wal", p + "-shm"} {
+			assertMode(t, f)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("existing file is tightened", func(t *testing.T) {
+		p := filepath.Join(dir, "existing.db")
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil { // umask-proof
+			t.Fatal(err)
+		}
+		s := open(t, p)
+		defer s.Close()
+		assertMode(t, p)
+	})
+}
+
+func assertMode(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", filepath.Base(path), got)
+	}
+}
+
+// TestPragmas reads the connection settings back through both pools.
+func TestPragmas(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	defer s.Close()
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+	}
+	for _, pool := range []string{"writer", "reader"} {
+		got := map[string]string{}
+		for name := range want {
+			v, err := sqlite.PragmaForTest(t.Context(), s, pool == "writer", name)
+			if err != nil {
+				t.Fatalf("%s: pragma %s: %v", pool, name, err)
+			}
+			got[name] = strings.ToLower(v)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s pragmas (-want +got):\n%s", pool, d)
+		}
+	}
+	v, err := sqlite.PragmaForTest(t.Context(), s, false, "query_only")
+	if err != nil || v != "1" {
+		t.Errorf("reader query_only = %q, %v; want 1", v, err)
+	}
+}
+
+func TestTimesReadBackInUTC(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "utc.db"))
+	defer s.Close()
+	loc := time.FixedZone("UTC+5", 5*3600)
+	created := time.Date(2026, 1, 2, 8, 4, 5, 999, loc)
+	err := s.Update(t.Context(), func(tx registry.Tx) error {
+		return tx.CreateAccount(&registry.Account{ID: "a", CreatedAt: created})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(t.Context(), func(tx registry.Tx) error {
+		a, err := tx.GetAccount("a")
+		if err != nil {
+			return err
+		}
+		if a.CreatedAt.Location() != time.UTC || !a.CreatedAt.Equal(created) {
+			t.Errorf("CreatedAt = %v, want %v in UTC", a.CreatedAt, created.UTC())
+		}
+		if !a.UpdatedAt.IsZero() || a.UpdatedAt.Location() != time.UTC {
+			t.Errorf("UpdatedAt = %#v, want the zero time", a.UpdatedAt)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTimeOutOfRange(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "range.db"))
+	defer s.Close()
+	err := s.Update(t.Context(), func(tx registry.Tx) error {
+		return tx.CreateAccount(&registry.Account{ID: "a", CreatedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
+	})
+	if err == nil {
+		t.Error("a time past 2262 was stored")
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "reopen.db")
+	ctx := context.Background()
+	s := open(t, p)
+	want := registry.Account{ID: "a", Name: "kept", Type: registry.AccountVendor, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	if err := s.Update(ctx, func(tx registry.Tx) error {
+		if err := tx.CreateAccount(&want); err != nil {
+			return err
+		}
+		return tx.SetMeta("bootstrap.done", "1")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 2 { // opening again re-applies nothing
+		s = open(t, p)
+		err := s.View(ctx, func(tx registry.Tx) error {
+			got, err := tx.GetAccount("a")
+			if err != nil {
+				return err
+			}
+			if d := cmp.Diff(&want, got); d != "" {
+				t.Errorf("reopen %d: account (-want +got):\n%s", i, d)
+			}
+			v, err := tx.GetMeta("bootstrap.done")
+			if err != nil || v != "1" {
+				t.Errorf("reopen %d: meta = %q, %v", i, v, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions, err := sqlite.AppliedMigrationsForTest(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(sqlite.KnownMigrationsForTest(), versions); d != "" {
+			t.Errorf("reopen %d: applied migrations (-want +got):\n%s", i, d)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "newer.db")
+	s := open(t, p)
+	if err := sqlite.MarkMigrationForTest(t.Context(), s, 9999); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := sqlite.Open(t.Context(), sqlite.Config{Path: p}); err == nil {
+		s.Close()
+		t.Error("Open accepted a database migrated by a newer binary")
+	}
+}
+
+// TestUpdateLocksAtBegin checks that Update starts with BEGIN IMMEDIATE: the
+// write lock is held before fn runs any statement, so another writer fails
+// at once (busy_timeout 0) instead of the two deadlocking on an upgrade.
+func TestUpdateLocksAtBegin(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock.db")
+	s := open(t, p)
+	defer s.Close()
+	other, err := sql.Open("sqlite", p+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tryWrite := func() error {
+		conn, err := other.Conn(t.Context())
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(t.Context(), "ROLLBACK")
+		return err
+	}
+	if err := tryWrite(); err != nil {
+		t.Fatalf("BEGIN IMMEDIATE outside Update: %v", err)
+	}
+	err = s.Update(t.Context(), func(tx registry.Tx) error {
+		if err := tryWrite(); err == nil {
+			t.Error("another connection took the write lock inside Update")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,703 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+// tx implements registry.Tx on one database/sql transaction. Every query
+// uses the context given to Update or View.
+type tx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+var _ registry.Tx = (*tx)(nil)
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return res, nil
+}
+
+// execOne runs an UPDATE or DELETE by primary key and returns an error
+// wrapping ErrNotFound when it touched no row.
+func (t *tx) execOne(what, id, query string, args ...any) error {
+	res, err := t.exec(query, args...)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", what, id, registry.ErrNotFound)
+	}
+	return nil
+}
+
+// exists reports whether query (a SELECT 1 ...) returns a row.
+func (t *tx) exists(query string, args ...any) (bool, error) {
+	var one int
+	err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// getOne scans the single row of query, or returns ErrNotFound.
+func getOne[T any](t *tx, what, id string, scan func(rowScanner) (T, error), query string, args ...any) (*T, error) {
+	v, err := scan(t.tx.QueryRowContext(t.ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s %s: %w", what, id, registry.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	return &v, nil
+}
+
+// list scans every row of query.
+func list[T any](t *tx, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// in returns "col IN (?, ?, ...)" and its arguments.
+func in[S ~string](col string, vals []S) (string, []any) {
+	ph := make([]string, len(vals))
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		ph[i] = "?"
+		args[i] = string(v)
+	}
+	return col + " IN (" + strings.Join(ph, ", ") + ")", args
+}
+
+// whereClause joins conditions with AND.
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// --- Accounts ---
+
+const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation, created_at, updated_at`
+
+func scanAccount(r rowScanner) (registry.Account, error) {
+	var a registry.Account
+	err := r.Scan(&a.ID, &a.ParentID, &a.Name, &a.Type, &a.Disabled, &a.TrustAllEndpoints,
+		&a.DenyUserCreation, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+	return a, err
+}
+
+func (t *tx) CreateAccount(a *registry.Account) error {
+	_, err := t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
+		nanos(a.CreatedAt), nanos(a.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("creating account %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetAccount(id string) (*registry.Account, error) {
+	return getOne(t, "account", id, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id)
+}
+
+func (t *tx) ListAccounts() ([]registry.Account, error) {
+	return list(t, "accounts", scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY created_at, id`)
+}
+
+// UpdateAccount replaces every field but ID and CreatedAt.
+func (t *tx) UpdateAccount(a *registry.Account) error {
+	return t.execOne("updating account", a.ID, `UPDATE accounts SET parent_id = ?, name = ?, type = ?,
+		disabled = ?, trust_all_endpoints = ?, deny_user_creation = ?, updated_at = ? WHERE id = ?`,
+		a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
+		nanos(a.UpdatedAt), a.ID)
+}
+
+// --- Users ---
+
+const userCols = `id, account_id, username, domain, upn, email, password_hash, source, disabled, created_at, updated_at`
+
+func scanUser(r rowScanner) (registry.User, error) {
+	var u registry.User
+	err := r.Scan(&u.ID, &u.AccountID, &u.Username, &u.Domain, &u.UPN, &u.Email, &u.PasswordHash,
+		&u.Source, &u.Disabled, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt})
+	return u, err
+}
+
+func (t *tx) CreateUser(u *registry.User) error {
+	_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.PasswordHash, u.Source, u.Disabled,
+		nanos(u.CreatedAt), nanos(u.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("creating user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetUser(id string) (*registry.User, error) {
+	return getOne(t, "user", id, scanUser, `SELECT `+userCols+` FROM users WHERE id = ?`, id)
+}
+
+// FindUsers orders by CreatedAt, then ID. Case-insensitive comparison uses
+// SQLite's lower(), which folds ASCII letters only.
+func (t *tx) FindUsers(f registry.UserFilter) ([]registry.User, error) {
+	var conds []string
+	var args []any
+	if f.AccountID != "" {
+		conds = append(conds, "account_id = ?")
+		args = append(args, f.AccountID)
+	}
+	if f.Username != "" {
+		conds = append(conds, "lower(username) = lower(?)")
+		args = append(args, f.Username)
+	}
+	if f.Domain != "" {
+		conds = append(conds, "lower(domain) = lower(?)")
+		args = append(args, f.Domain)
+	}
+	if f.UPN != "" {
+		conds = append(conds, "lower(upn) = lower(?)")
+		args = append(args, f.UPN)
+	}
+	return list(t, "users", scanUser,
+		`SELECT `+userCols+` FROM users`+whereClause(conds)+` ORDER BY created_at, id`, args...)
+}
+
+// UpdateUser replaces every field but ID and CreatedAt; ErrConflict when
+// the new (AccountID, Username, Domain) is taken.
+func (t *tx) UpdateUser(u *registry.User) error {
+	return t.execOne("updating user", u.ID, `UPDATE users SET account_id = ?, username = ?, domain = ?,
+		upn = ?, email = ?, password_hash = ?, source = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+		u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.PasswordHash, u.Source, u.Disabled,
+		nanos(u.UpdatedAt), u.ID)
+}
+
+// --- Roles and grants ---
+
+const roleCols = `id, account_id, name, permissions, built_in, created_at`
+
+func scanRole(r rowScanner) (registry.Role, error) {
+	var ro registry.Role
+	err := r.Scan(&ro.ID, &ro.AccountID, &ro.Name, scanJSON{&ro.Permissions}, &ro.BuiltIn, scanTime{&ro.CreatedAt})
+	return ro, err
+}
+
+func (t *tx) CreateRole(r *registry.Role) error {
+	_, err := t.exec(`INSERT INTO roles (`+roleCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.ID, r.AccountID, r.Name, jsonText{r.Permissions}, r.BuiltIn, nanos(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("creating role %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetRole(id string) (*registry.Role, error) {
+	return getOne(t, "role", id, scanRole, `SELECT `+roleCols+` FROM roles WHERE id = ?`, id)
+}
+
+// ListRoles orders by CreatedAt, then ID.
+func (t *tx) ListRoles() ([]registry.Role, error) {
+	return list(t, "roles", scanRole, `SELECT `+roleCols+` FROM roles ORDER BY created_at, id`)
+}
+
+const grantCols = `user_id, role_id, account_id, created_at`
+
+func scanGrant(r rowScanner) (registry.Grant, error) {
+	var g registry.Grant
+	err := r.Scan(&g.UserID, &g.RoleID, &g.AccountID, scanTime{&g.CreatedAt})
+	return g, err
+}
+
+func (t *tx) CreateGrant(g *registry.Grant) error {
+	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?)`,
+		g.UserID, g.RoleID, g.AccountID, nanos(g.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("creating grant of role %s at %s to user %s: %w", g.RoleID, g.AccountID, g.UserID, err)
+	}
+	return nil
+}
+
+// ListGrants returns the user's grants ordered by CreatedAt, AccountID, RoleID.
+func (t *tx) ListGrants(userID string) ([]registry.Grant, error) {
+	return list(t, "grants", scanGrant,
+		`SELECT `+grantCols+` FROM grants WHERE user_id = ? ORDER BY created_at, account_id, role_id`, userID)
+}
+
+// --- API keys ---
+
+const apiKeyCols = `id, account_id, type, name, description, key_group, active, allow_unauthenticated,
+	allow_untrusted_endpoints, auto_trust, full_api_access, expires_at, allowed_ips, run_as_user_id,
+	run_as_role_id, created_by, created_at, updated_at`
+
+func scanAPIKey(r rowScanner) (registry.APIKey, error) {
+	var k registry.APIKey
+	err := r.Scan(&k.ID, &k.AccountID, &k.Type, &k.Name, &k.Description, &k.Group, &k.Active,
+		&k.AllowUnauthenticated, &k.AllowUntrustedEndpoints, &k.AutoTrust, &k.FullAPIAccess,
+		scanTime{&k.ExpiresAt}, scanPrefixes{&k.AllowedIPs}, &k.RunAsUserID, &k.RunAsRoleID,
+		&k.CreatedBy, scanTime{&k.CreatedAt}, scanTime{&k.UpdatedAt})
+	return k, err
+}
+
+func (t *tx) CreateAPIKey(k *registry.APIKey) error {
+	_, err := t.exec(`INSERT INTO api_keys (`+apiKeyCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active,
+		k.AllowUnauthenticated, k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess,
+		nanos(k.ExpiresAt), prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.CreatedBy,
+		nanos(k.CreatedAt), nanos(k.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("creating API key %s: %w", k.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetAPIKey(id string) (*registry.APIKey, error) {
+	return getOne(t, "API key", id, scanAPIKey, `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id)
+}
+
+func (t *tx) ListAPIKeys(accountID string) ([]registry.APIKey, error) {
+	if accountID == "" {
+		return list(t, "API keys", scanAPIKey, `SELECT `+apiKeyCols+` FROM api_keys ORDER BY created_at, id`)
+	}
+	return list(t, "API keys", scanAPIKey,
+		`SELECT `+apiKeyCols+` FROM api_keys WHERE account_id = ? ORDER BY created_at, id`, accountID)
+}
+
+// UpdateAPIKey replaces every field but ID and CreatedAt.
+func (t *tx) UpdateAPIKey(k *registry.APIKey) error {
+	return t.execOne("updating API key", k.ID, `UPDATE api_keys SET account_id = ?, type = ?, name = ?,
+		description = ?, key_group = ?, active = ?, allow_unauthenticated = ?,
+		allow_untrusted_endpoints = ?, auto_trust = ?, full_api_access = ?, expires_at = ?,
+		allowed_ips = ?, run_as_user_id = ?, run_as_role_id = ?, created_by = ?, updated_at = ?
+		WHERE id = ?`,
+		k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active, k.AllowUnauthenticated,
+		k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess, nanos(k.ExpiresAt),
+		prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.CreatedBy, nanos(k.UpdatedAt), k.ID)
+}
+
+const keyValueCols = `id, key_id, public_id, secret_hash, description, created_at, expires_at, revoked_at,
+	last_used_at, last_used_from, use_count, use_limit`
+
+func scanKeyValue(r rowScanner) (registry.KeyValue, error) {
+	var v registry.KeyValue
+	err := r.Scan(&v.ID, &v.KeyID, &v.PublicID, scanBlob{&v.SecretHash}, &v.Description,
+		scanTime{&v.CreatedAt}, scanTime{&v.ExpiresAt}, scanTime{&v.RevokedAt}, scanTime{&v.LastUsedAt},
+		&v.LastUsedFrom, &v.UseCount, &v.UseLimit)
+	return v, err
+}
+
+func (t *tx) CreateKeyValue(v *registry.KeyValue) error {
+	_, err := t.exec(`INSERT INTO key_values (`+keyValueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.KeyID, v.PublicID, blob(v.SecretHash), v.Description, nanos(v.CreatedAt),
+		nanos(v.ExpiresAt), nanos(v.RevokedAt), nanos(v.LastUsedAt), v.LastUsedFrom, v.UseCount, v.UseLimit)
+	if err != nil {
+		return fmt.Errorf("creating key value %s: %w", v.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetKeyValueByPublicID(publicID string) (*registry.KeyValue, error) {
+	return getOne(t, "key value with public id", publicID, scanKeyValue,
+		`SELECT `+keyValueCols+` FROM key_values WHERE public_id = ?`, publicID)
+}
+
+// ListKeyValues returns the key's values ordered by CreatedAt, then ID.
+func (t *tx) ListKeyValues(keyID string) ([]registry.KeyValue, error) {
+	return list(t, "key values", scanKeyValue,
+		`SELECT `+keyValueCols+` FROM key_values WHERE key_id = ? ORDER BY created_at, id`, keyID)
+}
+
+// RecordKeyUse returns ErrNotFound when there is no value with that id. A
+// UseLimit of 0 (or below) means unlimited.
+func (t *tx) RecordKeyUse(valueID string, at time.Time, from string, consume bool) error {
+	if !consume {
+		return t.execOne("recording use of key value", valueID,
+			`UPDATE key_values SET last_used_at = ?, last_used_from = ? WHERE id = ?`,
+			nanos(at), from, valueID)
+	}
+	res, err := t.exec(`UPDATE key_values SET use_count = use_count + 1, last_used_at = ?, last_used_from = ?
+		WHERE id = ? AND (use_limit <= 0 OR use_count < use_limit)`, nanos(at), from, valueID)
+	if err != nil {
+		return fmt.Errorf("consuming key value %s: %w", valueID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("consuming key value %s: %w", valueID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	ok, err := t.exists(`SELECT 1 FROM key_values WHERE id = ?`, valueID)
+	if err != nil {
+		return fmt.Errorf("consuming key value %s: %w", valueID, err)
+	}
+	if !ok {
+		return fmt.Errorf("consuming key value %s: %w", valueID, registry.ErrNotFound)
+	}
+	return fmt.Errorf("consuming key value %s: %w", valueID, registry.ErrLimitReached)
+}
+
+// --- Endpoints ---
+
+const endpointCols = `id, account_id, state, type, description, hostname, os, version, key_type, public_key,
+	key_thumbprint, key_id, key_value_id, registered_at, registered_from, decided_by, decided_at,
+	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at`
+
+func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
+	var e registry.Endpoint
+	err := r.Scan(&e.ID, &e.AccountID, &e.State, &e.Type, &e.Description, &e.Hostname, &e.OS,
+		&e.Version, &e.KeyType, scanBlob{&e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
+		scanTime{&e.RegisteredAt}, &e.RegisteredFrom, &e.DecidedBy, scanTime{&e.DecidedAt},
+		scanTime{&e.LastSeenAt}, &e.LastSeenFrom, scanBlob{&e.DeviceCodeHash},
+		scanTime{&e.DeviceCodeExpiresAt}, scanTime{&e.UpdatedAt})
+	return e, err
+}
+
+func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
+	_, err := t.exec(`INSERT INTO endpoints (`+endpointCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
+		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
+		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("creating endpoint %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
+	return getOne(t, "endpoint", id, scanEndpoint, `SELECT `+endpointCols+` FROM endpoints WHERE id = ?`, id)
+}
+
+// ListEndpoints applies f. A nil AccountIDs or IDs matches anything; a
+// non-nil empty one matches nothing. RegisteredBefore and RegisteredAfter
+// are exclusive. From and Text are applied in Go (Text so that case folding
+// is Unicode's, not SQLite's ASCII-only lower()); Limit counts the endpoints
+// that pass every filter.
+func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, error) {
+	var conds []string
+	var args []any
+	if f.AccountIDs != nil {
+		if len(f.AccountIDs) == 0 {
+			return nil, nil
+		}
+		c, a := in("account_id", f.AccountIDs)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, nil
+		}
+		c, a := in("id", f.IDs)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if f.State != "" {
+		conds, args = append(conds, "state = ?"), append(args, string(f.State))
+	}
+	if f.Type != "" {
+		conds, args = append(conds, "type = ?"), append(args, f.Type)
+	}
+	if f.KeyID != "" {
+		conds, args = append(conds, "key_id = ?"), append(args, f.KeyID)
+	}
+	if !f.RegisteredBefore.IsZero() {
+		conds, args = append(conds, "registered_at < ?"), append(args, nanos(f.RegisteredBefore))
+	}
+	if !f.RegisteredAfter.IsZero() {
+		conds, args = append(conds, "registered_at > ?"), append(args, nanos(f.RegisteredAfter))
+	}
+	postFilter := f.From.IsValid() || f.Text != ""
+	q := `SELECT ` + endpointCols + ` FROM endpoints` + whereClause(conds) + ` ORDER BY registered_at, id`
+	if f.Limit > 0 && !postFilter {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	es, err := list(t, "endpoints", scanEndpoint, q, args...)
+	if err != nil || !postFilter {
+		return es, err
+	}
+	text := strings.ToLower(f.Text)
+	out := es[:0]
+	for _, e := range es {
+		if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(e.ID), text) &&
+			!strings.Contains(strings.ToLower(e.Hostname), text) &&
+			!strings.Contains(strings.ToLower(e.Description), text) {
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// prefixHolds reports whether the address in s (an IP, or IP:port) lies in
+// p. IPv4-mapped IPv6 addresses count as IPv4.
+func prefixHolds(p netip.Prefix, s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return false
+		}
+		a = ap.Addr()
+	}
+	return p.Contains(a.WithZone("").Unmap())
+}
+
+// UpdateEndpoint replaces every field but ID.
+func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
+	return t.execOne("updating endpoint", e.ID, `UPDATE endpoints SET account_id = ?, state = ?, type = ?,
+		description = ?, hostname = ?, os = ?, version = ?, key_type = ?, public_key = ?,
+		key_thumbprint = ?, key_id = ?, key_value_id = ?, registered_at = ?, registered_from = ?,
+		decided_by = ?, decided_at = ?, last_seen_at = ?, last_seen_from = ?, device_code_hash = ?,
+		device_code_expires_at = ?, updated_at = ? WHERE id = ?`,
+		e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version, e.KeyType,
+		blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
+		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
+}
+
+// TransitionEndpoint also sets UpdatedAt to at. An empty from allows no
+// transition (ErrConflict for an existing endpoint).
+func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.State, by string, at time.Time) error {
+	if len(from) > 0 {
+		c, a := in("state", from)
+		args := append([]any{string(to), by, nanos(at), nanos(at), id}, a...)
+		res, err := t.exec(`UPDATE endpoints SET state = ?, decided_by = ?, decided_at = ?, updated_at = ?
+			WHERE id = ? AND `+c, args...)
+		if err != nil {
+			return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	ok, err := t.exists(`SELECT 1 FROM endpoints WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
+	}
+	if !ok {
+		return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, registry.ErrNotFound)
+	}
+	return fmt.Errorf("transitioning endpoint %s to %s: state not in %v: %w", id, to, from, registry.ErrConflict)
+}
+
+// TouchEndpoint returns ErrNotFound when there is no such endpoint. It does
+// not change UpdatedAt.
+func (t *tx) TouchEndpoint(id string, at time.Time, from string) error {
+	return t.execOne("touching endpoint", id,
+		`UPDATE endpoints SET last_seen_at = ?, last_seen_from = ? WHERE id = ?`, nanos(at), from, id)
+}
+
+// DeleteEndpoint returns ErrNotFound when there is no such endpoint. The
+// endpoint's refresh tokens stay (revoke them with RevokeRefreshTokensOf).
+func (t *tx) DeleteEndpoint(id string) error {
+	return t.execOne("deleting endpoint", id, `DELETE FROM endpoints WHERE id = ?`, id)
+}
+
+// --- Refresh tokens ---
+
+const refreshCols = `id, hash, chain_id, subject_type, subject_id, account_id, endpoint_id, issued_at,
+	expires_at, used_at, revoked_at`
+
+func scanRefresh(r rowScanner) (registry.RefreshToken, error) {
+	var rt registry.RefreshToken
+	err := r.Scan(&rt.ID, scanBlob{&rt.Hash}, &rt.ChainID, &rt.SubjectType, &rt.SubjectID, &rt.AccountID,
+		&rt.EndpointID, scanTime{&rt.IssuedAt}, scanTime{&rt.ExpiresAt}, scanTime{&rt.UsedAt},
+		scanTime{&rt.RevokedAt})
+	return rt, err
+}
+
+// CreateRefreshToken returns ErrConflict on a duplicate id or hash.
+func (t *tx) CreateRefreshToken(rt *registry.RefreshToken) error {
+	if len(rt.Hash) == 0 {
+		return fmt.Errorf("creating refresh token %s: empty hash", rt.ID)
+	}
+	_, err := t.exec(`INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rt.ID, rt.Hash, rt.ChainID, rt.SubjectType, rt.SubjectID, rt.AccountID, rt.EndpointID,
+		nanos(rt.IssuedAt), nanos(rt.ExpiresAt), nanos(rt.UsedAt), nanos(rt.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("creating refresh token %s: %w", rt.ID, err)
+	}
+	return nil
+}
+
+// ConsumeRefreshToken treats a zero ExpiresAt as already expired.
+func (t *tx) ConsumeRefreshToken(hash []byte, at time.Time) (*registry.RefreshToken, error) {
+	res, err := t.exec(`UPDATE refresh_tokens SET used_at = ?
+		WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+		nanos(at), hash, nanos(at))
+	if err != nil {
+		return nil, fmt.Errorf("consuming refresh token: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("consuming refresh token: %w", err)
+	}
+	rt, err := scanRefresh(t.tx.QueryRowContext(t.ctx,
+		`SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("consuming refresh token: %w", registry.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consuming refresh token: %w", err)
+	}
+	if n == 0 {
+		return &rt, fmt.Errorf("consuming refresh token %s: used, revoked or expired: %w", rt.ID, registry.ErrConflict)
+	}
+	return &rt, nil
+}
+
+func (t *tx) RevokeRefreshChain(chainID string, at time.Time) error {
+	_, err := t.exec(`UPDATE refresh_tokens SET revoked_at = ? WHERE chain_id = ? AND revoked_at IS NULL`,
+		nanos(at), chainID)
+	if err != nil {
+		return fmt.Errorf("revoking refresh chain %s: %w", chainID, err)
+	}
+	return nil
+}
+
+func (t *tx) RevokeRefreshTokensOf(subjectType, subjectID string, at time.Time) error {
+	q := `UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (subject_type = ? AND subject_id = ?)`
+	args := []any{nanos(at), subjectType, subjectID}
+	if subjectType == registry.SubjectEndpoint {
+		q = `UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND
+			((subject_type = ? AND subject_id = ?) OR (subject_type = ? AND endpoint_id = ?))`
+		args = append(args, registry.SubjectUser, subjectID)
+	}
+	if _, err := t.exec(q, args...); err != nil {
+		return fmt.Errorf("revoking refresh tokens of %s %s: %w", subjectType, subjectID, err)
+	}
+	return nil
+}
+
+// --- Audit ---
+
+const auditCols = `id, time, actor, action, account_id, target, outcome, remote, detail`
+
+func scanAudit(r rowScanner) (registry.AuditEvent, error) {
+	var e registry.AuditEvent
+	err := r.Scan(&e.ID, scanTime{&e.Time}, &e.Actor, &e.Action, &e.AccountID, &e.Target, &e.Outcome,
+		&e.Remote, scanJSON{&e.Detail})
+	return e, err
+}
+
+// AppendAudit ignores e.ID on input and sets it to the new, increasing id.
+func (t *tx) AppendAudit(e *registry.AuditEvent) error {
+	res, err := t.exec(`INSERT INTO audit_events (time, actor, action, account_id, target, outcome, remote, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{e.Detail})
+	if err != nil {
+		return fmt.Errorf("appending audit event %s: %w", e.Action, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("appending audit event %s: %w", e.Action, err)
+	}
+	e.ID = id
+	return nil
+}
+
+// ListAudit applies f. A nil AccountIDs matches anything; a non-nil empty
+// one matches nothing. Since is inclusive; AfterID is exclusive.
+func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
+	var conds []string
+	var args []any
+	if f.AccountIDs != nil {
+		if len(f.AccountIDs) == 0 {
+			return nil, nil
+		}
+		c, a := in("account_id", f.AccountIDs)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if f.Action != "" {
+		if strings.HasSuffix(f.Action, ".") {
+			// substr, not LIKE, so '%' and '_' in the prefix are literal.
+			conds, args = append(conds, "substr(action, 1, ?) = ?"), append(args, len(f.Action), f.Action)
+		} else {
+			conds, args = append(conds, "action = ?"), append(args, f.Action)
+		}
+	}
+	if !f.Since.IsZero() {
+		conds, args = append(conds, "time >= ?"), append(args, nanos(f.Since))
+	}
+	if f.AfterID > 0 {
+		conds, args = append(conds, "id > ?"), append(args, f.AfterID)
+	}
+	q := `SELECT ` + auditCols + ` FROM audit_events` + whereClause(conds) + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	return list(t, "audit events", scanAudit, q, args...)
+}
+
+// --- Meta ---
+
+func (t *tx) GetMeta(key string) (string, error) {
+	var v string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("meta %s: %w", key, registry.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+func (t *tx) SetMeta(key, value string) error {
+	_, err := t.exec(`INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("setting meta %s: %w", key, err)
+	}
+	return nil
+}
