@@ -213,6 +213,10 @@ func (ss *session) control(ctx context.Context, str *quic.Stream) {
 	m, err := rd.ReadMessage()
 	if err != nil {
 		ss.log.Info("agent connection without hello", zap.Error(err))
+		if errors.Is(err, protocol.ErrBadPayload) {
+			ss.fail(protocol.CodeBadRequest, "malformed HELLO")
+			return
+		}
 		ss.conn.CloseWithError(closeProofFailed, "hello expected")
 		return
 	}
@@ -401,6 +405,8 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 			str.CancelRead(streamErrTooLarge)
 		case errors.Is(err, protocol.ErrBadPayload):
 			answer(&protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed frame"})
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			answer(&protocol.Error{Code: protocol.CodeBadRequest, Message: "the stream ended without a complete request"})
 		}
 		return
 	}
