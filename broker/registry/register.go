@@ -245,6 +245,17 @@ func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string
 // token bound to a key is refreshed only by its holder. Reusing a spent token
 // revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
 func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*TokenPair, error) {
+	return r.refresh(ctx, refreshToken, jkt, "")
+}
+
+// RefreshUser is Refresh for user tokens only: a device's refresh token
+// presented here is refused without being spent.
+func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*TokenPair, error) {
+	return r.refresh(ctx, refreshToken, "", SubjectUser)
+}
+
+// refresh rotates a refresh token; subject "" accepts any subject type.
+func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject string) (*TokenPair, error) {
 	now := r.now()
 	var tp *TokenPair
 	var reuse *RefreshToken
@@ -267,6 +278,10 @@ func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*Toke
 			return E(KindInvalidGrant, "refresh token is spent, revoked or expired", err)
 		case err != nil:
 			return internal("consuming refresh token", err)
+		}
+		if subject != "" && rt.SubjectType != subject {
+			// Returning an error rolls the consumption back.
+			return E(KindInvalidGrant, "refresh token is invalid", errors.New("wrong subject type"))
 		}
 		switch rt.SubjectType {
 		case SubjectEndpoint:

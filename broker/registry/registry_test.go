@@ -598,3 +598,15 @@ func TestBootstrapOnce(t *testing.T) {
 		t.Fatalf("accounts (-want +got):\n%s", d)
 	}
 }
+
+func TestRefreshUserRefusesDeviceTokensWithoutSpendingThem(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	tok := e.mustRegister(d, k.Value).Tokens
+	_, err := e.reg.RefreshUser(e.ctx, tok.RefreshToken)
+	wantKind(t, err, registry.KindInvalidGrant)
+	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+		t.Fatalf("device refresh after a refused user refresh: %v", err)
+	}
+}

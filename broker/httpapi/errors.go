@@ -1,0 +1,180 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol/api"
+)
+
+// invalidClientMessage is the one body of every API-key refusal (SPEC K8):
+// the reason goes only to the log and the audit.
+const invalidClientMessage = "invalid client credentials"
+
+// status maps a registry Kind to the HTTP status and error code of /api.
+// It is the only place where this mapping is made.
+func status(k registry.Kind) (int, string) {
+	switch k {
+	case registry.KindInvalid:
+		return http.StatusBadRequest, api.CodeInvalidRequest
+	case registry.KindUnauthenticated:
+		return http.StatusUnauthorized, api.CodeUnauthorized
+	case registry.KindInvalidClient:
+		return http.StatusForbidden, api.CodeInvalidClient
+	case registry.KindPermission:
+		return http.StatusForbidden, api.CodeForbidden
+	case registry.KindNotFound:
+		return http.StatusNotFound, api.CodeNotFound
+	case registry.KindConflict:
+		return http.StatusConflict, api.CodeConflict
+	case registry.KindRateLimited:
+		return http.StatusTooManyRequests, api.CodeRateLimited
+	case registry.KindAccessDenied:
+		return http.StatusForbidden, api.CodeAccessDenied
+	case registry.KindPending:
+		return http.StatusBadRequest, api.CodeAuthorizationPending
+	case registry.KindExpired:
+		return http.StatusBadRequest, api.CodeExpiredToken
+	case registry.KindInvalidGrant:
+		return http.StatusBadRequest, api.CodeInvalidGrant
+	case registry.KindUnknownUser:
+		return http.StatusNotFound, api.CodeUnknownUser
+	case registry.KindLoginRefused:
+		return http.StatusForbidden, api.CodeLoginRefused
+	case registry.KindQuota:
+		return http.StatusUnprocessableEntity, api.CodeQuotaExceeded
+	default:
+		return http.StatusInternalServerError, api.CodeInternal
+	}
+}
+
+// writeError answers err: the status and code of its Kind and its public
+// message. The full error (which may hold a key refusal's reason) goes only
+// to the log; nothing secret is logged (no headers, no bodies).
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind := registry.KindOf(err)
+	code, name := status(kind)
+	msg := registry.PublicMessage(err)
+	if kind == registry.KindInvalidClient {
+		msg = invalidClientMessage
+	}
+	fields := []zap.Field{
+		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
+		zap.Int(logStatus, code), zap.String(logKind, kind.String()),
+		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
+	}
+	if reason := registry.RefusalReason(err); reason != "" {
+		fields = append(fields, zap.String(logReason, reason))
+	}
+	level := zapcore.InfoLevel
+	switch {
+	case code >= 500:
+		level = zapcore.ErrorLevel
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusTooManyRequests:
+		level = zapcore.WarnLevel
+	}
+	a.log.Log(level, "request refused", fields...)
+
+	switch code {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="edgetrust"`)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "60")
+	}
+	writeJSON(w, code, api.ErrorResponse{Error: name, ErrorDescription: msg})
+}
+
+func invalid(format string, args ...any) error {
+	return registry.E(registry.KindInvalid, fmt.Sprintf(format, args...), nil)
+}
+
+// decode reads the JSON body of r into v. Unknown fields are ignored; a
+// missing or malformed body, trailing data, a field of the wrong type or a
+// body over the limit answer KindInvalid with a message naming the problem.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return invalid("the body must be JSON (Content-Type: application/json), not %q", ct)
+		}
+	}
+	if r.Body == nil {
+		return invalid("the request needs a JSON body")
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
+		if tooLarge(err) {
+			return decodeError(err)
+		}
+		return invalid("the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func tooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+func decodeError(err error) error {
+	var (
+		te *json.UnmarshalTypeError
+		se *json.SyntaxError
+	)
+	switch {
+	case tooLarge(err):
+		return registry.E(registry.KindInvalid, fmt.Sprintf("the request body is larger than %d KiB", maxBody>>10), err)
+	case errors.Is(err, io.EOF):
+		return invalid("the request needs a JSON body")
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return registry.E(registry.KindInvalid, fmt.Sprintf("the body must be a JSON object, not %s", te.Value), err)
+		}
+		return registry.E(registry.KindInvalid, fmt.Sprintf("field %q must be %s, not %s", field, jsonTypeName(te.Type.Kind().String()), te.Value), err)
+	case errors.As(err, &se):
+		return registry.E(registry.KindInvalid, fmt.Sprintf("malformed JSON at byte %d", se.Offset), err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("malformed JSON: the body ends too early")
+	default:
+		// e.g. a time.Time that is not RFC 3339; the message names no secret.
+		return registry.E(registry.KindInvalid, "malformed JSON: "+oneLine(err.Error()), err)
+	}
+}
+
+func jsonTypeName(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "a number"
+	default:
+		return goKind
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

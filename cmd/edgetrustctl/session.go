@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/edgetrust/edgetrust/internal/atomicfile"
+	"github.com/edgetrust/edgetrust/protocol/api"
+)
+
+const defaultServer = "https://127.0.0.1:7443"
+
+// session is what login keeps in $EDGETRUST_CONFIG_DIR/session.json (0600).
+type session struct {
+	Server       string    `json:"server"`
+	CAFile       string    `json:"ca_file"`
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Username     string    `json:"username"`
+	UserID       string    `json:"user_id"`
+	AccountID    string    `json:"account_id"`
+}
+
+// configDir is where the session lives: EDGETRUST_CONFIG_DIR, else
+// $XDG_CONFIG_HOME/edgetrust, else ~/.config/edgetrust.
+func (c *cli) configDir() (string, error) {
+	if d := c.env("EDGETRUST_CONFIG_DIR"); d != "" {
+		return d, nil
+	}
+	if d := c.env("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "edgetrust"), nil
+	}
+	home := c.env("HOME")
+	if home == "" {
+		return "", errors.New("cannot find a place for the session: set EDGETRUST_CONFIG_DIR or HOME")
+	}
+	return filepath.Join(home, ".config", "edgetrust"), nil
+}
+
+func (c *cli) sessionPath() (string, error) {
+	d, err := c.configDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "session.json"), nil
+}
+
+// loginHint is the command that signs in again.
+func (c *cli) loginHint(username string) string {
+	if username == "" {
+		username = "admin"
+	}
+	return fmt.Sprintf("run %q", prog+" login --username "+username+" --password-stdin")
+}
+
+// loadSession returns the saved session, or nil when there is none.
+func (c *cli) loadSession() (*session, error) {
+	p, err := c.sessionPath()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the session: %w", err)
+	}
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("the session file %s is damaged (%v): %s", p, err, c.loginHint(""))
+	}
+	return &s, nil
+}
+
+// saveSession writes the session atomically: dir 0700, file 0600.
+func (c *cli) saveSession(s *session) error {
+	p, err := c.sessionPath()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s for the session: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("securing %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(p, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the session: %w", err)
+	}
+	return nil
+}
+
+// normalizeServer checks a broker URL: https, a host, no path beyond "/".
+// "HOST:PORT" alone means https://HOST:PORT.
+func normalizeServer(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", usagef("--server %q is not a URL like %s", s, defaultServer)
+	}
+	if u.Scheme != "https" {
+		return "", usagef("--server %q must use https:// (tokens never travel in clear text)", s)
+	}
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+		return "", usagef("--server %q must be only https://HOST:PORT", s)
+	}
+	return "https://" + u.Host, nil
+}
+
+// serverFor picks the broker URL: --server, EDGETRUST_SERVER, the saved
+// session's, the default.
+func (c *cli) serverFor(s *session) (string, error) {
+	v := c.g.server
+	if v == "" {
+		v = c.env("EDGETRUST_SERVER")
+	}
+	if v == "" && s != nil {
+		v = s.Server
+	}
+	if v == "" {
+		v = defaultServer
+	}
+	return normalizeServer(v)
+}
+
+// caFileFor picks the CA file: --ca-file, EDGETRUST_CA_FILE, the session's.
+func (c *cli) caFileFor(s *session) string {
+	if c.g.caFile != "" {
+		return c.g.caFile
+	}
+	if v := c.env("EDGETRUST_CA_FILE"); v != "" {
+		return v
+	}
+	if s != nil {
+		return s.CAFile
+	}
+	return ""
+}
+
+// httpClient trusts only caFile's certificates when it is set, else the
+// system roots.
+func httpClient(caFile string) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the CA file: %v; pass the broker's certificate (DATA_DIR/tls/broker.crt) with --ca-file", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("the CA file %s holds no PEM certificate; pass the broker's certificate (DATA_DIR/tls/broker.crt) with --ca-file", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.Proxy = http.ProxyFromEnvironment
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+// conn is a client with a signed-in session that refreshes its access
+// token when it expires or the broker answers 401.
+type conn struct {
+	c         *cli
+	cl        *api.Client
+	s         *session
+	refreshed bool
+}
+
+// connect opens the saved session against the chosen broker.
+func (c *cli) connect() (*conn, error) {
+	s, err := c.loadSession()
+	if err != nil {
+		return nil, err
+	}
+	if s == nil || s.RefreshToken == "" {
+		return nil, fmt.Errorf("not signed in: %s", c.loginHint(""))
+	}
+	server, err := c.serverFor(s)
+	if err != nil {
+		return nil, err
+	}
+	if saved, _ := normalizeServer(s.Server); saved != server {
+		// Never send this session's tokens to another broker.
+		return nil, fmt.Errorf("signed in to %s, not %s: %s", s.Server, server,
+			fmt.Sprintf("run %q", prog+" login --server "+server+" --username "+orAdmin(s.Username)+" --password-stdin"))
+	}
+	hc, err := httpClient(c.caFileFor(s))
+	if err != nil {
+		return nil, err
+	}
+	cn := &conn{c: c, cl: api.New(server, hc), s: s}
+	cn.cl.SetToken(s.AccessToken)
+	if s.AccessToken == "" || !c.now().Before(s.ExpiresAt.Add(-30*time.Second)) {
+		if err := cn.refresh(); err != nil {
+			return nil, err
+		}
+	}
+	return cn, nil
+}
+
+func orAdmin(u string) string {
+	if u == "" {
+		return "admin"
+	}
+	return u
+}
+
+// refresh rotates the tokens and saves them.
+func (cn *conn) refresh() error {
+	tr, err := cn.cl.Refresh(cn.c.ctx, cn.s.RefreshToken)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Status < 500 {
+			return fmt.Errorf("the session has expired: %s", cn.c.loginHint(cn.s.Username))
+		}
+		return cn.c.describe(err, cn.cl.BaseURL())
+	}
+	cn.refreshed = true
+	cn.s.AccessToken, cn.s.RefreshToken = tr.AccessToken, tr.RefreshToken
+	cn.s.ExpiresAt = cn.c.now().Add(time.Duration(tr.ExpiresIn) * time.Second)
+	cn.cl.SetToken(tr.AccessToken)
+	return cn.c.saveSession(cn.s)
+}
+
+// do runs fn, refreshing the access token once if the broker answers 401.
+// Errors are returned as is (api errors as *api.Error) for the caller to
+// describe.
+func (cn *conn) do(fn func(ctx context.Context, cl *api.Client) error) error {
+	err := fn(cn.c.ctx, cn.cl)
+	if !api.IsStatus(err, http.StatusUnauthorized) || cn.refreshed {
+		return err
+	}
+	if rerr := cn.refresh(); rerr != nil {
+		return rerr
+	}
+	return fn(cn.c.ctx, cn.cl)
+}
+
+// describe turns an error of a call into one line that says what to do.
+func (c *cli) describe(err error, server string) error {
+	var ae *api.Error
+	var ue *url.Error
+	var uae x509.UnknownAuthorityError
+	var cve *tls.CertificateVerificationError
+	var hne x509.HostnameError
+	switch {
+	case errors.As(err, &ae):
+		desc := ae.Description
+		if desc == "" {
+			desc = ae.Code
+		}
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("not signed in or the session has expired (%s): %s", desc, c.loginHint(""))
+		case http.StatusForbidden:
+			return fmt.Errorf("%s: ask an administrator of the account for the permission", desc)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: check the ids you gave (see %q, %q)", desc, prog+" accounts list", prog+" endpoints list")
+		case http.StatusTooManyRequests:
+			return fmt.Errorf("%s", desc)
+		default:
+			if ae.Status >= 500 {
+				return fmt.Errorf("the broker failed (%s, HTTP %d): try again, and see the broker's log if it persists", desc, ae.Status)
+			}
+			return fmt.Errorf("%s (%s)", desc, ae.Code)
+		}
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted")
+	case errors.As(err, &hne):
+		return fmt.Errorf("the broker's certificate at %s does not name this host (%v): use a --server name the certificate holds (127.0.0.1, localhost or the broker's host name)", server, hne)
+	case errors.As(err, &uae), errors.As(err, &cve):
+		return fmt.Errorf("cannot verify the broker's certificate at %s: pass it with --ca-file DATA_DIR/tls/broker.crt (or EDGETRUST_CA_FILE)", server)
+	case errors.As(err, &ue):
+		return fmt.Errorf("cannot reach the broker at %s (%v): check --server (or EDGETRUST_SERVER) and that the broker is running", server, ue.Err)
+	default:
+		return err
+	}
+}

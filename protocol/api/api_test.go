@@ -1,0 +1,140 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgetrust/edgetrust/protocol/api"
+)
+
+// fieldNames returns the JSON object keys of v, sorted.
+func fieldNames(t *testing.T, v any) []string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestContract pins the JSON field names that scripts and external tests read.
+func TestContract(t *testing.T) {
+	keyFields := []string{"account_id", "active", "allow_unauthenticated", "allow_untrusted_endpoints", "allowed_ips",
+		"auto_trust", "created_at", "created_by", "description", "expires_at", "full_api_access", "group", "id", "name",
+		"type", "updated_at"}
+	tests := []struct {
+		name string
+		v    any
+		want []string
+	}{
+		{"Key", api.Key{}, keyFields},
+		{"CreatedKey", api.CreatedKey{}, append(slices.Clone(keyFields), "value", "value_id")},
+		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "decided_at", "decided_by",
+			"description", "hostname", "id", "key_fingerprint", "key_id", "key_type", "key_value_id", "last_seen_at",
+			"last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
+		{"Account", api.Account{}, []string{"created_at", "disabled", "id", "name", "parent_id", "type"}},
+		{"TokenResponse", api.TokenResponse{User: &api.User{}}, []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type", "user"}},
+		{"ErrorResponse", api.ErrorResponse{}, []string{"error", "error_description"}},
+		{"EndpointResult", api.EndpointResult{}, []string{"error", "id", "ok", "state"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, fieldNames(t, tc.v)); diff != "" {
+				t.Errorf("JSON fields (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("unset times are null", func(t *testing.T) {
+		b, _ := json.Marshal(api.Key{AllowedIPs: []string{}})
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if m["expires_at"] != nil {
+			t.Errorf("expires_at = %v, want null", m["expires_at"])
+		}
+		exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		b, _ = json.Marshal(api.Key{ExpiresAt: &exp})
+		_ = json.Unmarshal(b, &m)
+		if m["expires_at"] != "2030-01-01T00:00:00Z" {
+			t.Errorf("expires_at = %v, want RFC 3339", m["expires_at"])
+		}
+	})
+}
+
+func TestClientErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   api.Error
+	}{
+		{"api error", 404, `{"error":"not_found","error_description":"not found"}`, api.Error{Status: 404, Code: "not_found", Description: "not found"}},
+		{"foreign body", 502, `<html>bad gateway</html>`, api.Error{Status: 502, Code: "bad_gateway"}},
+		{"empty body", 401, ``, api.Error{Status: 401, Code: "unauthorized"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if got := r.Header.Get("Authorization"); got != "Bearer tok" {
+					t.Errorf("Authorization = %q", got)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			c := api.New(srv.URL+"/", srv.Client())
+			c.SetToken("tok")
+			_, err := c.ListAccounts(context.Background())
+			var ae *api.Error
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want *api.Error", err)
+			}
+			if diff := cmp.Diff(tc.want, *ae); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if !api.IsStatus(err, tc.status) {
+				t.Errorf("IsStatus(%d) = false", tc.status)
+			}
+		})
+	}
+}
+
+func TestSignInSendsNoToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "" {
+			t.Errorf("sign-in sent Authorization %q", got)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","refresh_expires_in":60,"user":{"id":"u","username":"admin","account_id":"acct"}}`))
+	}))
+	defer srv.Close()
+	c := api.New(srv.URL, srv.Client())
+	c.SetToken("old")
+	got, err := c.SignIn(context.Background(), api.SignInRequest{Username: "admin", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &api.TokenResponse{AccessToken: "a", TokenType: "Bearer", ExpiresIn: 3600, RefreshToken: "r", RefreshExpiresIn: 60,
+		User: &api.User{ID: "u", Username: "admin", AccountID: "acct"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SignIn (-want +got):\n%s", diff)
+	}
+}
