@@ -1,0 +1,153 @@
+// Command edgetrust-broker runs the edgetrust trust broker.
+//
+//	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]...
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/edgetrust/edgetrust/broker"
+)
+
+const usage = `edgetrust-broker: the edgetrust trust broker
+
+Usage:
+  edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]...
+
+Commands:
+  serve     start the broker: QUIC (agents) on UDP and HTTPS (API) on TCP, one port number
+
+Run "edgetrust-broker serve --help" for the flags.
+`
+
+const serveHelp = `Start the broker.
+
+The first start creates DIR (0700) with a TLS certificate (DIR/tls/broker.crt),
+the token-signing key, the embedded SQLite store, a root vendor account, a
+customer account "default" and the user "admin". The admin password comes from
+EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD, or is generated and written to
+DIR/initial-admin-password (0600).
+
+It prints "fingerprint sha256:<hex>" (SHA-256 of the certificate's public key,
+for agents' --broker-fingerprint) and "listening HOST:PORT" once it serves.
+
+Example:
+  edgetrust-broker serve --data-dir /var/lib/edgetrust-broker --listen 0.0.0.0:7443
+
+Flags:
+`
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	err := dispatch(ctx, args, stdout, stderr, getenv)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "edgetrust-broker: %s (see edgetrust-broker --help)\n", ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "edgetrust-broker: %s\n", oneLine(err.Error()))
+		return 1
+	}
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := pflag.NewFlagSet("edgetrust-broker serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dataDir := fs.String("data-dir", "/var/lib/edgetrust-broker", "directory for the store, keys and certificate")
+	listen := fs.String("listen", broker.DefaultListen, "HOST:PORT for QUIC (UDP) and HTTPS (TCP); port 0 picks a free one")
+	sans := fs.StringArray("tls-san", nil, "extra name or address for the TLS certificate (repeatable)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	help := fs.BoolP("help", "h", false, "show help")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		if *help {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch rest[0] {
+	case "serve":
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q", rest[0])}
+	}
+	if len(rest) > 1 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest[1:])}
+	}
+	if *help {
+		fmt.Fprint(stdout, serveHelp)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return nil
+	}
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
+	}
+	logCfg := zap.NewProductionConfig()
+	logCfg.Level = zap.NewAtomicLevelAt(lvl)
+	logCfg.OutputPaths = []string{"stderr"}
+	logCfg.ErrorOutputPaths = []string{"stderr"}
+	log, err := logCfg.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	b, err := broker.New(broker.Config{
+		DataDir:                *dataDir,
+		Listen:                 *listen,
+		TLSSANs:                *sans,
+		BootstrapAdminPassword: getenv("EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD"),
+		Logger:                 log,
+		Stdout:                 stdout,
+		ShowPassword:           isTerminal(stdout),
+	})
+	if err != nil {
+		return err
+	}
+	return b.Run(ctx)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
