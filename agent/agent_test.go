@@ -1,0 +1,396 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgetrust/edgetrust/internal/fakebroker"
+	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/protocol"
+)
+
+const testKey = "etk_pub123_s3cr3tvalueXYZ"
+
+type harness struct {
+	t        *testing.T
+	dir      string
+	sock     string
+	cancel   context.CancelFunc
+	done     chan error
+	client   *http.Client
+	mu       sync.Mutex
+	logins   []*protocol.Login
+	refreshs []string
+}
+
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "eta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func startAgent(t *testing.T, srv *fakebroker.Server, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(shortDir(t), "a.sock"), done: make(chan error, 1)}
+	cfg := Config{
+		Broker: srv.Addr, StateDir: h.dir, APIKey: testKey, Type: "server", BrokerCA: srv.CAFile,
+		Socket: h.sock, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- a.Run(ctx) }()
+	t.Cleanup(func() { h.stop() })
+	h.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", h.sock)
+		}}}
+	t.Cleanup(h.client.CloseIdleConnections)
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	select {
+	case err, ok := <-h.done:
+		if ok && err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+		close(h.done)
+	case <-time.After(10 * time.Second):
+		h.t.Error("Run did not stop after cancel")
+	}
+}
+
+func (h *harness) state() state.State {
+	st, err := state.Load(h.dir)
+	if err != nil {
+		return state.State{State: "load error: " + err.Error()}
+	}
+	return st
+}
+
+func (h *harness) waitState(want string) state.State {
+	h.t.Helper()
+	var st state.State
+	poll(h.t, func() bool { st = h.state(); return st.State == want }, "state "+want)
+	return st
+}
+
+func (h *harness) login(typ string) (int, map[string]any) {
+	h.t.Helper()
+	resp, err := h.client.Post("http://agent/v1/login", "application/json", strings.NewReader(`{"type":"`+typ+`"}`))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func poll(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func ctx10(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func devTokens(n string, life int64) *protocol.Tokens {
+	return &protocol.Tokens{AccessToken: "dev-at-" + n, TokenType: "Bearer", ExpiresIn: life, RefreshToken: "dev-rt-" + n, RefreshExpiresIn: 3600}
+}
+
+func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs peer credentials")
+	}
+	var h *harness
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			if r.APIKey != testKey || r.ClientType != "server" || r.Hostname == "" || r.OS == "" {
+				return &protocol.Error{Code: protocol.CodeBadRequest}
+			}
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StatePending}
+		},
+		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+			if l, ok := m.(*protocol.Login); ok {
+				h.mu.Lock()
+				h.logins = append(h.logins, l)
+				h.mu.Unlock()
+				return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 3600}
+			}
+			return &protocol.Error{Code: protocol.CodeBadRequest}
+		},
+	})
+	h = startAgent(t, srv, nil)
+	sc, err := srv.NextConn(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitState(state.Pending)
+	if st.EndpointID != sc.Hello.ClientID || st.LastError != "" {
+		t.Errorf("state = %+v", st)
+	}
+	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" || !strings.Contains(body["error_description"].(string), "pending") {
+		t.Errorf("login while pending: %d %v", code, body)
+	}
+
+	// Trusted is pushed and on disk within a second.
+	pushed := time.Now()
+	sc.Push(&protocol.Decision{EndpointID: sc.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("1", 900)})
+	st = h.waitState(state.Trusted)
+	if time.Since(pushed) > time.Second {
+		t.Errorf("state written %v after the decision", time.Since(pushed))
+	}
+	if st.AccessToken != "dev-at-1" || st.RefreshToken != "dev-rt-1" || st.AccessExpiresAt.IsZero() {
+		t.Errorf("tokens not stored: %+v", st)
+	}
+
+	code, body := h.login("upn")
+	if code != 200 || body["access_token"] != "user-at" || body["token_type"] != "Bearer" {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	me, _ := user.Current()
+	h.mu.Lock()
+	l := h.logins[0]
+	h.mu.Unlock()
+	if l.APIKey != testKey || l.DeviceToken != "dev-at-1" || l.Type != "upn" || l.Username != me.Username || l.UPN == "" {
+		t.Errorf("login frame = %+v", l)
+	}
+
+	// Status over the socket: connected, no tokens.
+	resp, err := h.client.Get("http://agent/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status map[string]any
+	json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	if status["state"] != "trusted" || status["connected"] != true || status["access_token"] != nil {
+		t.Errorf("status = %v", status)
+	}
+
+	// Untrusted: tokens dropped, logins refused.
+	sc.Push(&protocol.Decision{EndpointID: sc.Hello.ClientID, State: protocol.StateUntrusted})
+	st = h.waitState(state.Untrusted)
+	if st.AccessToken != "" || st.RefreshToken != "" {
+		t.Errorf("tokens kept after untrust: %+v", st)
+	}
+	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" {
+		t.Errorf("login while untrusted: %d %v", code, body)
+	}
+
+	// Deleted: recorded, no new registration, logins say deleted.
+	sc.PushAndClose(&protocol.Decision{EndpointID: sc.Hello.ClientID, State: protocol.StateDeleted})
+	h.waitState(state.Deleted)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if c, err := srv.NextConn(ctx); err == nil {
+		t.Errorf("agent registered again after deletion: %+v", c.Registers())
+	}
+	if code, body := h.login("session_user"); code != 403 || body["error"] != "endpoint_deleted" {
+		t.Errorf("login after delete: %d %v", code, body)
+	}
+
+	raw, _ := os.ReadFile(filepath.Join(h.dir, state.StateFile))
+	if strings.Contains(string(raw), "s3cr3t") {
+		t.Error("API key written to state.json")
+	}
+}
+
+func TestKeyRefusedKeepsRetrying(t *testing.T) {
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(*fakebroker.Conn, *protocol.Register) protocol.Message {
+			return &protocol.Error{Code: protocol.CodeInvalidClient, Message: "bad key " + testKey}
+		},
+	})
+	h := startAgent(t, srv, nil)
+	for i := 0; i < 3; i++ {
+		if _, err := srv.NextConn(ctx10(t)); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	var st state.State
+	poll(t, func() bool { st = h.state(); return strings.Contains(st.LastError, "invalid_client") }, "last_error")
+	if st.State != state.Unregistered {
+		t.Errorf("state = %q", st.State)
+	}
+	if strings.Contains(st.LastError, "s3cr3t") || strings.Contains(st.LastError, "\n") {
+		t.Errorf("last_error leaks or spans lines: %q", st.LastError)
+	}
+	if code, body := h.login("session_user"); code != 503 || body["error"] != "broker_unreachable" {
+		if runtime.GOOS == "linux" {
+			t.Errorf("login while unregistered: %d %v", code, body)
+		}
+	}
+}
+
+func TestRefreshAndInvalidGrant(t *testing.T) {
+	var mu sync.Mutex
+	registers, refreshes := 0, 0
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			mu.Lock()
+			defer mu.Unlock()
+			registers++
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("reg", 1)}
+		},
+		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+			r, ok := m.(*protocol.Refresh)
+			if !ok {
+				return &protocol.Error{Code: protocol.CodeBadRequest}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			refreshes++
+			if r.RefreshToken == "dev-rt-reg" && refreshes == 1 {
+				return devTokens("refreshed", 1)
+			}
+			return &protocol.Error{Code: protocol.CodeInvalidGrant}
+		},
+	})
+	h := startAgent(t, srv, nil)
+	// First refresh (at half of 1s) succeeds and is stored.
+	poll(t, func() bool { return h.state().AccessToken == "dev-at-refreshed" }, "refreshed token")
+	// The second refresh is refused: the agent re-registers on a new connection.
+	poll(t, func() bool { mu.Lock(); defer mu.Unlock(); return registers >= 2 }, "re-registration")
+	st := h.waitState(state.Trusted)
+	if st.RefreshToken == "" {
+		t.Errorf("state = %+v", st)
+	}
+}
+
+func TestReconnectAndCachedLogin(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs peer credentials")
+	}
+	handler := fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("1", 900)}
+		},
+		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+			return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 3600, RefreshToken: "user-rt"}
+		},
+	}
+	srv := fakebroker.New(t, handler)
+	h := startAgent(t, srv, nil)
+	h.waitState(state.Trusted)
+	if code, body := h.login("session_user"); code != 200 {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	srv.Close()
+
+	// Disconnected: the cached user token is handed out (S3c); other
+	// login types have none.
+	poll(t, func() bool { return h.state().LastError != "" }, "last_error after broker loss")
+	code, body := h.login("session_user")
+	if code != 200 || body["access_token"] != "user-at" || body["refresh_token"] != nil {
+		t.Errorf("cached login: %d %v", code, body)
+	}
+	if code, body := h.login("upn"); code != 503 || body["error"] != "broker_unreachable" {
+		t.Errorf("uncached login: %d %v", code, body)
+	}
+
+	// The broker comes back on the same address: the agent reconnects.
+	srv2 := srv.Restart(t)
+	if _, err := srv2.NextConn(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, func() bool { return h.state().LastError == "" }, "last_error cleared")
+}
+
+func TestCorruptStateRefusesToStart(t *testing.T) {
+	for _, file := range []string{state.IdentityFile, state.StateFile} {
+		t.Run(file, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := state.LoadOrCreateIdentity(dir); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, file), []byte("{garbage"), 0o600)
+			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: dir, APIKey: "k", Socket: filepath.Join(shortDir(t), "s")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Run(ctx10(t))
+			if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "move it away") {
+				t.Fatalf("Run = %v", err)
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	good := Config{Broker: "b:1", StateDir: "d", APIKey: "k"}
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"broker", func(c *Config) { c.Broker = "" }, "agent.New: Config.Broker is empty"},
+		{"state dir", func(c *Config) { c.StateDir = "" }, "agent.New: Config.StateDir is empty"},
+		{"api key", func(c *Config) { c.APIKey = "" }, "agent.New: Config.APIKey is empty"},
+		{"type", func(c *Config) { c.Type = "toaster" }, "unknown client type"},
+		{"addr", func(c *Config) { c.Broker = "nohostport" }, "HOST:PORT"},
+		{"both pins", func(c *Config) { c.BrokerCA = "x"; c.BrokerFingerprint = "sha256:00" }, "not both"},
+		{"bad pin", func(c *Config) { c.BrokerFingerprint = "md5:00" }, "sha256:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good
+			tt.mod(&cfg)
+			_, err := New(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	a, err := New(good)
+	if err != nil || a.cfg.Type != DefaultType || a.cfg.MinBackoff != DefaultMinBackoff || a.cfg.MaxBackoff != DefaultMaxBackoff {
+		t.Fatalf("defaults: %+v %v", a, err)
+	}
+}
+
+func TestMaskAPIKey(t *testing.T) {
+	tests := map[string]string{
+		"etk_pub123_secretvalue": "etk_pub123_****",
+		"short":                  "****",
+		"longlegacykeyvalue":     "long****",
+		"etk_":                   "****",
+	}
+	for in, want := range tests {
+		if got := MaskAPIKey(in); got != want {
+			t.Errorf("MaskAPIKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,496 @@
+// Command edgetrust-agent registers this device with an edgetrust broker,
+// keeps its device token fresh and serves secure session logins on a local
+// socket.
+//
+//	edgetrust-agent run --broker HOST:PORT --state-dir DIR [--api-key KEY | env EDGETRUST_API_KEY] ...
+//	edgetrust-agent status --state-dir DIR [-o json]
+//	edgetrust-agent login [--socket PATH] [--type session_user|session_user_domain|upn]
+//
+// Global flags (--state-dir, --socket, --log-level, --log-format, --help)
+// are accepted before or after the subcommand. Exit status: 0 success, 1
+// failure, 2 usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/edgetrust/edgetrust/agent"
+	"github.com/edgetrust/edgetrust/agent/brokerclient"
+	"github.com/edgetrust/edgetrust/agent/localapi"
+	"github.com/edgetrust/edgetrust/agent/state"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+const (
+	prog            = "edgetrust-agent"
+	defaultStateDir = "/var/lib/edgetrust-agent"
+	envAPIKey       = "EDGETRUST_API_KEY"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// options holds every flag value.
+type options struct {
+	// global
+	stateDir, socket, logLevel, logFormat string
+	// run
+	broker, apiKey, clientType, description, brokerCA, brokerFP, account string
+	minBackoff, maxBackoff                                               time.Duration
+	// status
+	output string
+	// login
+	loginType string
+}
+
+type command struct {
+	name    string
+	summary string
+	help    string
+	flags   func(fs *pflag.FlagSet, o *options)
+	run     func(ctx context.Context, o *options, env env) int
+}
+
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	fs             *pflag.FlagSet
+}
+
+var commands = []*command{
+	{
+		name:    "run",
+		summary: "run the agent in the foreground",
+		help: `Runs the agent in the foreground: registers this device with the broker
+(or re-registers it, signed with its key), waits for an administrator's
+decision when the API key does not trust endpoints automatically, keeps the
+device token fresh, and serves secure session logins on the local socket.
+Failures are retried forever with backoff; 'status' shows the last error.
+SIGINT or SIGTERM stops it (exit 0).
+
+The API key is read from --api-key or, better (it is then not visible in
+the process list), from the EDGETRUST_API_KEY environment variable.`,
+		flags: func(fs *pflag.FlagSet, o *options) {
+			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required)")
+			fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
+			fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(agent.ClientTypes, ", "))
+			fs.StringVar(&o.description, "description", "", "description of this endpoint shown to administrators")
+			fs.StringVar(&o.brokerCA, "broker-ca", "", "PEM file with the broker's certificate (instead of system roots)")
+			fs.StringVar(&o.brokerFP, "broker-fingerprint", "", "pin the broker's key: sha256:HEX as the broker prints it")
+			fs.StringVar(&o.account, "account", "", "target account id when the key belongs to a parent account")
+			fs.DurationVar(&o.minBackoff, "min-backoff", 0, "first retry delay (tests)")
+			fs.DurationVar(&o.maxBackoff, "max-backoff", 0, "largest retry delay (tests)")
+			_ = fs.MarkHidden("min-backoff")
+			_ = fs.MarkHidden("max-backoff")
+		},
+		run: cmdRun,
+	},
+	{
+		name:    "status",
+		summary: "show this endpoint's registration state",
+		help: `Shows this endpoint's registration state as recorded by the agent in
+STATE_DIR/state.json: unregistered, pending, trusted, rejected, untrusted or
+deleted, with the last error and token expiry. It does not contact the
+broker and exits 0 whatever the state. Tokens are never shown.`,
+		flags: func(fs *pflag.FlagSet, o *options) {
+			fs.StringVarP(&o.output, "output", "o", "", "output format: json (default: a table)")
+		},
+		run: cmdStatus,
+	},
+	{
+		name:    "login",
+		summary: "get a user token for the calling user (secure session login)",
+		help: `Asks the running agent for a user token for the user running this command.
+The agent learns who you are from the operating system (the local socket's
+peer credentials), never from arguments, and vouches for you with this
+device's trust. Prints the token as JSON; exits 1 with the reason when the
+agent or the broker refuses.`,
+		flags: func(fs *pflag.FlagSet, o *options) {
+			fs.StringVar(&o.loginType, "type", localapi.TypeSessionUser, "login type: session_user, session_user_domain or upn")
+		},
+		run: cmdLogin,
+	},
+}
+
+func globalFlags(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir, "directory of the agent's identity and state")
+	fs.StringVar(&o.socket, "socket", localapi.DefaultSocket, "path of the agent's local socket")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
+	// -h/--help is left undefined so that pflag answers ErrHelp.
+}
+
+func newFlagSet(c *command, o *options) *pflag.FlagSet {
+	name := prog
+	if c != nil {
+		name += " " + c.name
+	}
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetInterspersed(true)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	if c != nil {
+		c.flags(fs, o)
+	}
+	globalFlags(fs, o)
+	return fs
+}
+
+// usageError is a command-line mistake: exit 2.
+type usageError struct {
+	cmd string
+	msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	idx, err := findCommand(args)
+	if err != nil {
+		return usage(stderr, "", err.Error())
+	}
+	if idx < 0 {
+		// No subcommand: only --help makes sense.
+		var o options
+		fs := newFlagSet(nil, &o)
+		if err := fs.Parse(args); errors.Is(err, pflag.ErrHelp) {
+			printMainHelp(stdout)
+			return 0
+		}
+		return usage(stderr, "", "missing command (run, status or login)")
+	}
+	name := args[idx]
+	var c *command
+	for _, cc := range commands {
+		if cc.name == name {
+			c = cc
+		}
+	}
+	if name == "help" {
+		printMainHelp(stdout)
+		return 0
+	}
+	if c == nil {
+		return usage(stderr, "", fmt.Sprintf("unknown command %q (use run, status or login)", name))
+	}
+	rest := append(append([]string{}, args[:idx]...), args[idx+1:]...)
+	var o options
+	fs := newFlagSet(c, &o)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printHelp(stdout, c, fs)
+			return 0
+		}
+		return usage(stderr, c.name, err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usage(stderr, c.name, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	return c.run(ctx, &o, env{stdout: stdout, stderr: stderr, getenv: getenv, fs: fs})
+}
+
+// findCommand returns the index of the subcommand in args (-1 if none),
+// skipping global and subcommand flags and their values.
+func findCommand(args []string) (int, error) {
+	var o options
+	var sets []*pflag.FlagSet
+	for _, c := range commands {
+		sets = append(sets, newFlagSet(c, &o))
+	}
+	lookup := func(name string, short bool) *pflag.Flag {
+		for _, fs := range sets {
+			var f *pflag.Flag
+			if short {
+				f = fs.ShorthandLookup(name)
+			} else {
+				f = fs.Lookup(name)
+			}
+			if f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return i + 1, nil
+			}
+			return -1, nil
+		case a == "--help" || a == "-h":
+			continue
+		case strings.HasPrefix(a, "--"):
+			name := a[2:]
+			if strings.Contains(name, "=") {
+				continue
+			}
+			f := lookup(name, false)
+			if f == nil {
+				return -1, fmt.Errorf("unknown flag --%s", name)
+			}
+			if f.NoOptDefVal == "" {
+				i++ // the flag's value
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			// Shorthands: -o json, -ojson, -h.
+			f := lookup(a[1:2], true)
+			if f == nil {
+				return -1, fmt.Errorf("unknown shorthand flag -%s", a[1:2])
+			}
+			if f.NoOptDefVal == "" && len(a) == 2 {
+				i++
+			}
+		default:
+			return i, nil
+		}
+	}
+	return -1, nil
+}
+
+func usage(stderr io.Writer, cmd, msg string) int {
+	hint := prog + " --help"
+	if cmd != "" {
+		hint = prog + " " + cmd + " --help"
+	}
+	fmt.Fprintf(stderr, "%s: %s; see '%s'\n", prog, msg, hint)
+	return 2
+}
+
+func fail(stderr io.Writer, format string, a ...any) int {
+	msg := strings.Join(strings.Fields(fmt.Sprintf(format, a...)), " ")
+	fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+	return 1
+}
+
+func printMainHelp(w io.Writer) {
+	fmt.Fprintf(w, "%s registers this device with an edgetrust broker and serves secure session logins.\n\n", prog)
+	fmt.Fprintf(w, "Usage:\n  %s COMMAND [flags]\n\nCommands:\n", prog)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	var o options
+	fs := newFlagSet(nil, &o)
+	fmt.Fprintf(w, "\nGlobal flags (before or after the command):\n%s  -h, --help                show help\n\n", fs.FlagUsages())
+	fmt.Fprintf(w, "Run '%s COMMAND --help' for a command's flags. Exit status: 0 success, 1 failure, 2 usage error.\n", prog)
+}
+
+func printHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s %s [flags]\n\n%s\n\nFlags:\n%s  -h, --help   show this help\n", prog, c.name, c.help, fs.FlagUsages())
+}
+
+func cmdRun(ctx context.Context, o *options, e env) int {
+	if o.broker == "" {
+		return usage(e.stderr, "run", "missing --broker HOST:PORT")
+	}
+	if host, port, err := net.SplitHostPort(o.broker); err != nil || host == "" || port == "" {
+		return usage(e.stderr, "run", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker))
+	}
+	if !agent.ValidClientType(o.clientType) {
+		return usage(e.stderr, "run", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(agent.ClientTypes, ", ")))
+	}
+	if o.brokerCA != "" && o.brokerFP != "" {
+		return usage(e.stderr, "run", "use either --broker-ca or --broker-fingerprint, not both")
+	}
+	if o.brokerFP != "" {
+		if _, err := brokerclient.ParseFingerprint(o.brokerFP); err != nil {
+			return usage(e.stderr, "run", "--broker-fingerprint: "+err.Error())
+		}
+	}
+	key := o.apiKey
+	if !e.fs.Changed("api-key") {
+		key = e.getenv(envAPIKey)
+	}
+	if key == "" {
+		return usage(e.stderr, "run", "missing API key: pass --api-key or set "+envAPIKey)
+	}
+	if o.minBackoff < 0 || o.maxBackoff < 0 {
+		return usage(e.stderr, "run", "--min-backoff and --max-backoff must not be negative")
+	}
+	log, err := newLogger(o.logLevel, o.logFormat, e.stderr)
+	if err != nil {
+		return usage(e.stderr, "run", err.Error())
+	}
+	defer log.Sync() //nolint:errcheck
+	a, err := agent.New(agent.Config{
+		Broker:            o.broker,
+		StateDir:          o.stateDir,
+		APIKey:            key,
+		AccountID:         o.account,
+		Type:              o.clientType,
+		Description:       o.description,
+		BrokerCA:          o.brokerCA,
+		BrokerFingerprint: o.brokerFP,
+		Socket:            o.socket,
+		Logger:            log,
+		MinBackoff:        o.minBackoff,
+		MaxBackoff:        o.maxBackoff,
+		Version:           version,
+	})
+	if err != nil {
+		return fail(e.stderr, "%v; check the flags of 'run'", strings.TrimPrefix(err.Error(), "agent.New: "))
+	}
+	if err := a.Run(ctx); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fail(e.stderr, "%v; run as root, or pass --state-dir and --socket paths you can write", err)
+		}
+		return fail(e.stderr, "%v", err)
+	}
+	return 0
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "ts"
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(ec)
+	case "console":
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	default:
+		return nil, fmt.Errorf("--log-format %q: use json or console", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
+
+func cmdStatus(_ context.Context, o *options, e env) int {
+	switch o.output {
+	case "", "json", "table":
+	default:
+		return usage(e.stderr, "status", fmt.Sprintf("unknown output format %q (use json)", o.output))
+	}
+	st, err := state.Load(o.stateDir)
+	if errors.Is(err, state.ErrCorrupt) {
+		return fail(e.stderr, "%v; restore it, or move it away and restart the agent to register again", err)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fail(e.stderr, "cannot read the agent state in %s: permission denied; run as root (or the agent's user)", o.stateDir)
+	}
+	if err != nil {
+		return fail(e.stderr, "reading the agent state in %s: %v", o.stateDir, err)
+	}
+	s := st.Status()
+	if o.output == "json" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return 0
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+	}
+	row("state", s.State)
+	row("endpoint id", s.EndpointID)
+	row("broker", s.Broker)
+	row("account", s.AccountID)
+	row("device token", expiry(s.HasAccessToken, s.AccessExpiresAt, now))
+	row("refresh token", expiry(s.HasAccessToken && !s.RefreshExpiresAt.IsZero(), s.RefreshExpiresAt, now))
+	row("last error", s.LastError)
+	if !s.UpdatedAt.IsZero() {
+		row("updated", s.UpdatedAt.Local().Format(time.RFC3339))
+	}
+	tw.Flush()
+	return 0
+}
+
+func expiry(has bool, at time.Time, now time.Time) string {
+	switch {
+	case !has:
+		return "none"
+	case at.IsZero():
+		return "present"
+	case !at.After(now):
+		return "expired " + at.Local().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("expires %s (in %s)", at.Local().Format(time.RFC3339), at.Sub(now).Round(time.Second))
+}
+
+func cmdLogin(ctx context.Context, o *options, e env) int {
+	if !localapi.ValidLoginType(o.loginType) {
+		return usage(e.stderr, "login", fmt.Sprintf("unknown --type %q (use session_user, session_user_domain or upn)", o.loginType))
+	}
+	client := &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", o.socket)
+		}},
+	}
+	body, _ := json.Marshal(map[string]string{"type": o.loginType})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/v1/login", strings.NewReader(string(body)))
+	if err != nil {
+		return fail(e.stderr, "%v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fail(e.stderr, "cannot reach the agent at %s (%v); is 'edgetrust-agent run' running? use --socket if it listens elsewhere", o.socket, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fail(e.stderr, "reading the agent's answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(raw, &eb) != nil || eb.Error == "" {
+			return fail(e.stderr, "the agent answered HTTP %d", resp.StatusCode)
+		}
+		return fail(e.stderr, "login refused (%s): %s", eb.Error, eb.Description)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fail(e.stderr, "the agent's answer is not JSON: %v", err)
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return 0
+}
+
+func unwrapURLError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgetrust/edgetrust/internal/fakebroker"
+	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/protocol"
+)
+
+const testKey = "etk_pub1_topsecretvalue"
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func noEnv(string) string { return "" }
+
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code := run(ctx, args, &out, &errb, getenv)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string // in stderr
+		wantOut  string // in stdout
+	}{
+		{"no command", nil, 2, "missing command", ""},
+		{"unknown command", []string{"fly"}, 2, `unknown command "fly"`, ""},
+		{"help", []string{"--help"}, 0, "", "Commands:"},
+		{"help command", []string{"help"}, 0, "", "Commands:"},
+		{"run help", []string{"run", "--help"}, 0, "", "registers this device"},
+		{"status help before", []string{"-h", "status"}, 0, "", "does not contact"},
+		{"login help", []string{"login", "-h"}, 0, "", "peer credentials"},
+		{"run without broker", []string{"run", "--api-key", "k"}, 2, "missing --broker", ""},
+		{"run bad broker", []string{"run", "--broker", "nohost", "--api-key", "k"}, 2, "not HOST:PORT", ""},
+		{"run without key", []string{"run", "--broker", "b:1"}, 2, "EDGETRUST_API_KEY", ""},
+		{"run bad type", []string{"run", "--broker", "b:1", "--api-key", "k", "--type", "toaster"}, 2, `unknown --type "toaster"`, ""},
+		{"run both pins", []string{"run", "--broker", "b:1", "--api-key", "k", "--broker-ca", "x", "--broker-fingerprint", "sha256:00"}, 2, "not both", ""},
+		{"run bad pin", []string{"run", "--broker", "b:1", "--api-key", "k", "--broker-fingerprint", "abc"}, 2, "sha256:", ""},
+		{"run bad log level", []string{"run", "--broker", "b:1", "--api-key", "k", "--log-level", "loud"}, 2, "--log-level", ""},
+		{"status unknown flag", []string{"status", "--broker", "b:1"}, 2, "unknown flag", ""},
+		{"status bad output", []string{"status", "-o", "yaml", "--state-dir", dir}, 2, "yaml", ""},
+		{"status extra arg", []string{"status", "now", "--state-dir", dir}, 2, "unexpected argument", ""},
+		{"login bad type", []string{"login", "--type", "password"}, 2, `unknown --type "password"`, ""},
+		{"login no agent", []string{"login", "--socket", filepath.Join(dir, "none.sock")}, 1, "cannot reach the agent", ""},
+		{"unknown global", []string{"--frobnicate", "status"}, 2, "unknown flag", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, noEnv, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.wantCode, errs)
+			}
+			if !strings.Contains(errs, tt.wantErr) || !strings.Contains(out, tt.wantOut) {
+				t.Errorf("stdout %q, stderr %q; want %q / %q", out, errs, tt.wantOut, tt.wantErr)
+			}
+			if tt.wantCode != 0 && strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+				t.Errorf("error is not one line: %q", errs)
+			}
+		})
+	}
+}
+
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	exp := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second)
+	if err := state.Save(dir, state.State{EndpointID: "e-1", State: state.Trusted, AccessToken: "SECRET-AT", RefreshToken: "SECRET-RT", AccessExpiresAt: exp, Broker: "b:1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Global flag before the command, output flag after.
+	code, out, errs := runCmd(t, noEnv, "--state-dir", dir, "status", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not only JSON: %q", out)
+	}
+	if m["state"] != "trusted" || m["endpoint_id"] != "e-1" || m["last_error"] != "" {
+		t.Errorf("json = %v", m)
+	}
+	code, out, _ = runCmd(t, noEnv, "status", "--state-dir="+dir)
+	if code != 0 || !strings.Contains(out, "trusted") || !strings.Contains(out, "expires") {
+		t.Errorf("table: %d %q", code, out)
+	}
+	for _, o := range []string{out} {
+		if strings.Contains(o, "SECRET") {
+			t.Error("status printed a token")
+		}
+	}
+	// Corrupt file: failure, one line.
+	os.WriteFile(filepath.Join(dir, state.StateFile), nil, 0o600)
+	code, _, errs = runCmd(t, noEnv, "status", "--state-dir", dir)
+	if code != 1 || !strings.Contains(errs, "corrupt") {
+		t.Errorf("corrupt: %d %q", code, errs)
+	}
+}
+
+func TestRunKeyRefusedThenSignal(t *testing.T) {
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(*fakebroker.Conn, *protocol.Register) protocol.Message {
+			return &protocol.Error{Code: protocol.CodeInvalidClient}
+		},
+	})
+	dir := filepath.Join(t.TempDir(), "state")
+	sockDir, err := os.MkdirTemp("", "eta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "a.sock")
+	getenv := func(k string) string {
+		if k == envAPIKey {
+			return testKey
+		}
+		return ""
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--broker", srv.Addr, "--broker-ca", srv.CAFile, "--type", "server",
+			"--min-backoff", "10ms", "--max-backoff", "50ms", "--state-dir", dir, "--socket", sock, "--log-level", "debug"},
+			&syncBuffer{}, &logs, getenv)
+	}()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, out, _ := runCmd(t, noEnv, "status", "-o", "json", "--state-dir", dir)
+		if code == 0 && strings.Contains(out, "invalid_client") && strings.Contains(out, `"unregistered"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the refused key: %q", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if runtime.GOOS == "linux" {
+		code, out, errs := runCmd(t, noEnv, "login", "--socket", sock)
+		if code != 1 || out != "" || !strings.Contains(errs, "broker_unreachable") {
+			t.Errorf("login: %d %q %q", code, out, errs)
+		}
+	}
+	cancel() // as SIGTERM does
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exited %d: %s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if strings.Contains(logs.String(), "topsecret") {
+		t.Error("the API key was logged")
+	}
+	if !strings.Contains(logs.String(), "etk_pub1_****") {
+		t.Error("masked key not logged")
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+}
