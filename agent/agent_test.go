@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetrust/edgetrust/internal/fakebroker"
 	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/internal/fakebroker"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
