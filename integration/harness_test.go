@@ -105,17 +105,25 @@ type brokerProc struct {
 	fingerprint string // sha256:<hex>
 	caFile      string
 	cmd         *exec.Cmd
+	stdout      *lockedBuffer
 	stderr      *lockedBuffer
 	done        chan struct{}
 }
 
 // startBroker starts a broker on dataDir, listening on listen (127.0.0.1:0
-// for a free port), and waits for its "listening" line.
-func startBroker(t *testing.T, dataDir, listen string) *brokerProc {
+// for a free port), with the admin password from the environment, and waits
+// for its "listening" line.
+func startBroker(t *testing.T, dataDir, listen string, args ...string) *brokerProc {
 	t.Helper()
-	b := &brokerProc{dataDir: dataDir, caFile: filepath.Join(dataDir, "tls", "broker.crt"), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	b.cmd = exec.Command(bin("edgetrust-broker"), "serve", "--data-dir", dataDir, "--listen", listen, "--log-level", "debug")
-	b.cmd.Env = childEnv("EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword)
+	return startBrokerEnv(t, dataDir, listen, []string{"EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword}, args...)
+}
+
+func startBrokerEnv(t *testing.T, dataDir, listen string, env []string, args ...string) *brokerProc {
+	t.Helper()
+	b := &brokerProc{dataDir: dataDir, caFile: filepath.Join(dataDir, "tls", "broker.crt"), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
+	args = append([]string{"serve", "--data-dir", dataDir, "--listen", listen, "--log-level", "debug"}, args...)
+	b.cmd = exec.Command(bin("edgetrust-broker"), args...)
+	b.cmd.Env = childEnv(env...)
 	b.cmd.Stderr = b.stderr
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
@@ -128,6 +136,7 @@ func startBroker(t *testing.T, dataDir, listen string) *brokerProc {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			b.stdout.Write([]byte(sc.Text() + "\n"))
 			lines <- sc.Text()
 		}
 		close(lines)
@@ -338,11 +347,12 @@ func tail(s string, n int) string {
 }
 
 type agentStatus struct {
-	EndpointID     string    `json:"endpoint_id"`
-	State          string    `json:"state"`
-	LastError      string    `json:"last_error"`
-	HasAccessToken bool      `json:"has_access_token"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	AccessExpiresAt time.Time `json:"access_expires_at"`
+	EndpointID      string    `json:"endpoint_id"`
+	State           string    `json:"state"`
+	LastError       string    `json:"last_error"`
+	HasAccessToken  bool      `json:"has_access_token"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 func (a *agentProc) status(t *testing.T) agentStatus {
@@ -377,10 +387,10 @@ type loginAnswer struct {
 }
 
 // login runs "edgetrust-agent login"; cred, when set, runs it as that user.
-func (a *agentProc) login(cred *syscall.Credential) (*loginAnswer, string, error) {
+func (a *agentProc) login(cred *syscall.Credential, args ...string) (*loginAnswer, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin("edgetrust-agent"), "login", "--socket", a.socket)
+	cmd := exec.CommandContext(ctx, bin("edgetrust-agent"), append([]string{"login", "--socket", a.socket}, args...)...)
 	cmd.Env = childEnv()
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}

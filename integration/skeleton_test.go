@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -172,6 +173,12 @@ func TestSecureLoginUsesKernelIdentity(t *testing.T) {
 	c := claims(t, ans.AccessToken)
 	if c["token_type"] != "user" || c["endpoint_id"] != st.EndpointID {
 		t.Fatalf("user token claims = %v", c)
+	}
+	// The other session types name the same OS user with its domain or UPN.
+	for _, typ := range []string{"session_user_domain", "upn"} {
+		if a, msg, err := ag.login(nil, "--type", typ); err != nil || claims(t, a.AccessToken)["token_type"] != "user" {
+			t.Fatalf("login --type %s: %v %s", typ, err, msg)
+		}
 	}
 
 	// Another OS user gets a token for themselves, whatever they are: the
@@ -347,5 +354,66 @@ func TestBrokerKilledAndRestartedKeepsTrust(t *testing.T) {
 	}
 	if ep := newAdmin(t, b2).endpoint(st.EndpointID); ep == nil || ep.State != "trusted" {
 		t.Fatalf("endpoint after restart = %+v", ep)
+	}
+}
+
+func TestFirstStartWritesInitialPassword(t *testing.T) {
+	dir := t.TempDir()
+	b := startBrokerEnv(t, dir, "127.0.0.1:0", nil)
+	path := filepath.Join(dir, "initial-admin-password")
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("initial password file: %v %v", fi, err)
+	}
+	pw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.stdout.String()
+	if !strings.Contains(out, path) {
+		t.Fatalf("stdout does not name %s:\n%s", path, out)
+	}
+	if strings.Contains(out, strings.TrimSpace(string(pw))) || strings.Contains(b.stderr.String(), strings.TrimSpace(string(pw))) {
+		t.Fatal("the password was printed although stdout is not a terminal")
+	}
+	// The README's way in: the file on the CLI's standard input.
+	a := &admin{t: t, b: b, configDir: t.TempDir()}
+	cmd := a.command("login", "--username", "admin", "--password-stdin")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("login with the initial password: %v\n%s", err, out)
+	}
+	a.run("keys", "list")
+}
+
+func TestAgentRefreshesAtHalfLife(t *testing.T) {
+	b := startBroker(t, t.TempDir(), "127.0.0.1:0", "--device-token-ttl", "10s")
+	adm := newAdmin(t, b)
+	k := adm.createKey("--auto-trust")
+	ag := startAgent(t, b, k.Value)
+	first := ag.waitState(t, "trusted", settle)
+	if first.AccessExpiresAt.IsZero() || first.AccessExpiresAt.Sub(first.UpdatedAt) > 11*time.Second {
+		t.Fatalf("device token expiry %v (saved %v), want about 10s", first.AccessExpiresAt, first.UpdatedAt)
+	}
+	var second agentStatus
+	waitFor(t, 30*time.Second, "the device token to be refreshed", func() bool {
+		second = ag.status(t)
+		return second.AccessExpiresAt.After(first.AccessExpiresAt)
+	})
+	// Refreshed early, well before expiry, over the same connection: the
+	// broker saw one registration only.
+	if left := first.AccessExpiresAt.Sub(second.UpdatedAt); left < 2*time.Second {
+		t.Fatalf("refreshed only %v before expiry", left)
+	}
+	if n := strings.Count(b.stderr.String(), `"endpoint registered"`); n != 1 {
+		t.Fatalf("broker logged %d registrations, want 1 (a refresh, not a reconnect)", n)
+	}
+	if _, msg, err := ag.login(nil); err != nil {
+		t.Fatalf("login with the refreshed token: %v %s", err, msg)
 	}
 }

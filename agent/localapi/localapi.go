@@ -351,6 +351,10 @@ func ResolveUser(uid, name, hostname string) OSUser {
 		u.Username, u.Domain = name[:i], name[i+1:]
 	} else if i := strings.IndexByte(hostname, '.'); i > 0 {
 		u.Domain = strings.TrimSuffix(hostname[i+1:], ".")
+	} else {
+		// A machine outside any domain: its local accounts belong to the
+		// machine itself, as Windows names them HOST\user.
+		u.Domain = hostname
 	}
 	switch short, _, _ := strings.Cut(hostname, "."); {
 	case u.Domain != "":

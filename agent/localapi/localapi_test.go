@@ -270,7 +270,7 @@ func TestResolveUser(t *testing.T) {
 		want             OSUser
 	}{
 		{"fqdn host", "alice", "ws1.corp.example", OSUser{UID: "1", Username: "alice", Domain: "corp.example", UPN: "alice@corp.example"}},
-		{"bare host", "alice", "ws1", OSUser{UID: "1", Username: "alice", UPN: "alice@ws1"}},
+		{"bare host", "alice", "ws1", OSUser{UID: "1", Username: "alice", Domain: "ws1", UPN: "alice@ws1"}},
 		{"no host", "alice", "", OSUser{UID: "1", Username: "alice", UPN: "alice"}},
 		{"sssd name", "bob@ad.example", "ws1.corp.example", OSUser{UID: "1", Username: "bob", Domain: "ad.example", UPN: "bob@ad.example"}},
 		{"windows name", `CORP\carol`, "ws1", OSUser{UID: "1", Username: "carol", Domain: "CORP", UPN: "carol@CORP"}},

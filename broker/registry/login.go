@@ -166,9 +166,10 @@ func validateLoginNames(req *LoginRequest) error {
 }
 
 // findOrCreateSessionUser finds the user a session login names in account,
-// creating it (S7) when the account allows it.
+// creating it (S7) when the account allows it. session_user names a user
+// without a domain; session_user_domain one with that domain; upn the user
+// with that UPN or, failing that, the user and domain it spells.
 func (r *Registry) findOrCreateSessionUser(tx Tx, now time.Time, account string, req *LoginRequest) (*User, error) {
-	f := UserFilter{AccountID: account}
 	u := &User{AccountID: account, Source: UserSourceSession}
 	switch req.Type {
 	case LoginUPN:
@@ -176,32 +177,21 @@ func (r *Registry) findOrCreateSessionUser(tx Tx, now time.Time, account string,
 		if upn == "" {
 			upn = req.Username
 		}
-		f.UPN, u.UPN = upn, upn
-		u.Username = strings.SplitN(upn, "@", 2)[0]
-		if i := strings.IndexByte(upn, '@'); i >= 0 {
-			u.Domain = upn[i+1:]
+		u.UPN = upn
+		u.Username, u.Domain, _ = strings.Cut(upn, "@")
+		found, err := findUser(tx, UserFilter{AccountID: account, UPN: upn}, nil)
+		if err != nil || found != nil {
+			return found, err
 		}
 	case LoginSessionUserDomain:
-		f.Username, f.Domain = req.Username, req.Domain
 		u.Username, u.Domain = req.Username, req.Domain
 	default:
-		f.Username = req.Username
 		u.Username = req.Username
 	}
-	users, err := tx.FindUsers(f)
-	if err != nil {
-		return nil, internal("finding user", err)
-	}
-	if req.Type == LoginSessionUser {
-		// session_user names no domain: prefer the user without one.
-		for i := range users {
-			if users[i].Domain == "" {
-				return &users[i], nil
-			}
-		}
-	}
-	if len(users) > 0 {
-		return &users[0], nil
+	found, err := findUser(tx, UserFilter{AccountID: account, Username: u.Username, Domain: u.Domain},
+		func(c *User) bool { return strings.EqualFold(c.Domain, u.Domain) })
+	if err != nil || found != nil {
+		return found, err
 	}
 	acct, err := tx.GetAccount(account)
 	if err != nil {
@@ -222,4 +212,18 @@ func (r *Registry) findOrCreateSessionUser(tx Tx, now time.Time, account string,
 		return nil, err
 	}
 	return u, nil
+}
+
+// findUser returns the first user matching f (and keep, when set), or nil.
+func findUser(tx Tx, f UserFilter, keep func(*User) bool) (*User, error) {
+	users, err := tx.FindUsers(f)
+	if err != nil {
+		return nil, internal("finding user", err)
+	}
+	for i := range users {
+		if keep == nil || keep(&users[i]) {
+			return &users[i], nil
+		}
+	}
+	return nil, nil
 }

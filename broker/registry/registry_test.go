@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -594,7 +595,8 @@ func TestBootstrapOnce(t *testing.T) {
 	for _, a := range accts {
 		names = append(names, a.Name+"/"+string(a.Type))
 	}
-	if d := cmp.Diff([]string{"root/vendor", "default/customer"}, names); d != "" {
+	slices.Sort(names) // created in one transaction at one instant: no order between them
+	if d := cmp.Diff([]string{"default/customer", "root/vendor"}, names); d != "" {
 		t.Fatalf("accounts (-want +got):\n%s", d)
 	}
 }
@@ -608,5 +610,39 @@ func TestRefreshUserRefusesDeviceTokensWithoutSpendingThem(t *testing.T) {
 	wantKind(t, err, registry.KindInvalidGrant)
 	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
 		t.Fatalf("device refresh after a refused user refresh: %v", err)
+	}
+}
+
+func TestSessionLoginTypesResolveTheSameUser(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	tok := e.mustRegister(d, k.Value).Tokens
+	userOf := func(typ, username, domain, upn string) string {
+		t.Helper()
+		tp, err := e.reg.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt,
+			Type: typ, Username: username, Domain: domain, UPN: upn, Remote: loopback})
+		if err != nil {
+			t.Fatalf("%s login: %v", typ, err)
+		}
+		p, err := e.reg.Authenticate(e.ctx, tp.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.UserID
+	}
+	withDomain := userOf(registry.LoginSessionUserDomain, "dave", "corp", "")
+	if got := userOf(registry.LoginUPN, "dave", "corp", "dave@corp"); got != withDomain {
+		t.Fatal("upn dave@corp is not the user dave in domain corp")
+	}
+	if got := userOf(registry.LoginSessionUserDomain, "Dave", "CORP", ""); got != withDomain {
+		t.Fatal("names and domains do not compare case-insensitively")
+	}
+	plain := userOf(registry.LoginSessionUser, "dave", "", "")
+	if plain == withDomain {
+		t.Fatal("a session_user login without a domain took the user of domain corp")
+	}
+	if got := userOf(registry.LoginSessionUser, "dave", "", ""); got != plain {
+		t.Fatal("a second session_user login created another user")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
@@ -83,6 +84,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	dataDir := fs.String("data-dir", "/var/lib/edgetrust-broker", "directory for the store, keys and certificate")
 	listen := fs.String("listen", broker.DefaultListen, "HOST:PORT for QUIC (UDP) and HTTPS (TCP); port 0 picks a free one")
 	sans := fs.StringArray("tls-san", nil, "extra name or address for the TLS certificate (repeatable)")
+	deviceTTL := fs.Duration("device-token-ttl", 15*time.Minute, "lifetime of device access tokens (agents refresh at half of it)")
+	userTTL := fs.Duration("user-token-ttl", time.Hour, "lifetime of user access tokens")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	help := fs.BoolP("help", "h", false, "show help")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +117,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.PrintDefaults()
 		return nil
 	}
+	for name, d := range map[string]time.Duration{"--device-token-ttl": *deviceTTL, "--user-token-ttl": *userTTL} {
+		if d < 10*time.Second || d > 24*time.Hour {
+			return usageError{fmt.Sprintf("%s %v: want between 10s and 24h", name, d)}
+		}
+	}
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
@@ -136,6 +144,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Logger:                 log,
 		Stdout:                 stdout,
 		ShowPassword:           isTerminal(stdout),
+		DeviceTokenTTL:         *deviceTTL,
+		UserTokenTTL:           *userTTL,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestUsage(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{"no command", nil, 2, "", "no command given"},
+		{"unknown command", []string{"launch"}, 2, "", `unknown command "launch"`},
+		{"unknown flag", []string{"serve", "--colour"}, 2, "", "unknown flag: --colour"},
+		{"flag before the command", []string{"--nope", "serve"}, 2, "", "unknown flag: --nope"},
+		{"extra argument", []string{"serve", "now"}, 2, "", "serve takes no arguments"},
+		{"bad log level", []string{"serve", "--log-level", "loud"}, 2, "", "--log-level"},
+		{"ttl too short", []string{"serve", "--device-token-ttl", "1s"}, 2, "", "--device-token-ttl"},
+		{"help", []string{"--help"}, 0, "Usage:", ""},
+		{"serve help after the command", []string{"serve", "--help"}, 0, "--data-dir", ""},
+		{"serve help before the command", []string{"-h", "serve"}, 0, "initial-admin-password", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), c.args, &out, &errb, func(string) string { return "" })
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, c.code, errb.String())
+			}
+			if !strings.Contains(out.String(), c.stdout) || !strings.Contains(errb.String(), c.stderr) {
+				t.Fatalf("stdout %q, stderr %q; want %q / %q", out.String(), errb.String(), c.stdout, c.stderr)
+			}
+			if c.code == 2 {
+				lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+				if last := lines[len(lines)-1]; !strings.HasPrefix(last, "edgetrust-broker: ") {
+					t.Fatalf("error line %q", last)
+				}
+			}
+		})
+	}
+}
+
+// A failure to start is one line on stderr and exit status 1.
+func TestStartFailureIsOneLine(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--data-dir", filepath.Join(file, "sub"), "--listen", "127.0.0.1:0"}, &out, &errb, func(string) string { return "" })
+	if code != 1 || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 || !strings.HasPrefix(errb.String(), "edgetrust-broker: ") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// serve with global flags after the command starts, prints its two lines,
+// and stops cleanly (exit 0) when its context ends.
+func TestServeFlagsAfterCommandAndCleanStop(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}, out, &errb,
+			func(k string) string {
+				if k == "EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD" {
+					return "broker-main-test-pw"
+				}
+				return ""
+			})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "listening ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line; stdout %q stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`(?m)^fingerprint sha256:[0-9a-f]{64}$`).MatchString(out.String()) {
+		t.Fatalf("stdout %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "initial-admin-password")); !os.IsNotExist(err) {
+		t.Fatalf("a password from the environment was written to disk: %v", err)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after cancel; stderr %q", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
