@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/edgetrust/edgetrust/internal/atomicfile"
 )
 
 // File names inside the state directory.
@@ -138,7 +140,7 @@ func LoadOrCreateIdentity(dir string) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	switch err := writeAtomic(dir, IdentityFile, append(data, '\n'), true); {
+	switch err := atomicfile.Create(filepath.Join(dir, IdentityFile), append(data, '\n'), 0o600); {
 	case errors.Is(err, fs.ErrExist):
 		// Another process created it between our read and our write: use
 		// theirs rather than forking the device's identity.
@@ -202,7 +204,7 @@ func Save(dir string, st State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(dir, StateFile, append(data, '\n'), false); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, StateFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", filepath.Join(dir, StateFile), err)
 	}
 	return nil
@@ -222,57 +224,4 @@ func decodeStrict(data []byte, v any) error {
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil
-}
-
-// writeAtomic writes data to dir/name through a temporary file in dir. With
-// noReplace it fails with an error wrapping fs.ErrExist instead of replacing
-// an existing file (a hard link is used; where links are not supported it
-// falls back to an existence check and rename).
-func writeAtomic(dir, name string, data []byte, noReplace bool) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
-		}
-		// After a rename the temp name is gone; after a link or any
-		// failure it must be removed.
-		os.Remove(tmpName)
-	}()
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		tmp = nil
-		return err
-	}
-	tmp = nil
-	target := filepath.Join(dir, name)
-	if noReplace {
-		err := os.Link(tmpName, target)
-		switch {
-		case err == nil:
-		case errors.Is(err, fs.ErrExist):
-			return err
-		default:
-			if _, statErr := os.Lstat(target); statErr == nil {
-				return fs.ErrExist
-			}
-			if err := os.Rename(tmpName, target); err != nil {
-				return err
-			}
-		}
-	} else if err := os.Rename(tmpName, target); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }

@@ -119,22 +119,6 @@ func TestCorruptFiles(t *testing.T) {
 	}
 }
 
-func TestIdentityNotReplacedConcurrently(t *testing.T) {
-	dir := t.TempDir()
-	// Simulate another process winning the race: writeAtomic with
-	// noReplace must refuse to overwrite.
-	if err := writeAtomic(dir, "x", []byte("1"), true); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeAtomic(dir, "x", []byte("2"), true); !errors.Is(err, os.ErrExist) {
-		t.Fatalf("second noReplace write: %v, want ErrExist", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "x")); string(b) != "1" {
-		t.Errorf("file replaced: %q", b)
-	}
-	checkNoTemp(t, dir)
-}
-
 func checkMode(t *testing.T, path string, want os.FileMode) {
 	t.Helper()
 	if runtime.GOOS == "windows" {

@@ -4,53 +4,69 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
 // Write replaces path with data, created with perm (0600 for anything that
 // holds state or secrets). The parent directory must exist.
-func Write(path string, data []byte, perm os.FileMode) (err error) {
+func Write(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+// Create writes path like Write but never replaces an existing file: it
+// returns an error wrapping fs.ErrExist instead. It suits things that must
+// be created once, such as an identity.
+func Create(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, true)
+}
+
+func write(path string, data []byte, perm os.FileMode, noReplace bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
+	// After a rename the temp name is gone; after a link or a failure it
+	// must be removed.
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		f.Close()
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	if _, err = f.Write(data); err != nil {
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return fmt.Errorf("atomicfile: writing %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return fmt.Errorf("atomicfile: syncing %s: %w", path, err)
 	}
-	if err = f.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if noReplace {
+		// A hard link fails atomically when the target exists; where links
+		// are not supported, check and rename.
+		err := os.Link(tmp, path)
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrExist):
+			return fmt.Errorf("atomicfile: %s: %w", path, fs.ErrExist)
+		default:
+			if _, statErr := os.Lstat(path); statErr == nil {
+				return fmt.Errorf("atomicfile: %s: %w", path, fs.ErrExist)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				return fmt.Errorf("atomicfile: %w", err)
+			}
+		}
+	} else if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	return SyncDir(dir)
-}
-
-// SyncDir fsyncs a directory so that a rename or create in it is durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("atomicfile: syncing directory %s: %w", dir, err)
-	}
-	return nil
 }

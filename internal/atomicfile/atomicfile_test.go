@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,5 +42,22 @@ func TestWriteReplacesWithModeAndLeavesNoTemp(t *testing.T) {
 func TestWriteFailsWithoutDirectory(t *testing.T) {
 	if err := Write(filepath.Join(t.TempDir(), "missing", "f"), []byte("x"), 0o600); err == nil {
 		t.Fatal("Write into a missing directory succeeded")
+	}
+}
+
+func TestCreateNeverReplaces(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "identity.json")
+	if err := Create(p, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(p, []byte("second"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second Create = %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "first" {
+		t.Fatalf("content = %q, want the first", got)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(p))
+	if len(entries) != 1 {
+		t.Fatalf("temp files left: %v", entries)
 	}
 }

@@ -1,0 +1,21 @@
+//go:build !windows
+
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+)
+
+// SyncDir fsyncs a directory so that a rename or create in it is durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("atomicfile: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
