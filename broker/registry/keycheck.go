@@ -133,8 +133,12 @@ func (r *Registry) auditRefusal(ctx context.Context, action string, err error, r
 	if f.keyID != "" {
 		detail["key_id"] = f.keyID
 	}
+	actor := "anonymous" // the value named no key we know
+	if f.keyID != "" {
+		actor = "key:" + f.keyID
+	}
 	_ = r.store.Update(ctx, func(tx Tx) error {
-		return audit(tx, now, "key:"+f.keyID, action, f.account, target, OutcomeFailure, remote, detail)
+		return audit(tx, now, actor, action, f.account, target, OutcomeFailure, remote, detail)
 	})
 }
 
