@@ -37,14 +37,13 @@ const (
 	fieldState    = "state"
 )
 
-// Application error codes used when closing a connection.
+// QUIC application error codes carry the protocol's numeric error codes
+// (PROTOCOL.md section 4); 0 is a normal close.
 const (
-	closeNormal       quic.ApplicationErrorCode = 0
-	closeProofFailed  quic.ApplicationErrorCode = 1
-	closeDeleted      quic.ApplicationErrorCode = 2
-	closeShuttingDown quic.ApplicationErrorCode = 3
-	streamErrTooLarge quic.StreamErrorCode      = 1
+	closeNormal quic.ApplicationErrorCode = 0
 )
+
+func closeCode(c protocol.Code) quic.ApplicationErrorCode { return quic.ApplicationErrorCode(c) }
 
 // Config configures a Server. Registry is required; zero durations mean the
 // defaults.
@@ -167,7 +166,7 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			conn.CloseWithError(closeShuttingDown, "broker shutting down")
+			conn.CloseWithError(closeNormal, "broker shutting down")
 		case <-conn.Context().Done():
 		}
 	}()
@@ -217,7 +216,7 @@ func (ss *session) control(ctx context.Context, str *quic.Stream) {
 			ss.fail(protocol.CodeBadRequest, "malformed HELLO")
 			return
 		}
-		ss.conn.CloseWithError(closeProofFailed, "hello expected")
+		ss.conn.CloseWithError(closeCode(protocol.CodeProofRequired), "hello expected")
 		return
 	}
 	hello, ok := m.(*protocol.Hello)
@@ -246,9 +245,8 @@ func (ss *session) control(ctx context.Context, str *quic.Stream) {
 		m, err := rd.ReadMessage()
 		if err != nil {
 			if errors.Is(err, protocol.ErrFrameTooLarge) {
-				ss.writeCtrl(&protocol.Error{Code: protocol.CodeFrameTooLarge, Message: "frame too large"})
-				str.CancelRead(streamErrTooLarge)
-				ss.conn.CloseWithError(closeNormal, "frame too large on control stream")
+				str.CancelRead(quic.StreamErrorCode(protocol.CodeFrameTooLarge))
+				ss.fail(protocol.CodeFrameTooLarge, fmt.Sprintf("frames are limited to %d bytes", protocol.MaxFrameSize))
 				return
 			}
 			if errors.Is(err, protocol.ErrBadPayload) {
@@ -286,7 +284,7 @@ func (ss *session) fail(code protocol.Code, msg string) {
 	case <-ss.conn.Context().Done():
 	case <-time.After(200 * time.Millisecond):
 	}
-	ss.conn.CloseWithError(closeProofFailed, msg)
+	ss.conn.CloseWithError(closeCode(code), msg)
 }
 
 // verifyHello checks the Hello's proof of possession against this
@@ -368,7 +366,7 @@ func (ss *session) push(ctx context.Context, events <-chan registry.Event) {
 				case <-ss.conn.Context().Done():
 				case <-time.After(2 * time.Second):
 				}
-				ss.conn.CloseWithError(closeDeleted, "endpoint deleted")
+				ss.conn.CloseWithError(closeNormal, "endpoint deleted")
 				return
 			}
 		}
@@ -402,7 +400,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 		switch {
 		case errors.Is(err, protocol.ErrFrameTooLarge):
 			answer(&protocol.Error{Code: protocol.CodeFrameTooLarge, Message: fmt.Sprintf("frames are limited to %d bytes", protocol.MaxFrameSize)})
-			str.CancelRead(streamErrTooLarge)
+			str.CancelRead(quic.StreamErrorCode(protocol.CodeFrameTooLarge))
 		case errors.Is(err, protocol.ErrBadPayload):
 			answer(&protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed frame"})
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

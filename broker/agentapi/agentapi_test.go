@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"math/big"
 	"net"
 	"net/netip"
@@ -322,5 +323,27 @@ func TestRefusedKeyGetsInvalidClient(t *testing.T) {
 	r.send(&protocol.Register{APIKey: h.key, ClientType: "printer"})
 	if reg, ok := r.recv().(*protocol.Registered); !ok || reg.State != "trusted" {
 		t.Fatalf("retry = %#v", reg)
+	}
+}
+
+func TestOversizedFrameOnControlStreamIsAnsweredThenClosed(t *testing.T) {
+	h := newHarness(t)
+	r := dial(t, h)
+	r.hello()
+	var hdr [protocol.HeaderSize]byte
+	hdr[0] = byte(protocol.TypePing)
+	binary.BigEndian.PutUint32(hdr[1:], protocol.MaxFrameSize+1)
+	if _, err := r.ctrl.Write(hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, r.recv(), protocol.CodeFrameTooLarge)
+	select {
+	case <-r.conn.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection stayed open after an oversized control frame")
+	}
+	var appErr *quic.ApplicationError
+	if err := context.Cause(r.conn.Context()); !errors.As(err, &appErr) || appErr.ErrorCode != quic.ApplicationErrorCode(protocol.CodeFrameTooLarge) {
+		t.Fatalf("close cause %v, want application error %d", err, protocol.CodeFrameTooLarge)
 	}
 }
