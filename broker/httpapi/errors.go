@@ -145,7 +145,9 @@ func decodeError(err error) error {
 		}
 		return registry.E(registry.KindInvalid, fmt.Sprintf("field %q must be %s, not %s", field, jsonTypeName(te.Type.Kind().String()), te.Value), err)
 	case errors.As(err, &se):
-		return registry.E(registry.KindInvalid, fmt.Sprintf("malformed JSON at byte %d", se.Offset), err)
+		// No cause: its text quotes a character of the body, which may be
+		// part of a password or token, and the cause is logged.
+		return invalid("malformed JSON at byte %d", se.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid("malformed JSON: the body ends too early")
 	default:

@@ -391,6 +391,7 @@ func TestErrors(t *testing.T) {
 		{"bad allowed ip", "POST", "/api/v1/keys", tok, ctJSON, `{"name":"x","allowed_ips":["10.0.0.300"]}`, 400, "invalid_request", "allowed_ips[0]"},
 		{"bad key type", "POST", "/api/v1/keys", tok, ctJSON, `{"name":"x","type":"laptop"}`, 400, "invalid_request", "laptop"},
 		{"past expiry", "POST", "/api/v1/keys", tok, ctJSON, `{"name":"x","expires_at":"2001-01-01T00:00:00Z"}`, 400, "invalid_request", "past"},
+		{"expiry beyond the storable range", "POST", "/api/v1/keys", tok, ctJSON, `{"name":"x","expires_at":"9999-12-31T23:59:59Z"}`, 400, "invalid_request", "2200"},
 		{"unknown fields are ignored", "POST", "/api/v1/keys", tok, ctJSON, `{"name":"x","future_field":1}`, 201, "", ""},
 		{"unknown account", "GET", "/api/v1/keys?account_id=" + uuid.NewString(), tok, "", "", 404, "not_found", ""},
 		{"bad state", "GET", "/api/v1/endpoints?state=sleeping", tok, "", "", 400, "invalid_request", "sleeping"},
@@ -580,6 +581,39 @@ func TestAccounts(t *testing.T) {
 	for _, a := range accts {
 		if a.Name == registry.DefaultAccountName && a.ParentID != root {
 			t.Errorf("default's parent %q, want root %q", a.ParentID, root)
+		}
+	}
+}
+
+func TestMappedAllowedIPs(t *testing.T) {
+	h := newHarness(t)
+	ck, err := h.c.CreateKey(context.Background(), api.CreateKeyRequest{
+		AccountID: h.defaultAccount(t), Name: "mapped", AutoTrust: true, AllowedIPs: []string{"::ffff:10.0.0.0/104"},
+	})
+	if err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	if diff := cmp.Diff([]string{"10.0.0.0/8"}, ck.AllowedIPs); diff != "" {
+		t.Errorf("allowed_ips (-want +got):\n%s", diff)
+	}
+	// The key admits a caller from 10.1.2.3 (register fails the test otherwise).
+	h.register(t, ck.Value, "mapped-host")
+}
+
+func TestMalformedJSONLogsNoBodyText(t *testing.T) {
+	h := newHarness(t)
+	// The JSON error quotes the bad character: here a character of the password.
+	resp, b := h.raw(t, "POST", "/api/v1/signin", "", "application/json", []byte(`{"username":"admin","password":"pw\Ysecret"}`))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400; body %s", resp.StatusCode, b)
+	}
+	for _, e := range h.logs.All() {
+		line := e.Message
+		for k, v := range e.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		if strings.Contains(line, "'Y'") {
+			t.Errorf("log line %q quotes the body", line)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -420,6 +421,28 @@ func TestAgainstBroker(t *testing.T) {
 		if after.AccessToken == "garbage" || after.RefreshToken == before.RefreshToken {
 			t.Error("tokens not rotated after a 401")
 		}
+	})
+	t.Run("commands refreshing at once keep the session", func(t *testing.T) {
+		editSession(t, func(s *session) { s.ExpiresAt = time.Now().Add(-time.Minute) })
+		var wg sync.WaitGroup
+		codes := make([]result, 6)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i] = runCLI(t, env, "", "accounts", "list")
+			}()
+		}
+		wg.Wait()
+		for i, r := range codes {
+			if r.code != 0 {
+				t.Errorf("command %d: exit %d, stderr %q", i, r.code, r.stderr)
+			}
+		}
+		// A spent refresh token presented twice would have revoked the chain:
+		// the saved session must still refresh.
+		editSession(t, func(s *session) { s.ExpiresAt = time.Now().Add(-time.Minute) })
+		mustRun(t, "", "accounts", "list")
 	})
 	t.Run("dead session", func(t *testing.T) {
 		editSession(t, func(s *session) { s.AccessToken, s.RefreshToken = "garbage", "etr_garbage" })

@@ -226,8 +226,31 @@ func orAdmin(u string) string {
 	return u
 }
 
-// refresh rotates the tokens and saves them.
+// refresh rotates the tokens and saves them. Refresh tokens are single-use
+// and a reused one revokes its whole chain (SPEC T2), so commands running
+// at once refresh one at a time, under a lock, and a command that waited
+// takes the tokens the other one saved instead of spending the old one.
 func (cn *conn) refresh() error {
+	p, err := cn.c.sessionPath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("creating %s for the session: %w", filepath.Dir(p), err)
+	}
+	unlock, err := lockFile(p + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if cur, err := cn.c.loadSession(); err == nil && cur != nil && cur.Server == cn.s.Server && cur.RefreshToken != cn.s.RefreshToken {
+		cn.s = cur
+		if cur.AccessToken != "" && cn.c.now().Before(cur.ExpiresAt.Add(-30*time.Second)) {
+			cn.refreshed = true
+			cn.cl.SetToken(cur.AccessToken)
+			return nil
+		}
+	}
 	tr, err := cn.cl.Refresh(cn.c.ctx, cn.s.RefreshToken)
 	if err != nil {
 		var ae *api.Error
