@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -299,7 +300,7 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 		timer.Stop()
 		refreshC = nil
 		if t != nil && t.ExpiresIn > 0 {
-			timer.Reset(time.Duration(t.ExpiresIn) * time.Second / 2)
+			timer.Reset(seconds(t.ExpiresIn) / 2)
 			refreshC = timer.C
 		}
 	}
@@ -386,6 +387,12 @@ func (a *Agent) detach(conn *brokerclient.Conn) {
 	a.mu.Unlock()
 }
 
+// seconds converts a lifetime the broker sent, clamped so that a huge value
+// cannot overflow into a negative (at once) duration.
+func seconds(n int64) time.Duration {
+	return time.Duration(min(n, int64(math.MaxInt64/time.Second))) * time.Second
+}
+
 func (a *Agent) setTokens(tok *protocol.Tokens) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -398,13 +405,13 @@ func (a *Agent) setTokensLocked(tok *protocol.Tokens) {
 	a.st.AccessToken = tok.AccessToken
 	a.st.AccessExpiresAt = time.Time{}
 	if tok.ExpiresIn > 0 {
-		a.st.AccessExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second).UTC().Truncate(time.Second)
+		a.st.AccessExpiresAt = now.Add(seconds(tok.ExpiresIn)).UTC().Truncate(time.Second)
 	}
 	if tok.RefreshToken != "" {
 		a.st.RefreshToken = tok.RefreshToken
 		a.st.RefreshExpiresAt = time.Time{}
 		if tok.RefreshExpiresIn > 0 {
-			a.st.RefreshExpiresAt = now.Add(time.Duration(tok.RefreshExpiresIn) * time.Second).UTC().Truncate(time.Second)
+			a.st.RefreshExpiresAt = now.Add(seconds(tok.RefreshExpiresIn)).UTC().Truncate(time.Second)
 		}
 	}
 }
@@ -434,6 +441,14 @@ func (a *Agent) recordError(err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.st.LastError = a.describe(err)
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidClient && a.st.State != state.Deleted {
+		// The key is refused (SPEC §6): the agent is not registered now,
+		// whatever it was. The broker keeps the endpoint's trust (K12), so a
+		// good key later re-registers it, signed, without a new approval.
+		a.st.State = state.Unregistered
+		a.clearTokensLocked()
+	}
 	a.saveLocked()
 }
 
@@ -540,7 +555,7 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 	if tok.ExpiresIn > 0 {
 		a.mu.Lock()
 		if a.st.State == state.Trusted {
-			a.cache[key] = cachedToken{tok: *tok, expiresAt: a.now().Add(time.Duration(tok.ExpiresIn) * time.Second)}
+			a.cache[key] = cachedToken{tok: *tok, expiresAt: a.now().Add(seconds(tok.ExpiresIn))}
 		}
 		a.mu.Unlock()
 	}

@@ -394,3 +394,29 @@ func TestMaskAPIKey(t *testing.T) {
 		}
 	}
 }
+
+// A token lifetime too large for a time.Duration must not make the refresh
+// timer fire at once, over and over.
+func TestHugeTokenLifeDoesNotSpinRefresh(t *testing.T) {
+	var mu sync.Mutex
+	refreshes := 0
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("reg", 1<<62)}
+		},
+		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+			mu.Lock()
+			refreshes++
+			mu.Unlock()
+			return devTokens("again", 1<<62)
+		},
+	})
+	h := startAgent(t, srv, nil)
+	h.waitState(state.Trusted)
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if refreshes != 0 {
+		t.Errorf("%d refreshes of a token that expires in 1<<62 s", refreshes)
+	}
+}

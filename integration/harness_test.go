@@ -309,7 +309,13 @@ func shortDir(t *testing.T) string {
 
 func startAgent(t *testing.T, b *brokerProc, key string, extra ...string) *agentProc {
 	t.Helper()
-	dir := shortDir(t)
+	return startAgentIn(t, b, key, shortDir(t), extra...)
+}
+
+// startAgentIn starts an agent whose state and socket live in dir, so a
+// later agent can take over the same identity.
+func startAgentIn(t *testing.T, b *brokerProc, key, dir string, extra ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{stateDir: filepath.Join(dir, "state"), socket: filepath.Join(dir, "agent.sock"), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	args := []string{"run", "--broker", b.addr, "--state-dir", a.stateDir, "--broker-ca", b.caFile,
 		"--socket", a.socket, "--type", "desktop_client", "--min-backoff", "50ms", "--max-backoff", "1s", "--log-level", "debug"}
@@ -322,14 +328,7 @@ func startAgent(t *testing.T, b *brokerProc, key string, extra ...string) *agent
 	}
 	go func() { a.cmd.Wait(); close(a.done) }()
 	t.Cleanup(func() {
-		a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.done:
-		case <-time.After(10 * time.Second):
-			a.cmd.Process.Kill()
-			<-a.done
-			t.Errorf("agent did not stop within 10s of SIGTERM")
-		}
+		a.stop(t)
 		checkRaces(t, "agent", a.stderr)
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.stderr)
@@ -337,6 +336,18 @@ func startAgent(t *testing.T, b *brokerProc, key string, extra ...string) *agent
 		}
 	})
 	return a
+}
+
+// stop ends the agent with SIGTERM; it must exit within 10 s.
+func (a *agentProc) stop(t *testing.T) {
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.done
+		t.Errorf("agent did not stop within 10s of SIGTERM")
+	}
 }
 
 func tail(s string, n int) string {

@@ -417,3 +417,45 @@ func TestAgentRefreshesAtHalfLife(t *testing.T) {
 		t.Fatalf("login with the refreshed token: %v %s", err, msg)
 	}
 }
+
+// SPEC §6 and K12: an agent whose key is refused says unregistered with the
+// error; the endpoint keeps its trust on the broker, and the same identity
+// with a good key is trusted again without a new approval.
+func TestRefusedKeyAfterTrustThenGoodKeyAgain(t *testing.T) {
+	b := startBroker(t, t.TempDir(), "127.0.0.1:0")
+	adm := newAdmin(t, b)
+	manual := adm.createKey()
+	dir := shortDir(t)
+	ag := startAgentIn(t, b, manual.Value, dir)
+	st := ag.waitState(t, "pending", settle)
+	adm.run("endpoints", "approve", st.EndpointID)
+	ag.waitState(t, "trusted", settle)
+	ag.stop(t)
+
+	unknown, _, err := apikey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := startAgentIn(t, b, unknown, dir)
+	var refused agentStatus
+	waitFor(t, settle, "the refused agent to say unregistered", func() bool {
+		refused = bad.status(t)
+		return refused.State == "unregistered" && refused.LastError != ""
+	})
+	if refused.HasAccessToken || refused.EndpointID != st.EndpointID {
+		t.Fatalf("refused agent status = %+v", refused)
+	}
+	if _, _, err := bad.login(nil); err == nil {
+		t.Fatal("an agent with a refused key handed out a login")
+	}
+	if ep := adm.endpoint(st.EndpointID); ep == nil || ep.State != "trusted" {
+		t.Fatalf("endpoint after the refusals = %+v, want still trusted", ep)
+	}
+	bad.stop(t)
+
+	good := startAgentIn(t, b, manual.Value, dir)
+	good.waitState(t, "trusted", settle)
+	if _, msg, err := good.login(nil); err != nil {
+		t.Fatalf("login after the good key came back: %v %s", err, msg)
+	}
+}

@@ -372,7 +372,8 @@ func (c *Conn) Ping(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("ping: %w", ctx.Err())
-	case <-c.done:
+	case <-c.closing:
+		// Not c.done: that waits for the pinger, which may be here.
 		return fmt.Errorf("ping: %w", c.Err())
 	}
 }

@@ -367,3 +367,22 @@ func poll(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A PING waiting for its PONG must not hold up Close (or the end of the
+// connection) until the PING's own timeout.
+func TestCloseDoesNotWaitForPendingPing(t *testing.T) {
+	srv := fakebroker.New(t, fakebroker.Handler{NoPong: true})
+	c, err := dial(t, srv, func(cfg *brokerclient.Config) {
+		cfg.PingInterval = 20 * time.Millisecond
+		cfg.IdleTimeout = 10 * time.Second
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // a PING is now waiting for its PONG
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v: it waited for the unanswered PING", d)
+	}
+}
