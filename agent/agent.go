@@ -599,10 +599,8 @@ func MaskAPIKey(key string) string {
 			return "etk_" + id + "_****"
 		}
 	}
-	if len(key) <= 8 {
-		return "****"
-	}
-	return key[:4] + "****"
+	// Not an edgetrust key: possibly a mistyped one, so none of it is shown.
+	return "****"
 }
 
 // osString is the OS reported at registration: GOOS and, where cheap, the

@@ -385,7 +385,7 @@ func TestMaskAPIKey(t *testing.T) {
 	tests := map[string]string{
 		"etk_pub123_secretvalue": "etk_pub123_****",
 		"short":                  "****",
-		"longlegacykeyvalue":     "long****",
+		"longlegacykeyvalue":     "****",
 		"etk_":                   "****",
 	}
 	for in, want := range tests {
