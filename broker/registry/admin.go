@@ -122,10 +122,6 @@ func (r *Registry) ListEndpoints(ctx context.Context, p *Principal, f EndpointFi
 		if p == nil {
 			return E(KindUnauthenticated, "sign in first", nil)
 		}
-		visible, err := visibleAccounts(tx, p, PermViewEndpoint)
-		if err != nil {
-			return err
-		}
 		if len(f.AccountIDs) > 0 {
 			for _, id := range f.AccountIDs {
 				if err := authorize(tx, p, PermViewEndpoint, id); err != nil {
@@ -133,12 +129,18 @@ func (r *Registry) ListEndpoints(ctx context.Context, p *Principal, f EndpointFi
 				}
 			}
 		} else {
-			f.AccountIDs = visible
+			visible, err := visibleAccounts(tx, p, PermViewEndpoint)
+			if err != nil {
+				return err
+			}
+			for _, a := range visible {
+				f.AccountIDs = append(f.AccountIDs, a.ID)
+			}
 		}
 		if len(f.AccountIDs) == 0 {
-			eps = nil
-			return nil
+			return nil // sees no account: nothing (a nil filter would mean all)
 		}
+		var err error
 		eps, err = tx.ListEndpoints(f)
 		if err != nil {
 			return internal("listing endpoints", err)
@@ -263,16 +265,9 @@ func (r *Registry) ListAccounts(ctx context.Context, p *Principal) ([]Account, e
 		if p == nil {
 			return E(KindUnauthenticated, "sign in first", nil)
 		}
-		all, err := tx.ListAccounts()
-		if err != nil {
-			return internal("listing accounts", err)
-		}
-		for _, a := range all {
-			if authorize(tx, p, PermViewAccount, a.ID) == nil {
-				out = append(out, a)
-			}
-		}
-		return nil
+		var err error
+		out, err = visibleAccounts(tx, p, PermViewAccount)
+		return err
 	})
 	return out, err
 }

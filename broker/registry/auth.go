@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -173,6 +174,11 @@ func authorize(tx Tx, p *Principal, perm Permission, accountID string) error {
 	if err != nil {
 		return internal("walking account tree", err)
 	}
+	return p.check(accountIDs(chain), perm)
+}
+
+// check decides perm for an account given its chain of ids (itself first).
+func (p *Principal) check(chain []string, perm Permission) error {
 	sees := false
 	for _, g := range p.grants {
 		if !slices.Contains(chain, g.accountID) {
@@ -189,16 +195,31 @@ func authorize(tx Tx, p *Principal, perm Permission, accountID string) error {
 	return E(KindPermission, "you lack the "+string(perm)+" permission for this account", nil)
 }
 
-// visibleAccounts returns the accounts where p holds perm.
-func visibleAccounts(tx Tx, p *Principal, perm Permission) ([]string, error) {
+// visibleAccounts returns the accounts where p holds perm, from one read of
+// the account table.
+func visibleAccounts(tx Tx, p *Principal, perm Permission) ([]Account, error) {
 	all, err := tx.ListAccounts()
 	if err != nil {
 		return nil, internal("listing accounts", err)
 	}
-	var out []string
+	byID := make(map[string]*Account, len(all))
+	for i := range all {
+		byID[all[i].ID] = &all[i]
+	}
+	get := func(id string) (*Account, error) {
+		if a, ok := byID[id]; ok {
+			return a, nil
+		}
+		return nil, fmt.Errorf("account %s: %w", id, ErrNotFound)
+	}
+	var out []Account
 	for _, a := range all {
-		if authorize(tx, p, perm, a.ID) == nil {
-			out = append(out, a.ID)
+		chain, err := walkUp(a.ID, get)
+		if err != nil {
+			return nil, internal("walking account tree", err)
+		}
+		if p.check(accountIDs(chain), perm) == nil {
+			out = append(out, a)
 		}
 	}
 	return out, nil

@@ -88,19 +88,13 @@ func (r *Registry) checkKey(tx Tx, now time.Time, value, targetAccountID string,
 	if err != nil {
 		return nil, internal("walking account tree", err)
 	}
-	if !slices.Contains(chain, k.AccountID) {
+	if !slices.Contains(accountIDs(chain), k.AccountID) {
 		f.reason = "key does not belong to the target account or an ancestor"
 		return refuse(f)
 	}
-	for _, id := range chain {
-		a, err := tx.GetAccount(id)
-		if err != nil {
-			return nil, internal("looking up account", err)
-		}
-		if a.Disabled {
-			f.reason = "account disabled"
-			return refuse(f)
-		}
+	if slices.ContainsFunc(chain, func(a *Account) bool { return a.Disabled }) {
+		f.reason = "account disabled"
+		return refuse(f)
 	}
 	return &keyUse{key: k, value: v, target: target}, nil
 }

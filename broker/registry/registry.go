@@ -124,21 +124,34 @@ func audit(tx Tx, at time.Time, actor, action, account, target, outcome string, 
 	return nil
 }
 
-// ancestors returns accountID and its ancestors, nearest first.
-func ancestors(tx Tx, accountID string) ([]string, error) {
-	var out []string
-	for id := accountID; id != ""; {
-		if slices.Contains(out, id) || len(out) > 64 {
+// ancestors returns the account and its ancestors, nearest first.
+func ancestors(tx Tx, accountID string) ([]*Account, error) {
+	return walkUp(accountID, tx.GetAccount)
+}
+
+// walkUp follows parent links from id through get, refusing loops.
+func walkUp(id string, get func(string) (*Account, error)) ([]*Account, error) {
+	var out []*Account
+	for id != "" {
+		if len(out) > 64 || slices.ContainsFunc(out, func(a *Account) bool { return a.ID == id }) {
 			return nil, fmt.Errorf("account tree loops at %s", id)
 		}
-		a, err := tx.GetAccount(id)
+		a, err := get(id)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		out = append(out, a)
 		id = a.ParentID
 	}
 	return out, nil
+}
+
+func accountIDs(chain []*Account) []string {
+	ids := make([]string, len(chain))
+	for i, a := range chain {
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 // internal wraps an unexpected failure.
