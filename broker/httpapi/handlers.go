@@ -80,10 +80,6 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, p *registry.Prin
 			a.writeError(w, r, invalid("expires_at must be a time in the future, or null for a key that never expires"))
 			return
 		}
-		if !req.ExpiresAt.Before(maxExpiry) {
-			a.writeError(w, r, invalid("expires_at must be before %s, or null for a key that never expires", maxExpiry.Format(time.RFC3339)))
-			return
-		}
 		cr.ExpiresAt = *req.ExpiresAt
 	}
 	ck, err := a.reg.CreateAPIKey(r.Context(), p, cr)
@@ -94,10 +90,6 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, p *registry.Prin
 	writeJSON(w, http.StatusCreated, api.CreatedKey{Key: keyOut(&ck.Key), Value: ck.Value, ValueID: ck.ValueID})
 }
 
-// maxExpiry bounds a key's expiry: later times cannot be stored (the store
-// keeps int64 nanoseconds, up to 2262) and would answer 500.
-var maxExpiry = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // parseAllowedIPs accepts CIDR prefixes and plain addresses (a one-address
 // prefix), IPv4 and IPv6.
 func parseAllowedIPs(in []string) ([]netip.Prefix, error) {
@@ -105,12 +97,7 @@ func parseAllowedIPs(in []string) ([]netip.Prefix, error) {
 	for i, s := range in {
 		s = strings.TrimSpace(s)
 		if p, err := netip.ParsePrefix(s); err == nil {
-			if p.Addr().Is4In6() && p.Bits() >= 96 {
-				// Callers' addresses are unmapped before the check, so a
-				// ::ffff:a.b.c.d/n prefix would never match: store it as IPv4.
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			out = append(out, p.Masked())
+			out = append(out, p) // the registry masks and unmaps
 			continue
 		}
 		ad, err := netip.ParseAddr(s)

@@ -36,6 +36,24 @@ type CreatedKey struct {
 	Value   string
 }
 
+// maxKeyExpiry bounds expiries: stores keep times as int64 nanoseconds,
+// which end in 2262.
+var maxKeyExpiry = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// normalizePrefixes masks each prefix and stores IPv4-mapped IPv6 prefixes
+// as IPv4: callers' addresses are unmapped before the check (ipAllowed), so
+// a ::ffff:a.b.c.d/n prefix would otherwise never match.
+func normalizePrefixes(in []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, p := range in {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
 var keyTypes = map[KeyType]bool{KeyGeneral: true, KeyEmbedded: true, KeyChrome: true, KeyEdge: true}
 
 // CreateAPIKey creates a key and its first value. Errors: KindInvalid,
@@ -58,6 +76,10 @@ func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPI
 	if !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
 		return nil, E(KindInvalid, "expiry is in the past", nil)
 	}
+	if !req.ExpiresAt.Before(maxKeyExpiry) {
+		return nil, E(KindInvalid, "the expiry must be before "+maxKeyExpiry.Format(time.RFC3339)+"; give none for a key that never expires", nil)
+	}
+	req.AllowedIPs = normalizePrefixes(req.AllowedIPs)
 	value, publicID, err := apikey.Generate()
 	if err != nil {
 		return nil, internal("generating key", err)

@@ -76,18 +76,15 @@ func (r *Registry) checkKey(tx Tx, now time.Time, value, targetAccountID string,
 	if targetAccountID == "" {
 		targetAccountID = k.AccountID
 	}
-	target, err := tx.GetAccount(targetAccountID)
+	chain, err := ancestors(tx, targetAccountID)
 	if errors.Is(err, ErrNotFound) {
 		f.reason = "unknown target account"
 		return refuse(f)
 	}
 	if err != nil {
-		return nil, internal("looking up account", err)
-	}
-	chain, err := ancestors(tx, target.ID)
-	if err != nil {
 		return nil, internal("walking account tree", err)
 	}
+	target := chain[0]
 	if !slices.Contains(accountIDs(chain), k.AccountID) {
 		f.reason = "key does not belong to the target account or an ancestor"
 		return refuse(f)
