@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,8 +21,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/agentapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
-	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -49,24 +47,8 @@ func selfSigned(t *testing.T) tls.Certificate {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sk, _ := ed25519.GenerateKey(rand.Reader)
-	iss, _ := token.New(token.Config{Key: sk})
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Bootstrap(ctx, "agentapi-test-pw"); err != nil {
-		t.Fatal(err)
-	}
-	tp, _, err := reg.SignIn(ctx, registry.SignInRequest{Username: "admin", Password: "agentapi-test-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := reg.Authenticate(ctx, tp.AccessToken)
+	re := registrytest.New(t, registrytest.Options{})
+	reg, admin := re.Registry, re.Admin(t)
 	auto, err := reg.CreateAPIKey(ctx, admin, registry.CreateAPIKeyRequest{Name: "auto", AutoTrust: true})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +73,6 @@ func newHarness(t *testing.T) *harness {
 			t.Errorf("Serve: %v", err)
 		}
 		ln.Close()
-		st.Close()
 	})
 	return &harness{reg: reg, addr: ln.Addr().String(), admin: admin, key: auto.Value, man: man.Value}
 }

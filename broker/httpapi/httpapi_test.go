@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +22,11 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
-	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
-const adminPassword = "pw-for-tests-123"
+const adminPassword = registrytest.AdminPassword
 
 type harness struct {
 	srv    *httptest.Server
@@ -41,26 +39,8 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "broker.db")})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := token.New(token.Config{Key: priv})
-	if err != nil {
-		t.Fatalf("token.New: %v", err)
-	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss})
-	if err != nil {
-		t.Fatalf("registry.New: %v", err)
-	}
-	if _, err := reg.Bootstrap(ctx, adminPassword); err != nil {
-		t.Fatalf("Bootstrap: %v", err)
-	}
+	re := registrytest.New(t, registrytest.Options{})
+	reg, iss := re.Registry, re.Issuer
 	core, logs := observer.New(zap.DebugLevel)
 	a, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: iss.JWKS(), Logger: zap.New(core)})
 	if err != nil {

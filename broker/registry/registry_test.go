@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +16,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/apikey"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
+	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/broker/token"
 )
 
@@ -43,33 +42,15 @@ type env struct {
 	root  string
 }
 
-const adminPW = "registry-test-password"
+const adminPW = registrytest.AdminPassword
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "edgetrust.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	iss, err := token.New(token.Config{Key: key, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := reg.Bootstrap(ctx, adminPW)
-	if err != nil || !res.Created || res.AdminPassword != "" {
-		t.Fatalf("bootstrap: %+v %v", res, err)
-	}
-	e := &env{t: t, ctx: ctx, reg: reg, store: st, clk: clk, root: res.RootAccountID}
+	re := registrytest.New(t, registrytest.Options{Clock: clk})
+	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, clk: clk, root: re.RootAccountID}
 	e.admin = e.signIn("admin", adminPW)
 	return e
 }

@@ -21,8 +21,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
-	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -139,31 +138,12 @@ type broker struct {
 	caFile string
 }
 
-const adminPassword = "pw-for-tests-123"
+const adminPassword = registrytest.AdminPassword
 
 func newBroker(t *testing.T) *broker {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "broker.db")})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := token.New(token.Config{Key: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Bootstrap(ctx, adminPassword); err != nil {
-		t.Fatal(err)
-	}
+	re := registrytest.New(t, registrytest.Options{})
+	reg, iss := re.Registry, re.Issuer
 	a, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: iss.JWKS()})
 	if err != nil {
 		t.Fatal(err)
