@@ -229,18 +229,11 @@ func setupKeysCreate(fs *pflag.FlagSet) func(*cli, []string) error {
 		active := !inactive
 		req.Active = &active
 		req.AccountID = c.g.account
-		cn, err := c.connect()
-		if err != nil {
-			return err
-		}
-		var ck *api.CreatedKey
-		err = cn.do(func(ctx context.Context, cl *api.Client) error {
-			var err error
-			ck, err = cl.CreateKey(ctx, req)
-			return err
+		ck, err := call(c, func(ctx context.Context, cl *api.Client) (*api.CreatedKey, error) {
+			return cl.CreateKey(ctx, req)
 		})
 		if err != nil {
-			return c.describe(err, cn.cl.BaseURL())
+			return err
 		}
 		if c.g.output == "json" {
 			return c.printJSON(ck)
@@ -258,18 +251,11 @@ func setupKeysList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		cn, err := c.connect()
-		if err != nil {
-			return err
-		}
-		var keys []api.Key
-		err = cn.do(func(ctx context.Context, cl *api.Client) error {
-			var err error
-			keys, err = cl.ListKeys(ctx, c.g.account)
-			return err
+		keys, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Key, error) {
+			return cl.ListKeys(ctx, c.g.account)
 		})
 		if err != nil {
-			return c.describe(err, cn.cl.BaseURL())
+			return err
 		}
 		if c.g.output == "json" {
 			return c.printJSON(keys)
@@ -295,18 +281,11 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(endpointTypes, ", "))
 		}
 		f.AccountID = c.g.account
-		cn, err := c.connect()
-		if err != nil {
-			return err
-		}
-		var eps []api.Endpoint
-		err = cn.do(func(ctx context.Context, cl *api.Client) error {
-			var err error
-			eps, err = cl.ListEndpoints(ctx, f)
-			return err
+		eps, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Endpoint, error) {
+			return cl.ListEndpoints(ctx, f)
 		})
 		if err != nil {
-			return c.describe(err, cn.cl.BaseURL())
+			return err
 		}
 		if c.g.output == "json" {
 			return c.printJSON(eps)
@@ -421,18 +400,11 @@ func setupAccountsList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		cn, err := c.connect()
-		if err != nil {
-			return err
-		}
-		var accts []api.Account
-		err = cn.do(func(ctx context.Context, cl *api.Client) error {
-			var err error
-			accts, err = cl.ListAccounts(ctx)
-			return err
+		accts, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Account, error) {
+			return cl.ListAccounts(ctx)
 		})
 		if err != nil {
-			return c.describe(err, cn.cl.BaseURL())
+			return err
 		}
 		if c.g.output == "json" {
 			return c.printJSON(accts)
@@ -503,4 +475,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// call runs one API call with the saved session (refreshed when needed) and
+// turns a failure into one line that says what to do.
+func call[T any](c *cli, fn func(context.Context, *api.Client) (T, error)) (T, error) {
+	var out T
+	cn, err := c.connect()
+	if err != nil {
+		return out, err
+	}
+	err = cn.do(func(ctx context.Context, cl *api.Client) error {
+		var err error
+		out, err = fn(ctx, cl)
+		return err
+	})
+	if err != nil {
+		return out, c.describe(err, cn.cl.BaseURL())
+	}
+	return out, nil
 }
