@@ -1,28 +1,12 @@
 package localapi
 
-import (
-	"net"
-	"strconv"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// peerUID returns the effective uid of the process on the other end of c,
-// from the kernel (LOCAL_PEERCRED).
-func peerUID(c *net.UnixConn) (string, error) {
-	raw, err := c.SyscallConn()
+// peerUIDOf reads LOCAL_PEERCRED: the peer's effective uid.
+func peerUIDOf(fd int) (uint32, error) {
+	cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	var cred *unix.Xucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
-	}); err != nil {
-		return "", err
-	}
-	if serr != nil {
-		return "", serr
-	}
-	return strconv.FormatUint(uint64(cred.Uid), 10), nil
+	return cred.Uid, nil
 }

@@ -1,28 +1,12 @@
 package localapi
 
-import (
-	"net"
-	"strconv"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// peerUID returns the uid of the process on the other end of c, from the
-// kernel (SO_PEERCRED: the credentials at connect time).
-func peerUID(c *net.UnixConn) (string, error) {
-	raw, err := c.SyscallConn()
+// peerUIDOf reads SO_PEERCRED: the peer's credentials at connect time.
+func peerUIDOf(fd int) (uint32, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	var cred *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return "", err
-	}
-	if serr != nil {
-		return "", serr
-	}
-	return strconv.FormatUint(uint64(cred.Uid), 10), nil
+	return cred.Uid, nil
 }
