@@ -207,14 +207,8 @@ func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, 
 	err := r.store.Update(ctx, func(tx Tx) error {
 		changed = false
 		var err error
-		ep, err = tx.GetEndpoint(endpointID)
-		if errors.Is(err, ErrNotFound) {
-			return E(KindNotFound, "not found", err)
-		}
+		ep, err = endpointFor(tx, p, PermModifyEndpoint, endpointID)
 		if err != nil {
-			return internal("looking up endpoint", err)
-		}
-		if err := authorize(tx, p, PermModifyEndpoint, ep.AccountID); err != nil {
 			return err
 		}
 		if action == ActionApprove && ep.State == StateTrusted {
@@ -254,14 +248,8 @@ func (r *Registry) DeleteEndpoint(ctx context.Context, p *Principal, endpointID 
 	var ep *Endpoint
 	err := r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		ep, err = tx.GetEndpoint(endpointID)
-		if errors.Is(err, ErrNotFound) {
-			return E(KindNotFound, "not found", err)
-		}
+		ep, err = endpointFor(tx, p, PermDeleteEndpoint, endpointID)
 		if err != nil {
-			return internal("looking up endpoint", err)
-		}
-		if err := authorize(tx, p, PermDeleteEndpoint, ep.AccountID); err != nil {
 			return err
 		}
 		if err := tx.RevokeRefreshTokensOf(SubjectEndpoint, ep.ID, now); err != nil {

@@ -131,9 +131,8 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 			return errors.New("user disabled")
 		}
 		if c.Endpoint != "" {
-			ep, err := tx.GetEndpoint(c.Endpoint)
-			if err != nil || ep.State != StateTrusted {
-				return errors.New("endpoint no longer trusted")
+			if _, err := trustedEndpoint(tx, c.Endpoint); err != nil {
+				return err
 			}
 		}
 		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID}

@@ -82,9 +82,9 @@ func (r *Registry) Login(ctx context.Context, req LoginRequest) (*TokenPair, err
 		account := ku.target.ID
 		endpointID := ""
 		if dev != nil {
-			ep, err := tx.GetEndpoint(dev.Subject)
-			if err != nil || ep.State != StateTrusted {
-				return E(KindAccessDenied, "endpoint is not trusted", err)
+			ep, err := trustedEndpoint(tx, dev.Subject)
+			if err != nil {
+				return err
 			}
 			account, endpointID = ep.AccountID, ep.ID
 		} else if !ku.key.AllowUntrustedEndpoints {

@@ -285,9 +285,9 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 		}
 		switch rt.SubjectType {
 		case SubjectEndpoint:
-			ep, err := tx.GetEndpoint(rt.SubjectID)
-			if err != nil || ep.State != StateTrusted {
-				return E(KindAccessDenied, "endpoint is not trusted", err)
+			ep, err := trustedEndpoint(tx, rt.SubjectID)
+			if err != nil {
+				return err
 			}
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
@@ -300,9 +300,8 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 				return E(KindInvalidGrant, "user is unknown or disabled", err)
 			}
 			if rt.EndpointID != "" {
-				ep, err := tx.GetEndpoint(rt.EndpointID)
-				if err != nil || ep.State != StateTrusted {
-					return E(KindAccessDenied, "endpoint is not trusted", err)
+				if _, err := trustedEndpoint(tx, rt.EndpointID); err != nil {
+					return err
 				}
 			}
 			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, r.userTTL, rt.ChainID)
@@ -329,19 +328,34 @@ func (r *Registry) Seen(ctx context.Context, endpointID string, remote netip.Add
 	})
 }
 
-// Endpoint returns one endpoint without a permission check, for transports
-// that act for the endpoint itself. Errors: KindNotFound.
-func (r *Registry) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
-	var ep *Endpoint
-	err := r.store.View(ctx, func(tx Tx) error {
-		var err error
-		ep, err = tx.GetEndpoint(id)
-		if errors.Is(err, ErrNotFound) {
-			return E(KindNotFound, "no such endpoint", err)
-		}
-		return err
-	})
-	return ep, err
+// trustedEndpoint returns the endpoint when it is trusted now. A missing or
+// untrusted endpoint answers KindAccessDenied; a store failure stays an
+// internal error, never a trust decision.
+func trustedEndpoint(tx Tx, id string) (*Endpoint, error) {
+	ep, err := tx.GetEndpoint(id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, internal("looking up endpoint", err)
+	}
+	if err != nil || ep.State != StateTrusted {
+		return nil, E(KindAccessDenied, "endpoint is not trusted", err)
+	}
+	return ep, nil
+}
+
+// endpointFor returns an endpoint p may act on with perm. One that does not
+// exist, or that p cannot see, answers KindNotFound.
+func endpointFor(tx Tx, p *Principal, perm Permission, id string) (*Endpoint, error) {
+	ep, err := tx.GetEndpoint(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, E(KindNotFound, "not found", err)
+	}
+	if err != nil {
+		return nil, internal("looking up endpoint", err)
+	}
+	if err := authorize(tx, p, perm, ep.AccountID); err != nil {
+		return nil, err
+	}
+	return ep, nil
 }
 
 func addrString(a netip.Addr) string {

@@ -33,13 +33,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	reg   *registry.Registry
-	store registry.Store
-	clk   *fakeClock
-	admin *registry.Principal
-	root  string
+	t      *testing.T
+	ctx    context.Context
+	reg    *registry.Registry
+	store  registry.Store
+	signer registry.Signer
+	clk    *fakeClock
+	admin  *registry.Principal
+	root   string
 }
 
 const adminPW = registrytest.AdminPassword
@@ -50,7 +51,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	re := registrytest.New(t, registrytest.Options{Clock: clk})
-	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, clk: clk, root: re.RootAccountID}
+	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, signer: re.Issuer, clk: clk, root: re.RootAccountID}
 	e.admin = e.signIn("admin", adminPW)
 	return e
 }
@@ -625,5 +626,44 @@ func TestSessionLoginTypesResolveTheSameUser(t *testing.T) {
 	}
 	if got := userOf(registry.LoginSessionUser, "dave", "", ""); got != plain {
 		t.Fatal("a second session_user login created another user")
+	}
+}
+
+// failingEndpoints is a store whose endpoint reads fail, as a broken disk would.
+type failingEndpoints struct{ registry.Store }
+
+type failingEndpointsTx struct{ registry.Tx }
+
+func (failingEndpointsTx) GetEndpoint(string) (*registry.Endpoint, error) {
+	return nil, errors.New("disk I/O error")
+}
+
+func (s failingEndpoints) Update(ctx context.Context, fn func(registry.Tx) error) error {
+	return s.Store.Update(ctx, func(tx registry.Tx) error { return fn(failingEndpointsTx{tx}) })
+}
+
+func (s failingEndpoints) View(ctx context.Context, fn func(registry.Tx) error) error {
+	return s.Store.View(ctx, func(tx registry.Tx) error { return fn(failingEndpointsTx{tx}) })
+}
+
+// A store failure is an internal error, never a trust decision the caller
+// would act on (an agent told "not trusted" drops its tokens).
+func TestStoreFailureIsNotATrustDecision(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	d := newDevice(t)
+	tok := e.mustRegister(d, k.Value).Tokens
+	broken, err := registry.New(registry.Config{Store: failingEndpoints{e.store}, Signer: e.signer, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = broken.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt,
+		Type: registry.LoginSessionUser, Username: "erin", Remote: loopback})
+	wantKind(t, err, registry.KindInternal)
+	_, err = broken.Refresh(e.ctx, tok.RefreshToken, d.jkt)
+	wantKind(t, err, registry.KindInternal)
+	// The failed refresh spent nothing: the working registry still rotates it.
+	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+		t.Fatalf("refresh after a failed one: %v", err)
 	}
 }
