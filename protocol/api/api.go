@@ -13,6 +13,8 @@ package api
 import (
 	"fmt"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // Key is an API key as the API shows it (SPEC K1). It never carries a value:
@@ -158,13 +160,13 @@ type HealthResponse struct {
 	Status string `json:"status"`
 }
 
-// Endpoint states.
+// Endpoint states: the same words as on the agent protocol.
 const (
-	StatePending   = "pending"
-	StateTrusted   = "trusted"
-	StateRejected  = "rejected"
-	StateUntrusted = "untrusted"
-	StateDeleted   = "deleted"
+	StatePending   = protocol.StatePending
+	StateTrusted   = protocol.StateTrusted
+	StateRejected  = protocol.StateRejected
+	StateUntrusted = protocol.StateUntrusted
+	StateDeleted   = protocol.StateDeleted
 )
 
 // Admin actions on an endpoint (SPEC E5).
