@@ -61,7 +61,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	// the caller must name the account.
 	users = slices.DeleteFunc(users, func(u User) bool { return u.PasswordHash == "" })
 	if len(users) != 1 {
-		_, _ = checkPassword(dummyHash, req.Password)
+		_, _ = checkPassword(dummyHash(), req.Password)
 		reason := "unknown user"
 		if len(users) > 1 {
 			reason = "username not unique; no account named"

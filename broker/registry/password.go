@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -60,8 +61,12 @@ func checkPassword(hash, password string) (bool, error) {
 }
 
 // dummyHash is checked against when a username is unknown, so an unknown
-// user costs the same time as a wrong password.
-var dummyHash, _ = HashPassword("edgetrust-dummy-password")
+// user costs the same time as a wrong password. It is made on first use, not
+// at start-up: an Argon2id hash is not free.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("edgetrust-dummy-password")
+	return h
+})
 
 // RandomPassword returns a password of 24 characters from a 64-symbol alphabet (144 bits).
 func RandomPassword() (string, error) {
