@@ -285,27 +285,49 @@ func TestDecisionsArePublishedAfterCommit(t *testing.T) {
 	d := newDevice(t)
 	events, cancel := e.reg.Bus().Subscribe(d.id)
 	defer cancel()
-	e.mustRegister(d, k.Value)
-	for _, a := range []registry.Action{registry.ActionApprove, registry.ActionUntrust} {
-		if _, err := e.reg.Decide(e.ctx, e.admin, d.id, a, loopback); err != nil {
+	// A watcher reads the store the moment each event arrives, while the
+	// decisions go on: an event published before its commit would find the
+	// old state (or the endpoint still there after "deleted").
+	type seen struct{ event, stored string }
+	seenc := make(chan seen, 8)
+	go func() {
+		for ev := range events {
+			stored := "gone"
+			e.store.View(e.ctx, func(tx registry.Tx) error {
+				if ep, err := tx.GetEndpoint(ev.EndpointID); err == nil {
+					stored = string(ep.State)
+				}
+				return nil
+			})
+			seenc <- seen{ev.Type, stored}
+			if ev.State == registry.StateDeleted {
+				return
+			}
+		}
+	}()
+	// Each step waits for its event to be observed before the next one, so
+	// the state read can only be this step's (committed) or an older one.
+	var got []seen
+	step := func(do func() error) {
+		t.Helper()
+		if err := do(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := e.reg.DeleteEndpoint(e.ctx, e.admin, d.id, loopback); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for len(got) < 4 {
 		select {
-		case ev := <-events:
-			got = append(got, ev.Type)
+		case s := <-seenc:
+			got = append(got, s)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("events so far: %v", got)
 		}
 	}
-	want := []string{"endpoint.pending", "endpoint.trusted", "endpoint.untrusted", "endpoint.deleted"}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Fatalf("events (-want +got):\n%s", d)
+	step(func() error { _, err := e.register(d, k.Value); return err })
+	for _, a := range []registry.Action{registry.ActionApprove, registry.ActionUntrust} {
+		step(func() error { _, err := e.reg.Decide(e.ctx, e.admin, d.id, a, loopback); return err })
+	}
+	step(func() error { return e.reg.DeleteEndpoint(e.ctx, e.admin, d.id, loopback) })
+	want := []seen{{"endpoint.pending", "pending"}, {"endpoint.trusted", "trusted"}, {"endpoint.untrusted", "untrusted"}, {"endpoint.deleted", "gone"}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(seen{})); d != "" {
+		t.Fatalf("events and the state stored when each arrived (-want +got):\n%s", d)
 	}
 }
 
