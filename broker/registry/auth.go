@@ -15,8 +15,11 @@ import (
 type Principal struct {
 	UserID    string
 	Username  string
-	AccountID string // the user's own account
-	grants    []resolvedGrant
+	AccountID string // the user's own account (for a key: the key's account)
+	// KeyID is set when the caller authenticated with an API key (SPEC K1):
+	// it then acts as the key's run-as user.
+	KeyID  string
+	grants []resolvedGrant
 }
 
 type resolvedGrant struct {
@@ -25,7 +28,12 @@ type resolvedGrant struct {
 }
 
 // Actor is the audit name of p.
-func (p *Principal) Actor() string { return "user:" + p.UserID }
+func (p *Principal) Actor() string {
+	if p.KeyID != "" {
+		return "key:" + p.KeyID
+	}
+	return "user:" + p.UserID
+}
 
 // SignInRequest is an administrator's sign-in with a password (SPEC S3b).
 type SignInRequest struct {

@@ -95,3 +95,7 @@ func PublicMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// errNotImplemented marks use cases whose contract exists but whose body is
+// being written.
+var errNotImplemented = E(KindInternal, "not implemented yet", nil)
