@@ -67,10 +67,12 @@ type Tx interface {
 	GetAPIKey(id string) (*APIKey, error)
 	ListAPIKeys(accountID string) ([]APIKey, error) // "" = all; ordered by CreatedAt, ID
 	UpdateAPIKey(k *APIKey) error
-	// ListAPIKeysRunningAs lists the keys whose RunAsUserID is userID (SPEC K10).
+	// ListAPIKeysRunningAs lists the keys whose RunAsUserID is userID (SPEC
+	// K10); "" lists none.
 	ListAPIKeysRunningAs(userID string) ([]APIKey, error)
 	// DeleteAPIKey deletes a key and all its values. Endpoints that registered
-	// with it keep their KeyID (SPEC K12). ErrNotFound when missing.
+	// with it keep their KeyID and KeyValueID (SPEC K12). ErrNotFound when
+	// missing.
 	DeleteAPIKey(id string) error
 	// CountAPIKeys counts the keys of one account (SPEC K9).
 	CountAPIKeys(accountID string) (int, error)
@@ -148,7 +150,9 @@ type EndpointFilter struct {
 	From             netip.Prefix
 	RegisteredBefore time.Time
 	RegisteredAfter  time.Time
-	// SeenBefore/SeenAfter select by LastSeenAt (SPEC E6, E8).
+	// SeenBefore/SeenAfter select by LastSeenAt, both exclusive (SPEC E6,
+	// E8). An endpoint never seen counts as seen when it registered, so one
+	// that registered and went silent becomes stale.
 	SeenBefore time.Time
 	SeenAfter  time.Time
 	// Text matches a substring of id, hostname or description (case-insensitive).
