@@ -95,7 +95,3 @@ func PublicMessage(err error) string {
 	}
 	return "internal error"
 }
-
-// errNotImplemented marks use cases whose contract exists but whose body is
-// being written.
-var errNotImplemented = E(KindInternal, "not implemented yet", nil)

@@ -123,8 +123,11 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 		return r.reRegister(tx, now, &req, ku, ep, &res)
 	})
 	if err != nil {
-		if KindOf(err) == KindInvalidClient {
+		switch KindOf(err) {
+		case KindInvalidClient:
 			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, req.ClientID)
+		case KindQuota:
+			r.auditQuota(ctx, "endpoint.register", req.ClientID, req.Remote, err)
 		}
 		return nil, err
 	}
@@ -135,6 +138,15 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 }
 
 func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, thumb string, res *RegisterResult, events *[]Event) error {
+	if q := ku.target.Settings.EndpointQuota; q > 0 {
+		n, err := tx.CountEndpoints(ku.target.ID)
+		if err != nil {
+			return internal("counting endpoints", err)
+		}
+		if n >= q {
+			return quotaError(ku.target, q, "endpoints", "key:"+ku.key.ID)
+		}
+	}
 	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), true); err != nil {
 		if errors.Is(err, ErrLimitReached) {
 			return errKeyRefused(&refusal{reason: "use limit reached", keyID: ku.key.ID, publicID: ku.value.PublicID, account: ku.key.AccountID})
@@ -213,7 +225,7 @@ func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *ke
 }
 
 func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint) (*TokenPair, error) {
-	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, "")
+	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, "")
 }
 
 // IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
@@ -292,7 +304,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, rt.ChainID)
+			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
 			return err
 		default:
 			u, err := tx.GetUser(rt.SubjectID)
@@ -304,7 +316,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 					return err
 				}
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, r.userTTL, rt.ChainID)
+			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
 			return err
 		}
 	})

@@ -120,6 +120,9 @@ type Tx interface {
 	// RevokeRefreshTokensOf revokes every unrevoked token of a subject, and
 	// for endpoints also the user tokens issued through that endpoint.
 	RevokeRefreshTokensOf(subjectType, subjectID string, at time.Time) error
+	// PurgeRefreshTokens deletes every refresh token that expired before
+	// `before` (used, revoked or not) and returns how many it deleted.
+	PurgeRefreshTokens(before time.Time) (int, error)
 
 	// Audit.
 	AppendAudit(e *AuditEvent) error               // sets e.ID

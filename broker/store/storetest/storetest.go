@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"ConsumeRefreshTokenConcurrent", testConsumeRefreshTokenConcurrent},
 		{"RevokeRefreshChain", testRevokeRefreshChain},
 		{"RevokeRefreshTokensOf", testRevokeRefreshTokensOf},
+		{"PurgeRefreshTokens", testPurgeRefreshTokens},
 		{"Audit", testAudit},
 		{"ListAudit", testListAudit},
 		{"Meta", testMeta},
