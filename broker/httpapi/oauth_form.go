@@ -251,6 +251,9 @@ func decodeSignature(v string) ([]byte, error) {
 	if err != nil || len(sig) == 0 {
 		return nil, invalid("%s is not standard base64", api.SignatureHeader)
 	}
+	if len(sig) > registry.MaxSignatureBytes {
+		return nil, invalid("%s is longer than %d bytes", api.SignatureHeader, registry.MaxSignatureBytes)
+	}
 	return sig, nil
 }
 
