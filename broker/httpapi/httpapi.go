@@ -36,6 +36,8 @@ type Config struct {
 	// JWKS is the JSON Web Key Set of the token signing keys, served as is.
 	JWKS   []byte
 	Logger *zap.Logger
+	// OAuth configures the OAuth device registration API (oauth.go).
+	OAuth OAuthConfig
 }
 
 // API serves the broker's HTTP API. It is safe for concurrent use.
@@ -122,6 +124,8 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("DELETE /api/v1/roles/{id}", a.authed(a.deleteRole))
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
+
+	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1, its metadata, and key changes (oauth.go)
 
 	// Anything else under /api answers a JSON 404 rather than the mux's text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -34,6 +34,7 @@ type Store interface {
 // row return an error wrapping ErrNotFound when it does not exist. Zero
 // time.Time values are stored as NULL and read back as zero.
 type Tx interface {
+	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
 	// Accounts.
 	CreateAccount(a *Account) error // ErrConflict on a duplicate id
 	GetAccount(id string) (*Account, error)

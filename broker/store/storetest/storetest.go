@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"ListAudit", testListAudit},
 		{"Meta", testMeta},
 		{"Transactions", testTransactions},
+		{"OAuth", testOAuth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
