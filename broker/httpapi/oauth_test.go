@@ -305,8 +305,8 @@ func (h *oauthHarness) tokens(t *testing.T, a answer) api.OAuthToken {
 	return tok
 }
 
-// wantError checks an error answer's status and code.
-func wantError(t *testing.T, a answer, status int, code string) {
+// wantOAuthError checks an OAuth error answer's status and code.
+func wantOAuthError(t *testing.T, a answer, status int, code string) {
 	t.Helper()
 	if a.status != status || a.oauthErr(t) != code {
 		t.Fatalf("answer %d %s, want %d %s", a.status, a.body, status, code)
@@ -350,7 +350,7 @@ func TestOAuthRegisterAndToken(t *testing.T) {
 				t.Errorf("endpoint %+v", ep)
 			}
 			// A device code is single-use.
-			wantError(t, h.poll(t, d, auto, da.DeviceCode), 400, "invalid_grant")
+			wantOAuthError(t, h.poll(t, d, auto, da.DeviceCode), 400, "invalid_grant")
 			// Refresh: signed, single-use, rotated.
 			refresh := func(rt string) answer {
 				return h.signed(t, d, api.PathOAuthToken, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", d.id, "client_secret", auto))
@@ -359,9 +359,9 @@ func TestOAuthRegisterAndToken(t *testing.T) {
 			if next.RefreshToken == tok.RefreshToken {
 				t.Error("refresh token was not rotated")
 			}
-			wantError(t, refresh(tok.RefreshToken), 400, "invalid_grant")
+			wantOAuthError(t, refresh(tok.RefreshToken), 400, "invalid_grant")
 			// Reuse revoked the chain: the rotated token is dead too.
-			wantError(t, refresh(next.RefreshToken), 400, "invalid_grant")
+			wantOAuthError(t, refresh(next.RefreshToken), 400, "invalid_grant")
 		})
 	}
 	t.Run("the short grant name and HTTP Basic", func(t *testing.T) {
@@ -398,10 +398,10 @@ func TestOAuthPolling(t *testing.T) {
 	t.Run("pending, slow_down, approved", func(t *testing.T) {
 		d := newEd25519Device(t, false)
 		da := h.register(t, d, manual)
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "slow_down")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "slow_down")
 		h.clock.Advance(testInterval)
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
 		if _, err := h.admin.ApproveEndpoint(ctx, d.id); err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func TestOAuthPolling(t *testing.T) {
 	t.Run("the last poll is kept in the store", func(t *testing.T) {
 		d := newEd25519Device(t, false)
 		da := h.register(t, d, manual)
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
 		// A second broker on the same store knows of that poll.
 		other, err := httpapi.New(httpapi.Config{Registry: h.env.Registry, OAuth: httpapi.OAuthConfig{PollInterval: time.Hour}})
 		if err != nil {
@@ -424,7 +424,7 @@ func TestOAuthPolling(t *testing.T) {
 		req.Header.Set(api.SignatureHeader, base64.StdEncoding.EncodeToString(d.sign([]byte(body))))
 		rec := httptest.NewRecorder()
 		other.Handler().ServeHTTP(rec, req)
-		wantError(t, answer{status: rec.Code, body: rec.Body.Bytes()}, 400, "slow_down")
+		wantOAuthError(t, answer{status: rec.Code, body: rec.Body.Bytes()}, 400, "slow_down")
 	})
 	t.Run("rejected", func(t *testing.T) {
 		d := newRSADevice(t)
@@ -432,7 +432,7 @@ func TestOAuthPolling(t *testing.T) {
 		if _, err := h.admin.RejectEndpoint(ctx, d.id); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "access_denied")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "access_denied")
 	})
 	t.Run("untrusted and deleted", func(t *testing.T) {
 		d := keylessDevice()
@@ -443,19 +443,19 @@ func TestOAuthPolling(t *testing.T) {
 			t.Fatal(err)
 		}
 		da = h.register(t, d, manual) // never revives the endpoint (E4)
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "access_denied")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "access_denied")
 		refresh := form("grant_type", "refresh_token", "refresh_token", tok.RefreshToken, "client_id", d.id, "client_secret", manual)
-		wantError(t, h.post(t, api.PathOAuthToken, refresh), 400, "invalid_grant") // untrust revoked it
+		wantOAuthError(t, h.post(t, api.PathOAuthToken, refresh), 400, "invalid_grant") // untrust revoked it
 		if err := h.admin.DeleteEndpoint(ctx, d.id); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "invalid_grant") // the code went with it
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "invalid_grant") // the code went with it
 	})
 	t.Run("expired", func(t *testing.T) {
 		d := newEd25519Device(t, true)
 		da := h.register(t, d, manual)
 		h.clock.Advance(72 * time.Hour)
-		wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "expired_token")
+		wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "expired_token")
 	})
 }
 
@@ -575,7 +575,7 @@ func TestOAuthErrors(t *testing.T) {
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
 			a := answer{status: resp.StatusCode, header: resp.Header, body: body}
-			wantError(t, a, tc.status, tc.code)
+			wantOAuthError(t, a, tc.status, tc.code)
 			var e api.ErrorResponse
 			a.json(t, &e)
 			if e.ErrorDescription == "" {
@@ -664,7 +664,7 @@ func TestOAuthKeyChange(t *testing.T) {
 		return nd, da.DeviceCode
 	}
 	nd, code := rekey(t, newRSADevice(t))
-	wantError(t, h.poll(t, nd, auto, code), 400, "authorization_pending") // even with an auto-trust key
+	wantOAuthError(t, h.poll(t, nd, auto, code), 400, "authorization_pending") // even with an auto-trust key
 	changes, err := h.admin.ListKeyChanges(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -693,7 +693,7 @@ func TestOAuthKeyChange(t *testing.T) {
 		t.Errorf("after approval: %+v", ep)
 	}
 	h.tokens(t, h.poll(t, nd, auto, code))
-	wantError(t, refresh(old, tok.RefreshToken), 401, "invalid_client") // signed with a key no longer in force
+	wantOAuthError(t, refresh(old, tok.RefreshToken), 401, "invalid_client") // signed with a key no longer in force
 	if _, err := h.admin.ApproveKeyChange(ctx, old.id); !api.IsStatus(err, 404) {
 		t.Errorf("approving again: %v, want 404", err)
 	}
@@ -703,10 +703,10 @@ func TestOAuthKeyChange(t *testing.T) {
 	if _, err := h.admin.RejectKeyChange(ctx, old.id); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, h.poll(t, third, auto, code3), 400, "access_denied")
+	wantOAuthError(t, h.poll(t, third, auto, code3), 400, "access_denied")
 	// A registration without a key for a keyed endpoint is refused.
 	body := form("client_id", old.id, "client_secret", auto, "client_type", "printer", "response_type", "device_code")
-	wantError(t, h.post(t, api.PathOAuthRegister, body), 400, "invalid_request")
+	wantOAuthError(t, h.post(t, api.PathOAuthRegister, body), 400, "invalid_request")
 	if changes, _ := h.admin.ListKeyChanges(ctx, ""); len(changes) != 0 {
 		t.Errorf("key changes left: %+v", changes)
 	}
@@ -741,7 +741,7 @@ func TestOAuthSameEndpointAsAgent(t *testing.T) {
 	d := withKey(t, registry.KeyTypeEd25519, spki, pub, func(b []byte) []byte { return ed25519.Sign(priv, b) })
 	d.id = id
 	da := h.register(t, d, manual)
-	wantError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
+	wantOAuthError(t, h.poll(t, d, manual, da.DeviceCode), 400, "authorization_pending")
 	if changes, _ := h.admin.ListKeyChanges(ctx, ""); len(changes) != 0 {
 		t.Fatalf("the same key in SPKI form made a key change: %+v", changes)
 	}
@@ -789,7 +789,7 @@ func TestOAuthIntrospectAndRevoke(t *testing.T) {
 	}
 	// A key without full API access may not introspect; it looks like any refusal.
 	a := h.post(t, api.PathOAuthIntrospect, form("token", tok.AccessToken), "X-API-Key", auto)
-	wantError(t, a, 401, "invalid_client")
+	wantOAuthError(t, a, 401, "invalid_client")
 	a = h.post(t, api.PathOAuthIntrospect, form("token", tok.AccessToken, "client_secret", relying))
 	if a.status != 200 {
 		t.Errorf("introspect with client_secret: %d %s", a.status, a.body)
@@ -818,7 +818,7 @@ func TestOAuthIntrospectAndRevoke(t *testing.T) {
 	// A revoked refresh token takes its chain with it.
 	revoke(tok.RefreshToken)
 	refresh := h.signed(t, d, api.PathOAuthToken, form("grant_type", "refresh_token", "refresh_token", tok.RefreshToken, "client_id", d.id, "client_secret", auto))
-	wantError(t, refresh, 400, "invalid_grant")
+	wantOAuthError(t, refresh, 400, "invalid_grant")
 
 	// Untrust shows at once too (T4).
 	if in := introspect(relying, etok.AccessToken); !in.Active {
