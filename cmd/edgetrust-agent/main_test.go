@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/edgetrust/edgetrust/agent/config"
+	"github.com/edgetrust/edgetrust/agent/daemon"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/fakebroker"
+	"github.com/edgetrust/edgetrust/packaging"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -292,5 +296,26 @@ func TestRunReadsConfig(t *testing.T) {
 				t.Error("the API key was logged")
 			}
 		})
+	}
+}
+
+// On systemd hosts install writes the unit the packages ship, byte for byte;
+// the service runs the configuration install wrote.
+func TestServiceDefinition(t *testing.T) {
+	o := &options{serviceName: defaultServiceName, configDir: packaging.AgentConfigDir}
+	got := serviceConfig(o)
+	want := daemon.Config{
+		Name:              "edgetrust-agent",
+		Description:       serviceDescription,
+		Arguments:         []string{"run", "--config", packaging.AgentConfig},
+		SystemdUnit:       packaging.AgentUnit,
+		SystemdExecutable: packaging.AgentBinary,
+		User:              packaging.AgentUser,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("service definition (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(packaging.AgentUnit, "ExecStart="+packaging.AgentBinary+" run --config ") {
+		t.Errorf("the packaged unit does not run the agent with its configuration")
 	}
 }

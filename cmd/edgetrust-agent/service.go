@@ -106,16 +106,20 @@ func needRoot(e env, cmd string) (int, bool) {
 	return 0, true
 }
 
-func newService(o *options) (*daemon.Service, error) {
-	return daemon.New(daemon.Config{
+// serviceConfig is the service 'install' registers: on systemd hosts the
+// packaged unit, elsewhere 'run --config CONFIG_DIR/agent.conf'.
+func serviceConfig(o *options) daemon.Config {
+	return daemon.Config{
 		Name:              o.serviceName,
 		Description:       serviceDescription,
 		Arguments:         []string{"run", "--config", configPath(o)},
 		SystemdUnit:       packaging.AgentUnit,
 		SystemdExecutable: packaging.AgentBinary,
 		User:              packaging.AgentUser,
-	})
+	}
 }
+
+func newService(o *options) (*daemon.Service, error) { return daemon.New(serviceConfig(o)) }
 
 // loadInstalled reads the installed configuration, if any, and takes the
 // state directory and socket from it unless flags set them.
