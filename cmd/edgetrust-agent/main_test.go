@@ -319,3 +319,46 @@ func TestServiceDefinition(t *testing.T) {
 		t.Errorf("the packaged unit does not run the agent with its configuration")
 	}
 }
+
+func TestPurgeDirRemovesOnlyAgentDirectories(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string, files ...string) string {
+		d := filepath.Join(root, name)
+		os.MkdirAll(d, 0o700)
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(d, f), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	state := mk("state", "identity.json", "state.json", ".state.json.tmp-1")
+	empty := mk("empty")
+	tree := mk("tree", "x")
+	mk("tree/sub", "y")
+	tests := []struct {
+		name     string
+		dir      string
+		wantOK   bool
+		wantErr  string
+		wantGone bool
+	}{
+		{"agent state", state, true, "", true},
+		{"empty", empty, true, "", true},
+		{"missing", filepath.Join(root, "none"), false, "", true},
+		{"holds a directory", tree, false, "sub", false},
+		{"root", "/", false, "not an absolute directory below /", false},
+		{"relative", "state", false, "not an absolute directory below /", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, err := purgeDir(tc.dir)
+			if ok != tc.wantOK || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("purgeDir(%q) = %v, %v; want %v, error with %q", tc.dir, ok, err, tc.wantOK, tc.wantErr)
+			}
+			if _, err := os.Stat(tc.dir); tc.dir != "/" && tc.dir != "state" && os.IsNotExist(err) != tc.wantGone {
+				t.Errorf("%s gone = %v, want %v", tc.dir, os.IsNotExist(err), tc.wantGone)
+			}
+		})
+	}
+}

@@ -260,6 +260,9 @@ func cmdInstall(ctx context.Context, o *options, e env) int {
 		if err := state.Save(o.stateDir, st); err != nil {
 			return fail(e.stderr, "updating the agent state: %v", err)
 		}
+		if err := chownLike(filepath.Join(o.stateDir, state.StateFile), o.stateDir); err != nil {
+			return fail(e.stderr, "updating the agent state: %v", err)
+		}
 	}
 	if err := svc.Start(); err != nil {
 		return fail(e.stderr, "installed, but starting failed: %v", err)
@@ -374,18 +377,18 @@ func cmdUninstall(_ context.Context, o *options, e env) int {
 	}
 	var removed []string
 	for _, dir := range []string{o.configDir, o.stateDir} {
-		if !safeToPurge(dir) {
-			return fail(e.stderr, "refusing to remove %q", dir)
+		ok, err := purgeDir(dir)
+		if err != nil {
+			return fail(e.stderr, "%v", err)
 		}
-		if _, err := os.Lstat(dir); err == nil {
+		if ok {
 			removed = append(removed, dir)
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			return fail(e.stderr, "removing %s: %v", dir, err)
-		}
 	}
-	if err := os.Remove(o.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fail(e.stderr, "removing %s: %v", o.socket, err)
+	if fi, err := os.Lstat(o.socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if err := os.Remove(o.socket); err != nil {
+			return fail(e.stderr, "removing %s: %v", o.socket, err)
+		}
 	}
 	if filepath.Dir(o.socket) == filepath.Dir(packaging.AgentSocket) {
 		os.Remove(filepath.Dir(o.socket)) // only if empty
@@ -399,10 +402,31 @@ func cmdUninstall(_ context.Context, o *options, e env) int {
 	return 0
 }
 
-// safeToPurge refuses to remove a root or relative directory.
-func safeToPurge(dir string) bool {
+// purgeDir removes dir, the agent's configuration or state directory, and
+// reports whether it existed. The path comes from flags or a file, so it
+// is removed only when it looks like what the agent writes: an absolute,
+// non-root directory holding nothing but regular files.
+func purgeDir(dir string) (bool, error) {
 	c := filepath.Clean(dir)
-	return filepath.IsAbs(c) && c != filepath.Dir(c)
+	if !filepath.IsAbs(c) || c == filepath.Dir(c) {
+		return false, fmt.Errorf("not removing %q: not an absolute directory below /", dir)
+	}
+	entries, err := os.ReadDir(c)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("not removing %s: %v", c, err)
+	}
+	for _, en := range entries {
+		if !en.Type().IsRegular() {
+			return false, fmt.Errorf("not removing %s: it holds %s, which the agent does not write; remove it by hand", c, en.Name())
+		}
+	}
+	if err := os.RemoveAll(c); err != nil {
+		return false, fmt.Errorf("removing %s: %v", c, err)
+	}
+	return true, nil
 }
 
 func cmdControl(action string) func(context.Context, *options, env) int {

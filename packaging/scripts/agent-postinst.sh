@@ -15,7 +15,7 @@ esac
 nologin=$(command -v nologin 2>/dev/null || echo /bin/false)
 getent group "$NAME" >/dev/null 2>&1 || groupadd --system "$NAME"
 getent passwd "$NAME" >/dev/null 2>&1 ||
-	useradd --system --gid "$NAME" --home-dir "/var/lib/$NAME" --no-create-home \
+	useradd --system --gid "$NAME" --home-dir /nonexistent --no-create-home \
 		--shell "$nologin" --comment "edgetrust agent" "$NAME"
 install -d -m 0755 -o root -g root "/etc/$NAME"
 install -d -m 0700 -o "$NAME" -g "$NAME" "/var/lib/$NAME"
