@@ -118,6 +118,12 @@ func TestSysVScriptQuotesArguments(t *testing.T) {
 	if out, err := output(path, "status"); err != nil || out != "Running" {
 		t.Errorf("status = %q, %v; want Running, exit 0", out, err)
 	}
+	// Every user may ask whether the service runs; its log is root's.
+	for file, want := range map[string]os.FileMode{pidFile: 0o644, filepath.Join(dir, name+".log"): 0o600} {
+		if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %v", file, fi.Mode().Perm(), err, want)
+		}
+	}
 	if out, err := output(path, "stop"); err != nil || !strings.HasSuffix(out, "Stopped") {
 		t.Errorf("stop = %q, %v", out, err)
 	}

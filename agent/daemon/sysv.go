@@ -90,8 +90,10 @@ do_start() {
 	umask 077
 	trap '' HUP
 	@CMD@ >>"$log_file" 2>&1 </dev/null &
-	echo $! >"$pid_file"
+	pid=$!
 	trap - HUP
+	umask 022 # the pid is no secret: status works for every user
+	echo "$pid" >"$pid_file"
 	pause
 	if ! is_running; then
 		echo "Unable to start; see $log_file"
