@@ -120,8 +120,11 @@ func TestSysVScriptQuotesArguments(t *testing.T) {
 	}
 	// Every user may ask whether the service runs; its log is root's.
 	for file, want := range map[string]os.FileMode{pidFile: 0o644, filepath.Join(dir, name+".log"): 0o600} {
-		if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != want {
-			t.Errorf("%s: %v, %v; want mode %v", file, fi.Mode().Perm(), err, want)
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", file, fi.Mode().Perm(), want)
 		}
 	}
 	if out, err := output(path, "stop"); err != nil || !strings.HasSuffix(out, "Stopped") {
