@@ -7,8 +7,13 @@ VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 CMDS      := ./cmd/edgetrust-broker ./cmd/edgetrust-agent ./cmd/edgetrustctl
 FUZZTIME  ?= 30s
+# Packages: version from git (packaging/version.sh), architecture of this Go.
+PKG_VERSION = $(shell sh packaging/version.sh)
+PKG_ARCH  ?= $(shell $(GO) env GOARCH)
+NFPM      := $(BIN)/nfpm
+DIST      := $(CURDIR)/dist
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz clean help
+.PHONY: all build run test test-race-bin lint unit integration fuzz clean help package
 
 all: build
 
@@ -17,6 +22,7 @@ help:
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
 	@echo "make test    gofmt + go vet + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
+	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
@@ -29,11 +35,29 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The end-to-end tests run binaries built once here, with the race detector.
-test: lint
+# The end-to-end tests run binaries built once here, with the race detector,
+# and install the .deb that 'make package' built (integration/package_test.go).
+test: lint package
 	@mkdir -p $(BIN)/race
 	$(GO) build -race -o $(BIN)/race/ $(CMDS)
-	EDGETRUST_BIN_DIR=$(BIN)/race $(GO) test -race -count=1 -timeout 15m ./...
+	EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
+
+# nfpm is pinned in its own module (tools/go.mod) so that its dependencies
+# never enter the product's go.mod.
+$(NFPM): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(NFPM) github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+# Static Linux binaries, stamped with the package version, then one .deb and
+# one .rpm per program; older packages in dist/ are replaced.
+package: $(NFPM)
+	@rm -rf $(BIN)/pkg && mkdir -p $(BIN)/pkg $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath \
+	    -ldflags '-s -w -X main.version=$(PKG_VERSION)' -o $(BIN)/pkg/ $(CMDS)
+	rm -f $(DIST)/edgetrust-agent[_-]* $(DIST)/edgetrust-broker[_-]*
+	@for p in agent broker; do for f in deb rpm; do \
+	  VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(NFPM) package -f packaging/nfpm/$$p.yaml -p $$f -t $(DIST)/ || exit 1; \
+	done; done
+	@ls -1 $(DIST)
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
