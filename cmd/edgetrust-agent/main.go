@@ -448,7 +448,7 @@ func cmdLogin(ctx context.Context, o *options, e env) int {
 	client := &http.Client{
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", o.socket)
+			return localapi.Dial(ctx, o.socket)
 		}},
 	}
 	body, _ := json.Marshal(map[string]string{"type": o.loginType})
