@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,16 @@ type harness struct {
 	refreshs []string
 }
 
+// testSocket is a fresh local API address: a Unix socket path under 108
+// bytes, or a named pipe on Windows.
+func testSocket(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		return `\\.\pipe\edgetrust-agent-test-` + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return filepath.Join(shortDir(t), "a.sock")
+}
+
 func shortDir(t *testing.T) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "eta")
@@ -49,7 +60,7 @@ func shortDir(t *testing.T) string {
 
 func startAgent(t *testing.T, srv *fakebroker.Server, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(shortDir(t), "a.sock"), done: make(chan error, 1)}
+	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "state"), sock: testSocket(t), done: make(chan error, 1)}
 	cfg := Config{
 		Broker: srv.Addr, StateDir: h.dir, APIKey: testKey, Type: "server", BrokerCA: srv.CAFile,
 		Socket: h.sock, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -67,7 +78,7 @@ func startAgent(t *testing.T, srv *fakebroker.Server, mod func(*Config)) *harnes
 	t.Cleanup(func() { h.stop() })
 	h.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", h.sock)
+			return localapi.Dial(ctx, h.sock)
 		}}}
 	t.Cleanup(h.client.CloseIdleConnections)
 	return h
@@ -474,7 +485,7 @@ func TestCorruptStateRefusesToStart(t *testing.T) {
 			}
 			tt.corrupt(t, dir, id.ClientID)
 			before := readDir(t, dir)
-			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: dir, APIKey: "k", Socket: filepath.Join(shortDir(t), "s")})
+			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: dir, APIKey: "k", Socket: testSocket(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
