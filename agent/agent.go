@@ -3,10 +3,19 @@
 // decisions, refresh the device token), records its state on disk and serves
 // secure session logins on the local socket.
 //
-// Run retries forever with capped exponential backoff and full jitter: a
-// refused API key, an unreachable broker or a lost connection is recorded in
-// state.json (last_error) and retried. Only a deleted endpoint stops
-// registering, until the process is restarted (SPEC E4a).
+// Run retries forever with capped exponential backoff and full jitter (the
+// first connection of a process is jittered too): a refused API key, an
+// unreachable broker or a lost connection is recorded in state.json
+// (last_error) and retried. Only a deleted endpoint stops registering, until
+// the process is restarted (SPEC E4a).
+//
+// Trust, once given, is kept without an administrator: device tokens that
+// cannot be refreshed (refresh token expired, or its chain revoked, SPEC T2)
+// are renewed by registering again on the connection the key proved (E4).
+// While the broker cannot be reached, state.json says so (unreachable_since,
+// and last_error begins "broker unreachable: ") and logins are answered with
+// user tokens already held while they are valid, otherwise
+// broker_unreachable (S3c).
 package agent
 
 import (
