@@ -1,6 +1,7 @@
 // Package atomicfile writes files that hold state so that a crash at any
 // moment leaves either the old or the new content, never a mix: temp file in
-// the same directory, write, fsync, rename, fsync the directory.
+// the same directory, write, fsync, rename, fsync the directory (on Windows,
+// where a directory cannot be fsynced, the rename is write-through instead).
 package atomicfile
 
 import (
@@ -92,11 +93,11 @@ func write(path string, data []byte, perm os.FileMode, noReplace bool) error {
 			if _, statErr := os.Lstat(path); statErr == nil {
 				return fmt.Errorf("atomicfile: %s: %w", path, fs.ErrExist)
 			}
-			if err := os.Rename(tmp, path); err != nil {
+			if err := rename(tmp, path); err != nil {
 				return fmt.Errorf("atomicfile: %w", err)
 			}
 		}
-	} else if err := os.Rename(tmp, path); err != nil {
+	} else if err := rename(tmp, path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	return SyncDir(dir)
