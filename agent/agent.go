@@ -91,6 +91,10 @@ type Config struct {
 	MinBackoff        time.Duration // 0 = 500ms
 	MaxBackoff        time.Duration // 0 = 60s
 	Version           string        // software version reported to the broker; "" = "dev"
+
+	// rnd draws backoff delays, uniform in [0, n); nil = math/rand/v2.
+	// Tests replace it to see the schedule.
+	rnd func(n int64) int64
 }
 
 // Agent is a configured agent; call Run.
@@ -210,7 +214,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		apiErr <- err
 	}()
 
-	bo := &backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff}
+	bo := &backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff, rnd: a.cfg.rnd}
 	stable := min(10*time.Second, a.cfg.MaxBackoff)
 	// Agents that start together (a site whose power returns, a fleet
 	// upgraded at once) must not all connect in the same instant.

@@ -4,10 +4,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgetrust/edgetrust/internal/fakebroker"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 func TestBackoffCeilings(t *testing.T) {
@@ -197,5 +201,48 @@ func TestBackoffNeverGivesUp(t *testing.T) {
 		if last := r[len(r)-1]; last < 6*time.Hour-DefaultMaxBackoff {
 			t.Fatalf("agent %d stopped trying at %v", i, last)
 		}
+	}
+}
+
+// Run draws its first connection and its first reconnect from the jittered
+// schedule: both are uniform in [0, MinBackoff], never at a fixed instant.
+func TestRunJittersFirstConnectionAndReconnect(t *testing.T) {
+	const minBackoff = 200 * time.Millisecond
+	var mu sync.Mutex
+	var draws []int64
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StatePending}
+		},
+	})
+	start := time.Now()
+	startAgent(t, srv, func(c *Config) {
+		c.MinBackoff, c.MaxBackoff = minBackoff, time.Second
+		c.rnd = func(n int64) int64 { // the longest delay, to see it
+			mu.Lock()
+			defer mu.Unlock()
+			draws = append(draws, n)
+			return n - 1
+		}
+	})
+	c, err := srv.NextConn(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < minBackoff {
+		t.Errorf("first connection after %v, before the drawn delay %v", waited, minBackoff)
+	}
+	poll(t, func() bool { return len(c.Registers()) == 1 }, "registration")
+	c.Kill("broker restarting")
+	if _, err := srv.NextConn(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(draws[:2])
+	mu.Unlock()
+	// Each draw is from [0, n): n-1 = MinBackoff for both.
+	want := []int64{int64(minBackoff) + 1, int64(minBackoff) + 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("delay ranges drawn (-want +got):\n%s", diff)
 	}
 }
