@@ -12,15 +12,18 @@ PKG_VERSION = $(shell sh packaging/version.sh)
 PKG_ARCH  ?= $(shell $(GO) env GOARCH)
 NFPM      := $(BIN)/nfpm
 DIST      := $(CURDIR)/dist
+# Other systems the binaries are cross-built for (docs/platforms.md).
+CROSS     ?= windows/amd64 darwin/arm64 linux/arm64
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz clean help package
+.PHONY: all build run test test-race-bin lint unit integration fuzz cross clean help package
 
 all: build
 
 help:
 	@echo "make build   build bin/edgetrust-broker, bin/edgetrust-agent, bin/edgetrustctl"
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
-	@echo "make test    gofmt + go vet + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
+	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
+	@echo "make cross   build every command for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
 
@@ -35,9 +38,18 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Build every command for the other systems and vet the agent's packages,
+# tests included, as compiled there: those systems are compiled here, not run.
+cross:
+	@set -e; for p in $(CROSS); do \
+	  os=$${p%/*}; arch=$${p#*/}; echo "cross $$os/$$arch"; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$os-$$arch/ $(CMDS); \
+	  GOOS=$$os GOARCH=$$arch $(GO) vet ./agent/... ./internal/... ./cmd/edgetrust-agent; \
+	done
+
 # The end-to-end tests run binaries built once here, with the race detector,
 # and install the .deb that 'make package' built (integration/package_test.go).
-test: lint package
+test: lint cross package
 	@mkdir -p $(BIN)/race
 	$(GO) build -race -o $(BIN)/race/ $(CMDS)
 	EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...

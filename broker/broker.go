@@ -54,7 +54,7 @@ type Config struct {
 	// standard output is a terminal).
 	ShowPassword bool
 	// Registry settings (zero = defaults).
-	DeviceTokenTTL, UserTokenTTL time.Duration
+	DeviceTokenTTL, UserTokenTTL, RefreshTokenTTL time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -121,7 +121,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer st.Close()
 		store = st
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL})
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
 	"github.com/edgetrust/edgetrust/agent/config"
 	"github.com/edgetrust/edgetrust/agent/daemon"
+	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/packaging"
@@ -326,7 +327,7 @@ func agentClient(socket string, timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", socket)
+			return localapi.Dial(ctx, socket) // a Unix socket, or a named pipe on Windows
 		}},
 	}
 }
