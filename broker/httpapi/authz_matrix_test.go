@@ -166,11 +166,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /api/v1/endpoints?account_id=", func(tg target) (string, any) { return "/api/v1/endpoints?account_id=" + tg.account, nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
-		// One endpoint is looked up among the endpoints the caller may view:
-		// a caller without ViewEndpoint finds none (404, not 403).
+		// Like every resource: a caller who sees the endpoint's account
+		// without ViewEndpoint is told so (403); one who does not see it
+		// gets 404.
 		{"GET /api/v1/endpoints/{id}", func(tg target) (string, any) { return "/api/v1/endpoints/" + m.endpoint(tg, true), nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
-				"admin": "200 200 404 404 404", "keyviewer": all404}},
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 		{"POST /api/v1/endpoints/{id}/approve", func(tg target) (string, any) {
 			return "/api/v1/endpoints/" + m.endpoint(tg, false) + "/approve", nil
 		}, nil,
