@@ -399,13 +399,16 @@ func tail(s string, n int) string {
 	return s
 }
 
+// agentStatus is "edgetrust-agent status -o json" with the fields these
+// tests need.
 type agentStatus struct {
-	AccessExpiresAt time.Time `json:"access_expires_at"`
-	EndpointID      string    `json:"endpoint_id"`
-	State           string    `json:"state"`
-	LastError       string    `json:"last_error"`
-	HasAccessToken  bool      `json:"has_access_token"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	AccessExpiresAt  time.Time `json:"access_expires_at"`
+	EndpointID       string    `json:"endpoint_id"`
+	State            string    `json:"state"`
+	LastError        string    `json:"last_error"`
+	HasAccessToken   bool      `json:"has_access_token"`
+	UnreachableSince time.Time `json:"unreachable_since"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 func (a *agentProc) status(t *testing.T) agentStatus {

@@ -6,7 +6,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -21,33 +20,6 @@ import (
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/protocol"
 )
-
-// fullStatus is "edgetrust-agent status -o json" with the fields these
-// tests need.
-type fullStatus struct {
-	State            string    `json:"state"`
-	EndpointID       string    `json:"endpoint_id"`
-	LastError        string    `json:"last_error"`
-	HasAccessToken   bool      `json:"has_access_token"`
-	AccessExpiresAt  time.Time `json:"access_expires_at"`
-	UnreachableSince time.Time `json:"unreachable_since"`
-	UpdatedAt        time.Time `json:"updated_at"`
-}
-
-func (a *agentProc) fullStatus(t *testing.T) fullStatus {
-	t.Helper()
-	cmd := exec.Command(bin("edgetrust-agent"), "status", "--state-dir", a.stateDir, "-o", "json")
-	cmd.Env = childEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("edgetrust-agent status: %v", err)
-	}
-	var st fullStatus
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatalf("status is not JSON: %v\n%s", err, out)
-	}
-	return st
-}
 
 // singleUseValue adds a value with a use limit of 1 to key k, through the
 // CLI as an admin would, and returns its id and value.
@@ -167,9 +139,9 @@ func TestBrokerDownLongerThanTokenLife(t *testing.T) {
 	received := time.Now()
 
 	b.stop(t)
-	var down fullStatus
+	var down agentStatus
 	waitFor(t, settle, "status to say the broker is unreachable", func() bool {
-		down = ag.fullStatus(t)
+		down = ag.status(t)
 		return !down.UnreachableSince.IsZero()
 	})
 	if down.State != "trusted" || !strings.HasPrefix(down.LastError, "broker unreachable: ") {
@@ -188,14 +160,14 @@ func TestBrokerDownLongerThanTokenLife(t *testing.T) {
 	if _, msg, err := ag.login(nil); err == nil || !strings.Contains(msg, "broker_unreachable") {
 		t.Fatalf("login with nothing valid held: %v %q, want broker_unreachable", err, msg)
 	}
-	if st := ag.fullStatus(t); st.State != "trusted" || st.UnreachableSince.IsZero() || st.AccessExpiresAt.After(time.Now()) {
+	if st := ag.status(t); st.State != "trusted" || st.UnreachableSince.IsZero() || st.AccessExpiresAt.After(time.Now()) {
 		t.Fatalf("status after the tokens expired = %+v", st)
 	}
 
 	startBroker(t, dataDir, b.addr, "--device-token-ttl", "10s", "--user-token-ttl", "20s")
-	var back fullStatus
+	var back agentStatus
 	waitFor(t, settle, "fresh device tokens from the returned broker", func() bool {
-		back = ag.fullStatus(t)
+		back = ag.status(t)
 		return back.AccessExpiresAt.After(time.Now())
 	})
 	if back.State != "trusted" || back.LastError != "" || !back.UnreachableSince.IsZero() {
@@ -207,6 +179,20 @@ func TestBrokerDownLongerThanTokenLife(t *testing.T) {
 	}
 }
 
+// waitRenewed waits for device tokens newer than those the agent held at
+// first, and fails unless the agent is then trusted without an error.
+func (a *agentProc) waitRenewed(t *testing.T, first agentStatus) {
+	t.Helper()
+	var renewed agentStatus
+	waitFor(t, settle, "new device tokens", func() bool {
+		renewed = a.status(t)
+		return renewed.AccessExpiresAt.After(first.AccessExpiresAt)
+	})
+	if renewed.State != "trusted" || renewed.LastError != "" {
+		t.Fatalf("status after renewal = %+v", renewed)
+	}
+}
+
 // The refresh token expired while the device token was still in use: the
 // agent registers again, signed by its key on its proven connection, and is
 // trusted again without an administrator (SPEC E4).
@@ -215,14 +201,7 @@ func TestRefreshTokenExpiredAgentRegistersAgain(t *testing.T) {
 	k := newAdmin(t, b).createKey("--auto-trust")
 	ag := startAgent(t, b, k.Value)
 	first := ag.waitState(t, "trusted", settle)
-	var renewed agentStatus
-	waitFor(t, settle, "new device tokens", func() bool {
-		renewed = ag.status(t)
-		return renewed.AccessExpiresAt.After(first.AccessExpiresAt)
-	})
-	if renewed.State != "trusted" || renewed.LastError != "" {
-		t.Fatalf("status after renewal = %+v", renewed)
-	}
+	ag.waitRenewed(t, first)
 	if n := strings.Count(b.stderr.String(), `"endpoint registered"`); n < 2 {
 		t.Fatalf("broker logged %d registrations, want the first and the renewal", n)
 	}
@@ -254,14 +233,7 @@ func TestRevokedRefreshChainAgentRegistersAgain(t *testing.T) {
 		t.Fatalf("spending the held refresh token: %v", err)
 	}
 
-	var renewed agentStatus
-	waitFor(t, settle, "new device tokens", func() bool {
-		renewed = ag.status(t)
-		return renewed.AccessExpiresAt.After(first.AccessExpiresAt)
-	})
-	if renewed.State != "trusted" || renewed.LastError != "" {
-		t.Fatalf("status after renewal = %+v", renewed)
-	}
+	ag.waitRenewed(t, first)
 	if now, err := state.Load(ag.stateDir); err != nil || now.RefreshToken == held.RefreshToken || now.RefreshToken == lost.RefreshToken {
 		t.Fatalf("agent holds no new refresh token: %v", err)
 	}

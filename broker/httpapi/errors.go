@@ -67,14 +67,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if kind == registry.KindInvalidClient {
 		msg = invalidClientMessage
 	}
-	fields := []zap.Field{
-		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
-		zap.Int(logStatus, code), zap.String(logKind, kind.String()),
-		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
-	}
-	if reason := registry.RefusalReason(err); reason != "" {
-		fields = append(fields, zap.String(logReason, reason))
-	}
+	fields := refusalFields(r, code, kind.String(), err)
 	level := zapcore.InfoLevel
 	switch {
 	case code >= 500:
@@ -91,6 +84,21 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "60")
 	}
 	writeJSON(w, code, api.ErrorResponse{Error: name, ErrorDescription: msg})
+}
+
+// refusalFields are the log fields of a refused request: what was asked,
+// the answer, and the full error with a key refusal's reason (SPEC K8: the
+// reason goes to the log, never to the caller).
+func refusalFields(r *http.Request, code int, kind string, err error) []zap.Field {
+	fields := []zap.Field{
+		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
+		zap.Int(logStatus, code), zap.String(logKind, kind),
+		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
+	}
+	if reason := registry.RefusalReason(err); reason != "" {
+		fields = append(fields, zap.String(logReason, reason))
+	}
+	return fields
 }
 
 func invalid(format string, args ...any) error {

@@ -66,6 +66,26 @@ func (h *harness) admin(t *testing.T, method, path string, body any) (int, []byt
 	return h.send(t, method, path, map[string]string{"Authorization": "Bearer " + h.tokens.AccessToken}, body)
 }
 
+// adminErrorCase is an admin request that must fail with status and code,
+// inDesc in its description.
+type adminErrorCase struct {
+	name, method, path string
+	body               any
+	status             int
+	code, inDesc       string
+}
+
+// wantAdminErrors sends each request as the admin, in a subtest of its
+// name, and checks its error answer.
+func (h *harness) wantAdminErrors(t *testing.T, tests []adminErrorCase) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := h.admin(t, tc.method, tc.path, tc.body)
+			wantError(t, status, body, tc.status, tc.code, tc.inDesc)
+		})
+	}
+}
+
 // wantError checks an error answer's status, code and a part of its text.
 func wantError(t *testing.T, status int, body []byte, wantStatus int, wantCode, wantInDesc string) {
 	t.Helper()
@@ -169,12 +189,7 @@ func TestAccountRoutes(t *testing.T) {
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
-		for _, tc := range []struct {
-			name, method, path string
-			body               any
-			status             int
-			code, inDesc       string
-		}{
+		h.wantAdminErrors(t, []adminErrorCase{
 			{"bad type", "POST", "/api/v1/accounts", `{"name":"x","type":"reseller"}`, 400, "invalid_request", "reseller"},
 			{"no name", "POST", "/api/v1/accounts", `{"name":" "}`, 400, "invalid_request", "name"},
 			{"vendor below customer", "POST", "/api/v1/accounts", api.CreateAccountRequest{Name: "v", Type: "vendor", ParentID: cust.ID}, 400, "invalid_request", "vendor"},
@@ -184,12 +199,7 @@ func TestAccountRoutes(t *testing.T) {
 			{"unknown account", "GET", "/api/v1/accounts/" + uuid.NewString(), nil, 404, "not_found", ""},
 			{"unknown account update", "PATCH", "/api/v1/accounts/" + uuid.NewString(), `{"name":"x"}`, 404, "not_found", ""},
 			{"disable own account", "PATCH", "/api/v1/accounts/" + root, `{"disabled":true}`, 400, "invalid_request", "own account"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				status, body := h.admin(t, tc.method, tc.path, tc.body)
-				wantError(t, status, body, tc.status, tc.code, tc.inDesc)
-			})
-		}
+		})
 	})
 }
 
@@ -320,12 +330,7 @@ func TestUserAndRoleRoutes(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		for _, tc := range []struct {
-			name, method, path string
-			body               any
-			status             int
-			code, inDesc       string
-		}{
+		h.wantAdminErrors(t, []adminErrorCase{
 			{"duplicate username", "POST", "/api/v1/users", api.CreateUserRequest{AccountID: acct, Username: "alice"}, 409, "conflict", "alice"},
 			{"unknown role", "POST", "/api/v1/users", api.CreateUserRequest{AccountID: acct, Username: "bob", Roles: []string{"Wizard"}}, 400, "invalid_request", "Wizard"},
 			{"short password", "POST", "/api/v1/users", api.CreateUserRequest{AccountID: acct, Username: "bob", Password: "x"}, 400, "invalid_request", "password"},
@@ -338,12 +343,7 @@ func TestUserAndRoleRoutes(t *testing.T) {
 			{"delete built-in role", "DELETE", "/api/v1/roles/" + registry.RoleAuditor, nil, 400, "invalid_request", "built-in"},
 			{"unknown role delete", "DELETE", "/api/v1/roles/" + uuid.NewString(), nil, 404, "not_found", ""},
 			{"users of an unknown account", "GET", "/api/v1/users?account_id=" + uuid.NewString(), nil, 404, "not_found", ""},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				status, body := h.admin(t, tc.method, tc.path, tc.body)
-				wantError(t, status, body, tc.status, tc.code, tc.inDesc)
-			})
-		}
+		})
 	})
 
 	t.Run("delete", func(t *testing.T) {

@@ -66,6 +66,9 @@ func (o *oauthAPI) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// noClientID refuses a device's request without its client_id.
+const noClientID = "client_id is required (the device's UUID)"
+
 // maxState bounds the state parameter echoed back.
 const maxState = 512
 
@@ -91,7 +94,7 @@ func (o *oauthAPI) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.id == "" {
-		o.writeOAuthError(w, r, invalid("client_id is required (the device's UUID)"))
+		o.writeOAuthError(w, r, invalid(noClientID))
 		return
 	}
 	clientType, err := required(form, "client_type")
@@ -144,12 +147,7 @@ func (o *oauthAPI) register(w http.ResponseWriter, r *http.Request) {
 
 // token is the token endpoint: the device_code and refresh_token grants.
 func (o *oauthAPI) token(w http.ResponseWriter, r *http.Request) {
-	body, form, err := readForm(r)
-	if err != nil {
-		o.writeOAuthError(w, r, err)
-		return
-	}
-	c, err := clientAuth(r.Header, form)
+	body, form, c, err := readClientForm(r)
 	if err != nil {
 		o.writeOAuthError(w, r, err)
 		return
@@ -171,7 +169,7 @@ func (o *oauthAPI) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.id == "" {
-		o.writeOAuthError(w, r, invalid("client_id is required (the device's UUID)"))
+		o.writeOAuthError(w, r, invalid(noClientID))
 		return
 	}
 	var tp *registry.TokenPair
@@ -207,12 +205,7 @@ func (o *oauthAPI) token(w http.ResponseWriter, r *http.Request) {
 // introspect is RFC 7662 for relying services; their key needs full API
 // access (SPEC T4).
 func (o *oauthAPI) introspect(w http.ResponseWriter, r *http.Request) {
-	_, form, err := readForm(r)
-	if err != nil {
-		o.writeOAuthError(w, r, err)
-		return
-	}
-	c, err := clientAuth(r.Header, form)
+	_, form, c, err := readClientForm(r)
 	if err != nil {
 		o.writeOAuthError(w, r, err)
 		return
@@ -243,18 +236,13 @@ func (o *oauthAPI) introspect(w http.ResponseWriter, r *http.Request) {
 // revoke is RFC 7009 for endpoints: their own tokens and those of logins
 // through them.
 func (o *oauthAPI) revoke(w http.ResponseWriter, r *http.Request) {
-	_, form, err := readForm(r)
-	if err != nil {
-		o.writeOAuthError(w, r, err)
-		return
-	}
-	c, err := clientAuth(r.Header, form)
+	_, form, c, err := readClientForm(r)
 	if err != nil {
 		o.writeOAuthError(w, r, err)
 		return
 	}
 	if c.id == "" {
-		o.writeOAuthError(w, r, invalid("client_id is required (the device's UUID)"))
+		o.writeOAuthError(w, r, invalid(noClientID))
 		return
 	}
 	tok, err := required(form, "token")

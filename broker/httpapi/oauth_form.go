@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
@@ -71,14 +70,7 @@ func (a *API) writeOAuthError(w http.ResponseWriter, r *http.Request, err error)
 	case code == http.StatusUnauthorized:
 		msg = invalidClientMessage
 	}
-	fields := []zap.Field{
-		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
-		zap.Int(logStatus, code), zap.String(logKind, name),
-		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
-	}
-	if reason := registry.RefusalReason(err); reason != "" {
-		fields = append(fields, zap.String(logReason, reason))
-	}
+	fields := refusalFields(r, code, name, err)
 	level := zapcore.InfoLevel
 	switch {
 	case code >= 500:
@@ -199,6 +191,16 @@ func clientAuth(h http.Header, form url.Values) (client, error) {
 		return client{}, invalid("send the API key one way only, not as %s", strings.Join(ways, " and "))
 	}
 	return c, nil
+}
+
+// readClientForm is readForm, then clientAuth.
+func readClientForm(r *http.Request) ([]byte, url.Values, client, error) {
+	body, form, err := readForm(r)
+	if err != nil {
+		return nil, nil, client{}, err
+	}
+	c, err := clientAuth(r.Header, form)
+	return body, form, c, err
 }
 
 // parseBasic decodes the credentials of an "Authorization: Basic" header.

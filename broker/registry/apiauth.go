@@ -53,42 +53,39 @@ func (r *Registry) AuthenticateCall(ctx context.Context, c CallCredentials) (*Pr
 			return err
 		}
 		k := ku.key
-		refuse := func(reason string) error {
-			return errKeyRefused(&refusal{reason: reason, publicID: ku.value.PublicID, keyID: k.ID, account: k.AccountID})
-		}
 		if c.Admin && !k.FullAPIAccess {
-			return refuse("no full API access")
+			return ku.refuse("no full API access")
 		}
 		if c.UserToken != "" {
 			// The user acts; the key only admitted the call.
 			return recordUse(tx, now, ku, c.Remote)
 		}
 		if !k.AllowUnauthenticated {
-			return refuse("no user token, and the key does not allow unauthenticated requests")
+			return ku.refuse("no user token, and the key does not allow unauthenticated requests")
 		}
 		pr := &Principal{AccountID: k.AccountID, KeyID: k.ID}
 		if k.RunAsUserID != "" {
 			u, err := tx.GetUser(k.RunAsUserID)
 			if errors.Is(err, ErrNotFound) {
-				return refuse("run-as user unknown")
+				return ku.refuse("run-as user unknown")
 			}
 			if err != nil {
 				return internal("looking up user", err)
 			}
 			if u.Disabled {
-				return refuse("run-as user disabled")
+				return ku.refuse("run-as user disabled")
 			}
 			pr.UserID, pr.Username = u.ID, u.Username
 		}
 		if k.RunAsRoleID != "" {
 			if _, err := tx.GetRole(k.RunAsRoleID); errors.Is(err, ErrNotFound) {
-				return refuse("run-as role unknown")
+				return ku.refuse("run-as role unknown")
 			} else if err != nil {
 				return internal("looking up role", err)
 			}
 		}
 		if k.RunAsUserID == "" && k.RunAsRoleID == "" {
-			return refuse("no run-as user or role")
+			return ku.refuse("no run-as user or role")
 		}
 		if pr.grants, err = runAsGrants(tx, k); err != nil {
 			return err

@@ -193,17 +193,29 @@ func tokenLive(tx Tx, c *token.Claims) error {
 // KindNotFound, so ids cannot be probed; one it sees without perm answers
 // KindPermission.
 func authorize(tx Tx, p *Principal, perm Permission, accountID string) error {
+	_, err := authorizedChain(tx, p, perm, accountID)
+	return err
+}
+
+// authorizedChain is authorize that also returns the ids of accountID's
+// chain (itself first), for callers that go on to check what p may hand
+// out there (holdsAll).
+func authorizedChain(tx Tx, p *Principal, perm Permission, accountID string) ([]string, error) {
 	if p == nil {
-		return E(KindUnauthenticated, "sign in first", nil)
+		return nil, E(KindUnauthenticated, "sign in first", nil)
 	}
 	chain, err := ancestors(tx, accountID)
 	if errors.Is(err, ErrNotFound) {
-		return E(KindNotFound, "not found", err)
+		return nil, E(KindNotFound, "not found", err)
 	}
 	if err != nil {
-		return internal("walking account tree", err)
+		return nil, internal("walking account tree", err)
 	}
-	return p.check(accountIDs(chain), perm)
+	ids := accountIDs(chain)
+	if err := p.check(ids, perm); err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // check decides perm for an account given its chain of ids (itself first).

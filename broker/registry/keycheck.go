@@ -32,6 +32,12 @@ func errKeyRefused(f *refusal) error {
 	return E(KindInvalidClient, "invalid client credentials", f)
 }
 
+// refuse refuses the key of u for reason (errKeyRefused), naming its value,
+// key and account in the audit trail.
+func (u *keyUse) refuse(reason string) error {
+	return errKeyRefused(&refusal{reason: reason, publicID: u.value.PublicID, keyID: u.key.ID, account: u.key.AccountID})
+}
+
 // checkKey verifies value for targetAccountID ("" = the key's own account)
 // from address remote. It returns a *refusal (wrapped by errKeyRefused) for
 // every K8 reason.

@@ -190,7 +190,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 				if req.Signature == nil {
 					reason = "request signature missing"
 				}
-				return errKeyRefused(&refusal{reason: reason, publicID: ku.value.PublicID, keyID: ku.key.ID, account: ku.key.AccountID})
+				return ku.refuse(reason)
 			}
 		}
 		if !dc.UsedAt.IsZero() {
@@ -310,7 +310,7 @@ func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) 
 				return err
 			}
 			if pk.Verify(req.Body, req.Signature) != nil {
-				return errKeyRefused(&refusal{reason: "request signature missing or does not verify", publicID: ku.value.PublicID, keyID: ku.key.ID, account: ku.key.AccountID})
+				return ku.refuse("request signature missing or does not verify")
 			}
 		}
 		jkt = ep.KeyThumbprint
@@ -367,7 +367,7 @@ func (r *Registry) Introspect(ctx context.Context, req IntrospectRequest) (*Intr
 			return err
 		}
 		if !ku.key.FullAPIAccess {
-			return errKeyRefused(&refusal{reason: "key may not introspect (no full API access)", publicID: ku.value.PublicID, keyID: ku.key.ID, account: ku.key.AccountID})
+			return ku.refuse("key may not introspect (no full API access)")
 		}
 		in, err := r.introspect(tx, now, req.Token)
 		if err != nil || !in.Active {

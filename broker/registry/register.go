@@ -162,7 +162,7 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 	}
 	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), true); err != nil {
 		if errors.Is(err, ErrLimitReached) {
-			return errKeyRefused(&refusal{reason: "use limit reached", keyID: ku.key.ID, publicID: ku.value.PublicID, account: ku.key.AccountID})
+			return ku.refuse("use limit reached")
 		}
 		return internal("recording key use", err)
 	}

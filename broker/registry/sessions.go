@@ -41,17 +41,25 @@ func sessionsOf(tx Tx, p *Principal, userID string, perm Permission) (string, er
 		}
 		return p.UserID, nil
 	}
-	u, err := tx.GetUser(userID)
-	if errors.Is(err, ErrNotFound) {
-		return "", E(KindNotFound, "not found", err)
-	}
+	u, err := userFor(tx, p, perm, userID)
 	if err != nil {
-		return "", internal("looking up user", err)
-	}
-	if err := authorize(tx, p, perm, u.AccountID); err != nil {
 		return "", err
 	}
 	return u.ID, nil
+}
+
+// liveSessions lists the live sessions of the user sessionsOf resolves,
+// oldest first.
+func liveSessions(tx Tx, p *Principal, userID string, perm Permission, now time.Time) ([]RefreshChain, error) {
+	uid, err := sessionsOf(tx, p, userID, perm)
+	if err != nil {
+		return nil, err
+	}
+	chains, err := tx.ListRefreshChains(SubjectUser, uid, now)
+	if err != nil {
+		return nil, internal("listing sessions", err)
+	}
+	return chains, nil
 }
 
 func sessionOut(c *RefreshChain, p *Principal) Session {
@@ -71,13 +79,9 @@ func (r *Registry) ListSessions(ctx context.Context, p *Principal, userID string
 	var out []Session
 	err := r.store.View(ctx, func(tx Tx) error {
 		out = nil
-		uid, err := sessionsOf(tx, p, userID, PermViewUser)
+		chains, err := liveSessions(tx, p, userID, PermViewUser, now)
 		if err != nil {
 			return err
-		}
-		chains, err := tx.ListRefreshChains(SubjectUser, uid, now)
-		if err != nil {
-			return internal("listing sessions", err)
 		}
 		for i := range chains {
 			out = append(out, sessionOut(&chains[i], p))
@@ -134,13 +138,9 @@ func (r *Registry) EndSessions(ctx context.Context, p *Principal, userID string,
 	n := 0
 	err := r.store.Update(ctx, func(tx Tx) error {
 		n = 0
-		uid, err := sessionsOf(tx, p, userID, PermModifyUser)
+		chains, err := liveSessions(tx, p, userID, PermModifyUser, now)
 		if err != nil {
 			return err
-		}
-		chains, err := tx.ListRefreshChains(SubjectUser, uid, now)
-		if err != nil {
-			return internal("listing sessions", err)
 		}
 		for i := range chains {
 			if err := endChain(tx, now, p, &chains[i], remote); err != nil {

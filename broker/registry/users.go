@@ -258,10 +258,7 @@ func (r *Registry) CreateUser(ctx context.Context, p *Principal, req CreateUserR
 	now := r.now()
 	var out *UserWithGrants
 	err = r.store.Update(ctx, func(tx Tx) error {
-		if err := authorize(tx, p, PermModifyUser, req.AccountID); err != nil {
-			return err
-		}
-		chain, err := chainIDs(tx, req.AccountID)
+		chain, err := authorizedChain(tx, p, PermModifyUser, req.AccountID)
 		if err != nil {
 			return err
 		}
@@ -575,10 +572,7 @@ func grantTarget(tx Tx, p *Principal, userID, roleRef, accountID string) (*User,
 	if accountID == "" {
 		accountID = user.AccountID
 	}
-	if err := authorize(tx, p, PermModifyUser, accountID); err != nil {
-		return nil, nil, "", err
-	}
-	chain, err := chainIDs(tx, accountID)
+	chain, err := authorizedChain(tx, p, PermModifyUser, accountID)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -675,10 +669,7 @@ func (r *Registry) CreateRole(ctx context.Context, p *Principal, req CreateRoleR
 	now := r.now()
 	var out *Role
 	err = r.store.Update(ctx, func(tx Tx) error {
-		if err := authorize(tx, p, PermModifyUser, req.AccountID); err != nil {
-			return err
-		}
-		chain, err := chainIDs(tx, req.AccountID)
+		chain, err := authorizedChain(tx, p, PermModifyUser, req.AccountID)
 		if err != nil {
 			return err
 		}
@@ -761,10 +752,7 @@ func (r *Registry) DeleteRole(ctx context.Context, p *Principal, id string, remo
 		if role.BuiltIn || role.AccountID == "" {
 			return E(KindInvalid, "a built-in role cannot be deleted", nil)
 		}
-		if err := authorize(tx, p, PermModifyUser, role.AccountID); err != nil {
-			return err
-		}
-		chain, err := chainIDs(tx, role.AccountID)
+		chain, err := authorizedChain(tx, p, PermModifyUser, role.AccountID)
 		if err != nil {
 			return err
 		}

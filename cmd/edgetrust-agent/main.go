@@ -339,6 +339,29 @@ func findCommand(args []string) (int, error) {
 	return -1, nil
 }
 
+// checkBrokerOptions checks the options run and install take alike:
+// --broker is HOST:PORT, --type is known, and at most one way to trust the
+// broker is given, well-formed. It returns the broker's host, or the
+// problem to show as a usage error.
+func checkBrokerOptions(o *options) (host, problem string) {
+	host, port, err := net.SplitHostPort(o.broker)
+	if err != nil || host == "" || port == "" {
+		return "", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker)
+	}
+	if !agent.ValidClientType(o.clientType) {
+		return "", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(agent.ClientTypes, ", "))
+	}
+	if o.brokerCA != "" && o.brokerFP != "" {
+		return "", "use either --broker-ca or --broker-fingerprint, not both"
+	}
+	if o.brokerFP != "" {
+		if _, err := brokerclient.ParseFingerprint(o.brokerFP); err != nil {
+			return "", "--broker-fingerprint: " + err.Error()
+		}
+	}
+	return host, ""
+}
+
 func usage(stderr io.Writer, cmd, msg string) int {
 	hint := prog + " --help"
 	if cmd != "" {
@@ -408,19 +431,8 @@ func cmdRun(ctx context.Context, o *options, e env) int {
 	if o.broker == "" {
 		return usage(e.stderr, "run", "missing --broker HOST:PORT (or a configuration: run 'install' or pass --config)")
 	}
-	if host, port, err := net.SplitHostPort(o.broker); err != nil || host == "" || port == "" {
-		return usage(e.stderr, "run", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker))
-	}
-	if !agent.ValidClientType(o.clientType) {
-		return usage(e.stderr, "run", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(agent.ClientTypes, ", ")))
-	}
-	if o.brokerCA != "" && o.brokerFP != "" {
-		return usage(e.stderr, "run", "use either --broker-ca or --broker-fingerprint, not both")
-	}
-	if o.brokerFP != "" {
-		if _, err := brokerclient.ParseFingerprint(o.brokerFP); err != nil {
-			return usage(e.stderr, "run", "--broker-fingerprint: "+err.Error())
-		}
+	if _, problem := checkBrokerOptions(o); problem != "" {
+		return usage(e.stderr, "run", problem)
 	}
 	key := o.apiKey
 	if !e.fs.Changed("api-key") {

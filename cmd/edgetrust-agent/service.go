@@ -172,20 +172,9 @@ func cmdInstall(ctx context.Context, o *options, e env) int {
 	if o.broker == "" {
 		return usage(e.stderr, "install", "missing --broker HOST:PORT")
 	}
-	host, port, err := net.SplitHostPort(o.broker)
-	if err != nil || host == "" || port == "" {
-		return usage(e.stderr, "install", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker))
-	}
-	if !agent.ValidClientType(o.clientType) {
-		return usage(e.stderr, "install", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(agent.ClientTypes, ", ")))
-	}
-	if o.brokerCA != "" && o.brokerFP != "" {
-		return usage(e.stderr, "install", "use either --broker-ca or --broker-fingerprint, not both")
-	}
-	if o.brokerFP != "" {
-		if _, err := brokerclient.ParseFingerprint(o.brokerFP); err != nil {
-			return usage(e.stderr, "install", "--broker-fingerprint: "+err.Error())
-		}
+	host, problem := checkBrokerOptions(o)
+	if problem != "" {
+		return usage(e.stderr, "install", problem)
 	}
 	if o.waitTimeout <= 0 {
 		return usage(e.stderr, "install", "--wait-timeout must be positive")

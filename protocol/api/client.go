@@ -110,12 +110,9 @@ func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (*CreatedK
 func (c *Client) ListKeys(ctx context.Context, accountID string) ([]Key, error) {
 	q := url.Values{}
 	setNonEmpty(q, "account_id", accountID)
-	out := []Key{}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/keys", q, nil, &out, true); err != nil {
+	out, err := getList[Key](ctx, c, "/api/v1/keys", q)
+	if err != nil {
 		return nil, err
-	}
-	if out == nil {
-		out = []Key{}
 	}
 	for i := range out {
 		if out[i].AllowedIPs == nil {
@@ -138,14 +135,7 @@ func (c *Client) ListEndpoints(ctx context.Context, f EndpointFilter) ([]Endpoin
 	setTime(q, "seen_after", f.SeenAfter)
 	setTime(q, "registered_before", f.RegisteredBefore)
 	setTime(q, "registered_after", f.RegisteredAfter)
-	out := []Endpoint{}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/endpoints", q, nil, &out, true); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		out = []Endpoint{}
-	}
-	return out, nil
+	return getList[Endpoint](ctx, c, "/api/v1/endpoints", q)
 }
 
 // GetEndpoint returns one endpoint.
@@ -194,14 +184,7 @@ func (c *Client) DeleteEndpoint(ctx context.Context, id string) error {
 
 // ListAccounts lists the accounts the caller may see.
 func (c *Client) ListAccounts(ctx context.Context) ([]Account, error) {
-	out := []Account{}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/accounts", nil, nil, &out, true); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		out = []Account{}
-	}
-	return out, nil
+	return getList[Account](ctx, c, "/api/v1/accounts", nil)
 }
 
 // JWKS returns the broker's JSON Web Key Set as published.
@@ -235,6 +218,19 @@ func setTime(q url.Values, k string, t time.Time) {
 	if !t.IsZero() {
 		q.Set(k, t.UTC().Format(time.RFC3339Nano))
 	}
+}
+
+// getList GETs a JSON array from path; the answer null is an empty list,
+// never nil.
+func getList[T any](ctx context.Context, c *Client, path string, q url.Values) ([]T, error) {
+	out := []T{}
+	if err := c.do(ctx, http.MethodGet, path, q, nil, &out, true); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []T{}
+	}
+	return out, nil
 }
 
 // do sends one request. in (if not nil) is sent as JSON; a 2xx answer is

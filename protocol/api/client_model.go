@@ -67,12 +67,9 @@ func (c *Client) CreateUser(ctx context.Context, req CreateUserRequest) (*UserDe
 func (c *Client) ListUsers(ctx context.Context, accountID string) ([]UserDetail, error) {
 	q := url.Values{}
 	setNonEmpty(q, "account_id", accountID)
-	out := []UserDetail{}
-	if err := c.do(ctx, http.MethodGet, route("users"), q, nil, &out, true); err != nil {
+	out, err := getList[UserDetail](ctx, c, route("users"), q)
+	if err != nil {
 		return nil, err
-	}
-	if out == nil {
-		out = []UserDetail{}
 	}
 	for i := range out {
 		fixUser(&out[i])
@@ -140,12 +137,9 @@ func (c *Client) CreateRole(ctx context.Context, req CreateRoleRequest) (*Role, 
 
 // ListRoles lists the built-in roles and the custom roles the caller may see.
 func (c *Client) ListRoles(ctx context.Context) ([]Role, error) {
-	out := []Role{}
-	if err := c.do(ctx, http.MethodGet, route("roles"), nil, nil, &out, true); err != nil {
+	out, err := getList[Role](ctx, c, route("roles"), nil)
+	if err != nil {
 		return nil, err
-	}
-	if out == nil {
-		out = []Role{}
 	}
 	for i := range out {
 		fixRole(&out[i])
@@ -281,12 +275,9 @@ func (c *Client) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, er
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	out := []AuditEvent{}
-	if err := c.do(ctx, http.MethodGet, route("audit"), q, nil, &out, true); err != nil {
+	out, err := getList[AuditEvent](ctx, c, route("audit"), q)
+	if err != nil {
 		return nil, err
-	}
-	if out == nil {
-		out = []AuditEvent{}
 	}
 	for i := range out {
 		if out[i].Detail == nil {

@@ -1,10 +1,8 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -280,33 +278,9 @@ func testRecordKeyUseConcurrent(t *testing.T, s registry.Store) {
 				SecretHash: []byte("h"), UseLimit: limit,
 			}
 			update(t, s, func(tx registry.Tx) error { return tx.CreateKeyValue(&v) })
-			var (
-				wg              sync.WaitGroup
-				mu              sync.Mutex
-				ok, limited     int
-				unexpectedError error
-			)
-			for i := range workers {
-				wg.Go(func() {
-					err := s.Update(t.Context(), func(tx registry.Tx) error {
-						return tx.RecordKeyUse(v.ID, at(time.Duration(i)), "192.0.2.1", true)
-					})
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err == nil:
-						ok++
-					case errors.Is(err, registry.ErrLimitReached):
-						limited++
-					default:
-						unexpectedError = err
-					}
-				})
-			}
-			wg.Wait()
-			if unexpectedError != nil {
-				t.Fatalf("RecordKeyUse: %v", unexpectedError)
-			}
+			ok, limited := race(t, s, "RecordKeyUse", workers, registry.ErrLimitReached, func(i int, tx registry.Tx) error {
+				return tx.RecordKeyUse(v.ID, at(time.Duration(i)), "192.0.2.1", true)
+			})
 			if ok != int(limit) || limited != workers-int(limit) {
 				t.Errorf("%d succeeded and %d hit the limit, want %d and %d", ok, limited, limit, workers-int(limit))
 			}

@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -170,31 +168,9 @@ func testConsumeDeviceCodeConcurrent(t *testing.T, s registry.Store) {
 	dc := deviceCode("dc-race", "ep-3", "thumb-race")
 	wantErr(t, "PutDeviceCode", inTx(t, s, func(tx registry.Tx) error { return tx.PutDeviceCode(&dc) }), nil)
 	const workers = 16
-	var (
-		wg         sync.WaitGroup
-		mu         sync.Mutex
-		ok, lost   int
-		unexpected error
-	)
-	for range workers {
-		wg.Go(func() {
-			err := s.Update(t.Context(), func(tx registry.Tx) error { return tx.ConsumeDeviceCode(dc.Hash, at(time.Second)) })
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, registry.ErrConflict):
-				lost++
-			default:
-				unexpected = err
-			}
-		})
-	}
-	wg.Wait()
-	if unexpected != nil {
-		t.Fatalf("ConsumeDeviceCode: %v", unexpected)
-	}
+	ok, lost := race(t, s, "ConsumeDeviceCode", workers, registry.ErrConflict, func(_ int, tx registry.Tx) error {
+		return tx.ConsumeDeviceCode(dc.Hash, at(time.Second))
+	})
 	if ok != 1 || lost != workers-1 {
 		t.Errorf("%d consumes succeeded and %d conflicted, want 1 and %d", ok, lost, workers-1)
 	}

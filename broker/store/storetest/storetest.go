@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,6 +109,38 @@ func view(t *testing.T, s registry.Store, fn func(tx registry.Tx) error) {
 	if err := s.View(context.Background(), fn); err != nil {
 		t.Fatalf("View: %v", err)
 	}
+}
+
+// race runs fn(i, tx) for i in [0, workers) at once, each in its own
+// Update, and counts the updates that succeeded and those refused with an
+// error wrapping refused. Any other error fails the test, named by what.
+func race(t *testing.T, s registry.Store, what string, workers int, refused error, fn func(i int, tx registry.Tx) error) (ok, lost int) {
+	t.Helper()
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		unexpected error
+	)
+	for i := range workers {
+		wg.Go(func() {
+			err := s.Update(t.Context(), func(tx registry.Tx) error { return fn(i, tx) })
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, refused):
+				lost++
+			default:
+				unexpected = err
+			}
+		})
+	}
+	wg.Wait()
+	if unexpected != nil {
+		t.Fatalf("%s: %v", what, unexpected)
+	}
+	return ok, lost
 }
 
 // wantErr fails unless errors.Is(err, target); a nil target wants no error.

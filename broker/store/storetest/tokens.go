@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,35 +128,10 @@ func testConsumeRefreshTokenConcurrent(t *testing.T, s registry.Store) {
 	tok := token("rt-race", "chain", registry.SubjectEndpoint, "ep-1", "")
 	createTokens(t, s, tok)
 	const workers = 32
-	var (
-		wg         sync.WaitGroup
-		mu         sync.Mutex
-		ok, reused int
-		unexpected error
-	)
-	for i := range workers {
-		wg.Go(func() {
-			var cerr error
-			err := s.Update(t.Context(), func(tx registry.Tx) error {
-				_, cerr = tx.ConsumeRefreshToken(tok.Hash, at(time.Duration(i)*time.Second))
-				return cerr
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, registry.ErrConflict):
-				reused++
-			default:
-				unexpected = err
-			}
-		})
-	}
-	wg.Wait()
-	if unexpected != nil {
-		t.Fatalf("ConsumeRefreshToken: %v", unexpected)
-	}
+	ok, reused := race(t, s, "ConsumeRefreshToken", workers, registry.ErrConflict, func(i int, tx registry.Tx) error {
+		_, err := tx.ConsumeRefreshToken(tok.Hash, at(time.Duration(i)*time.Second))
+		return err
+	})
 	if ok != 1 || reused != workers-1 {
 		t.Errorf("%d consumes succeeded and %d conflicted, want 1 and %d", ok, reused, workers-1)
 	}
