@@ -7,8 +7,9 @@ VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 CMDS      := ./cmd/edgetrust-broker ./cmd/edgetrust-agent ./cmd/edgetrustctl
 FUZZTIME  ?= 30s
+BENCHFLAGS ?=
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz clean help
+.PHONY: all build run test test-race-bin lint unit integration fuzz bench clean help
 
 all: build
 
@@ -17,6 +18,7 @@ help:
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
 	@echo "make test    gofmt + go vet + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
+	@echo "make bench   measure a real broker against this machine's limits; table on stdout, bench.json (BENCHFLAGS=--quick: under 2 min)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
@@ -41,6 +43,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The benchmark starts the broker built here as its own process; see BENCHMARKS.md.
+bench:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/edgetrust-broker ./cmd/edgetrust-bench
+	$(BIN)/edgetrust-bench --broker-bin $(BIN)/edgetrust-broker --json $(CURDIR)/bench.json $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) dist
