@@ -65,8 +65,8 @@ type config struct {
 
 // Full and quick sizes: the numbers, and a run under two minutes.
 var (
-	fullSize  = config{agents: 2000, conc: 64, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}
-	quickSize = config{agents: 500, conc: 64, logins: 2000, trials: 50, bulk: 1000, fleet: 2000, refTime: time.Second}
+	fullSize  = config{agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}
+	quickSize = config{agents: 500, conc: 32, logins: 2000, trials: 50, bulk: 1000, fleet: 2000, refTime: time.Second}
 )
 
 type usageError struct{ msg string }
@@ -117,7 +117,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&cfg.workDir, "work-dir", "", "directory for the brokers' data (default: the system temp dir); its file system is the one fsync is measured on")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the brokers' data directories and logs")
 	fs.IntVar(&cfg.agents, "agents", fullSize.agents, "agents in the registration storm (and bare handshakes)")
-	fs.IntVar(&cfg.conc, "concurrency", fullSize.conc, "operations in flight at once in the throughput phases")
+	fs.IntVar(&cfg.conc, "concurrency", fullSize.conc, "operations in flight at once in the throughput phases (32: quic-go's accept queue)")
 	fs.IntVar(&cfg.logins, "logins", fullSize.logins, "session logins measured")
 	fs.IntVar(&cfg.trials, "trials", fullSize.trials, "single approvals and untrusts measured")
 	fs.IntVar(&cfg.bulk, "bulk", fullSize.bulk, "pending agents approved at once")
@@ -183,11 +183,14 @@ func runBench(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		fmt.Fprintf(stderr, "== keeping data and logs in %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	keep := cfg.keep
+	defer func() {
+		if keep {
+			fmt.Fprintf(stderr, "== data and logs kept in %s\n", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
 	rep := &Report{
 		Version:   1,
 		StartedAt: time.Now().UTC().Truncate(time.Second),
@@ -210,6 +213,7 @@ func runBench(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	}
 	start := time.Now()
 	if err := b.run(ctx); err != nil {
+		keep = true // the brokers' logs say why
 		return err
 	}
 	rep.DurationS = round(time.Since(start).Seconds(), 1)

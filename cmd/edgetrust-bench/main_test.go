@@ -57,13 +57,13 @@ func TestParseFlags(t *testing.T) {
 		want config
 	}{
 		{"defaults are the issue's sizes", nil,
-			config{agents: 2000, conc: 64, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
+			config{agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 		{"quick is smaller", []string{"--quick"},
-			config{quick: true, agents: 500, conc: 64, logins: 2000, trials: 50, bulk: 1000, fleet: 2000, refTime: time.Second}},
+			config{quick: true, agents: 500, conc: 32, logins: 2000, trials: 50, bulk: 1000, fleet: 2000, refTime: time.Second}},
 		{"explicit sizes win over quick", []string{"--quick", "--agents", "20", "--fleet", "50", "--trials", "5", "--ref-time", "200ms"},
-			config{quick: true, agents: 20, conc: 64, logins: 2000, trials: 5, bulk: 1000, fleet: 50, refTime: 200 * time.Millisecond}},
+			config{quick: true, agents: 20, conc: 32, logins: 2000, trials: 5, bulk: 1000, fleet: 50, refTime: 200 * time.Millisecond}},
 		{"json file", []string{"--json", "out.json", "--logins", "7"},
-			config{jsonPath: "out.json", agents: 2000, conc: 64, logins: 7, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
+			config{jsonPath: "out.json", agents: 2000, conc: 32, logins: 7, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

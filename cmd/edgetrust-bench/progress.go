@@ -68,18 +68,26 @@ func (p *progress) finish() {
 	p.print(true)
 }
 
+// poolResult is what runPool did.
+type poolResult struct {
+	elapsed time.Duration
+	ok      int
+	failed  int
+	first   error // the first failure
+}
+
 // runPool calls fn(ctx, i) for i in [0, n) from conc goroutines and counts
-// each success on p. It stops at the first error and returns it with the
-// number of failures, and the time the successful calls took.
-func runPool(parent context.Context, n, conc int, p *progress, fn func(ctx context.Context, i int) error) (time.Duration, error) {
+// each success on p. It goes on after a failure while at most maxFail calls
+// have failed; past that it stops and returns an error, as it does when
+// ctx ends.
+func runPool(parent context.Context, n, conc, maxFail int, p *progress, fn func(ctx context.Context, i int) error) (poolResult, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		first    error
-		failures int
-		wg       sync.WaitGroup
+		next atomic.Int64
+		mu   sync.Mutex
+		res  poolResult
+		wg   sync.WaitGroup
 	)
 	start := time.Now()
 	for range max(1, min(conc, n)) {
@@ -91,29 +99,33 @@ func runPool(parent context.Context, n, conc int, p *progress, fn func(ctx conte
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				if err := fn(ctx, i); err != nil {
-					mu.Lock()
-					failures++
-					if first == nil {
-						first = fmt.Errorf("#%d: %w", i, err)
+				err := fn(ctx, i)
+				mu.Lock()
+				if err != nil {
+					res.failed++
+					if res.first == nil {
+						res.first = fmt.Errorf("#%d: %w", i, err)
 					}
-					mu.Unlock()
-					cancel()
-					return
+					if res.failed > maxFail {
+						cancel()
+					}
+				} else {
+					res.ok++
 				}
-				if p != nil {
+				mu.Unlock()
+				if err == nil && p != nil {
 					p.add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if first != nil {
-		return elapsed, fmt.Errorf("%d failed, first %w", failures, first)
+	res.elapsed = time.Since(start)
+	if res.failed > maxFail {
+		return res, fmt.Errorf("%d of %d failed, first %w", res.failed, n, res.first)
 	}
 	if err := parent.Err(); err != nil {
-		return elapsed, err
+		return res, err
 	}
-	return elapsed, nil
+	return res, nil
 }

@@ -97,6 +97,14 @@ type Results struct {
 	BrokerRSSFleetMiB float64 `json:"broker_rss_fleet_mib"`
 	BareRSSIdleMiB    float64 `json:"bare_rss_idle_mib"`
 	BareRSSFleetMiB   float64 `json:"bare_rss_fleet_mib"`
+
+	// Handshakes the server refused (CONNECTION_REFUSED: quic-go's accept
+	// queue was full) and the bench retried, in the whole run.
+	BareRefused   float64 `json:"bare_refused"`
+	BrokerRefused float64 `json:"broker_refused"`
+	// Operations that failed (at most 1% of a phase, else the run fails);
+	// rates and latencies count successes only.
+	Failures float64 `json:"failures"`
 }
 
 // Notes says how numbers were obtained where it matters for reading them.
@@ -176,7 +184,8 @@ func printTable(w io.Writer, rep *Report) {
 	row("7", "registrations, synchronous="+rep.Notes.Synchronous+" (shipped)", f(r.RegistrationsPerS, "/s"), f(r.FsyncPerS, "fsync/s"), f(r.RegistrationsPerFsync, ""))
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s\n\ntargets:\n", rep.Notes.TLSKeyExchange, rep.Notes.BareKeyExchange)
+	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s; handshakes refused and retried: broker %v, bare %v; failed operations: %v\n\ntargets:\n",
+		rep.Notes.TLSKeyExchange, rep.Notes.BareKeyExchange, r.BrokerRefused, r.BareRefused, r.Failures)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range rep.Targets {
 		verdict := "MISSED"
