@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -119,7 +120,16 @@ func echoServerMain(stdin io.Reader, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "cert %s\nlistening %s\n", base64.StdEncoding.EncodeToString(der), udp.LocalAddr())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		io.Copy(io.Discard, stdin)
+		// "memstats" asks for the runtime's view of memory; EOF stops.
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if sc.Text() == "memstats" {
+				runtime.GC()
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				fmt.Fprintf(stdout, "memstats %d %d %d\n", m.HeapInuse, m.StackInuse, runtime.NumGoroutine())
+			}
+		}
 		cancel()
 	}()
 	for {
@@ -158,11 +168,12 @@ func echo(s *quic.Stream) {
 
 // echoProc is a running echo server child.
 type echoProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  *net.UDPAddr
-	tls   *tls.Config // client side: trusts the child's certificate
-	done  chan struct{}
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	addr     *net.UDPAddr
+	tls      *tls.Config // client side: trusts the child's certificate
+	memstats chan string
+	done     chan struct{}
 }
 
 func startEcho(ctx context.Context) (*echoProc, error) {
@@ -184,7 +195,7 @@ func startEcho(ctx context.Context) (*echoProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting bare echo server: %w", err)
 	}
-	e := &echoProc{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	e := &echoProc{cmd: cmd, stdin: stdin, memstats: make(chan string, 1), done: make(chan struct{})}
 	lines := make(chan string, 4)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -222,7 +233,10 @@ func startEcho(ctx context.Context) (*echoProc, error) {
 		}
 	}
 	go func() {
-		for range lines {
+		for l := range lines {
+			if v, ok := strings.CutPrefix(l, "memstats "); ok {
+				e.memstats <- v
+			}
 		}
 	}()
 	c, err := x509.ParseCertificate(der)
@@ -237,6 +251,21 @@ func startEcho(ctx context.Context) (*echoProc, error) {
 }
 
 func (e *echoProc) pid() int { return e.cmd.Process.Pid }
+
+// runtimeMemory returns the child's heap and stack bytes in use (after a
+// GC) and its goroutines.
+func (e *echoProc) runtimeMemory() (heap, stack, goroutines int64, err error) {
+	if _, err := io.WriteString(e.stdin, "memstats\n"); err != nil {
+		return 0, 0, 0, err
+	}
+	select {
+	case v := <-e.memstats:
+		_, err = fmt.Sscan(v, &heap, &stack, &goroutines)
+		return heap, stack, goroutines, err
+	case <-time.After(30 * time.Second):
+		return 0, 0, 0, errors.New("bare echo server sent no memstats")
+	}
+}
 
 // stop closes the child's stdin (it exits) and waits, killing it after 10s.
 func (e *echoProc) stop() {

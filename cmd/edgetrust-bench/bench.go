@@ -599,6 +599,15 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	after, err := settledRSS(ctx, e.pid())
+	if err == nil {
+		heap, stack, gs, merr := e.runtimeMemory()
+		if merr != nil {
+			err = merr
+		}
+		k := float64(res.ok) * 1024
+		r.BareHeapPerConnKiB, r.BareStackPerConnKiB = round(float64(heap)/k, 2), round(float64(stack)/k, 2)
+		b.logf("bare server after a GC: heap in use %.1f KiB/conn, stacks %.1f KiB/conn, %d goroutines", float64(heap)/k, float64(stack)/k, gs)
+	}
 	closeBare(conns)
 	tr.Close()
 	udp.Close()

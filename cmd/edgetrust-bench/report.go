@@ -97,6 +97,10 @@ type Results struct {
 	BrokerRSSFleetMiB float64 `json:"broker_rss_fleet_mib"`
 	BareRSSIdleMiB    float64 `json:"bare_rss_idle_mib"`
 	BareRSSFleetMiB   float64 `json:"bare_rss_fleet_mib"`
+	// The bare server's Go runtime with the fleet connected, after a GC
+	// (whole heap and all stacks, divided by the connections).
+	BareHeapPerConnKiB  float64 `json:"bare_heap_per_conn_kib"`
+	BareStackPerConnKiB float64 `json:"bare_stack_per_conn_kib"`
 
 	// Handshakes the server refused (CONNECTION_REFUSED: quic-go's accept
 	// queue was full) and the bench retried, in the whole run.
