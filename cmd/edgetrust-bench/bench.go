@@ -160,18 +160,22 @@ func (b *bench) run(ctx context.Context) error {
 	r.RegistrationsPerFsync = ratio(r.RegistrationsPerS, r.FsyncPerS)
 	r.LoginCryptoRatio = ratio(r.LoginsPerS, r.CryptoPerS)
 	r.MemRatio = ratio(r.MemPerAgentKiB, r.BareMemPerConnKiB)
+	r.RegistrationCPURatio = ratio(r.BareCPUPerHandshakeMs, r.BrokerCPUPerRegisterMs)
+	r.LoginCPURatio = ratio(r.CryptoCPUMs, r.BrokerCPUPerLoginMs)
 	r.BareRefused, r.BrokerRefused = float64(b.bareRefused.Load()), float64(b.brokerRefused.Load())
 	r.Failures = float64(b.failures.Load())
 	return nil
 }
 
-// cryptoRate measures Ed25519 sign + verify pairs per second on every core:
-// the least crypto a login needs (verify the device token, sign the user's).
-func cryptoRate(d time.Duration) float64 {
+// cryptoRate measures Ed25519 sign + verify pairs per second on every core
+// and the CPU milliseconds one pair takes: the least crypto a login needs
+// (verify the device token, sign the user's).
+func cryptoRate(d time.Duration) (perS, cpuMs float64) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	msg := make([]byte, 300) // about a JWT's signing input
 	var total atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := selfCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	for range runtime.GOMAXPROCS(0) {
@@ -190,7 +194,11 @@ func cryptoRate(d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
-	return perSec(int(total.Load()), time.Since(start))
+	n := int(total.Load())
+	if n > 0 {
+		cpuMs = round(float64(selfCPU()-cpu0)/float64(time.Millisecond)/float64(n), 4)
+	}
+	return perSec(n, time.Since(start)), cpuMs
 }
 
 // fsyncRate measures 4 KiB writes each followed by fsync in dir.
@@ -242,6 +250,7 @@ func (b *bench) bareThroughput(ctx context.Context) error {
 	defer closeBare(conns)
 	lat := make([]time.Duration, n)
 	b.logf("bare quic-go: %d handshakes, %d at a time", n, b.cfg.conc)
+	cpu := startCPU(e.pid())
 	res, err := b.pool(ctx, "bare handshakes", n, b.cfg.conc, b.progress("bare handshakes", n), func(ctx context.Context, i int) error {
 		ctx, cancel := within(ctx, opTimeout)
 		defer cancel()
@@ -259,6 +268,7 @@ func (b *bench) bareThroughput(ctx context.Context) error {
 		return err
 	}
 	r.HandshakesPerS = perSec(res.ok, res.elapsed)
+	r.BareCPUPerHandshakeMs, r.AgentsCPUPerHandshakeMs = cpu.perOp(res.ok)
 	l := summarize(succeeded(lat))
 	r.HandshakeP50Ms, r.HandshakeP99Ms = ms(l.p50), ms(l.p99)
 	open := conns[:0:0]
@@ -371,17 +381,19 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 	}
 
 	b.logf("registration storm: %d agents, %d at a time, automatic-trust key", len(agents), b.cfg.conc)
+	cpu := startCPU(br.pid())
 	registered, res, lat, err := b.register(ctx, f, agents, key, protocol.StateTrusted, "registrations")
 	if err != nil {
 		return fmt.Errorf("registration storm: %w", err)
 	}
 	r.RegistrationsPerS = perSec(res.ok, res.elapsed)
+	r.BrokerCPUPerRegisterMs, r.AgentsCPUPerRegisterMs = cpu.perOp(res.ok)
 	l := summarize(lat)
 	r.RegisterP50Ms, r.RegisterP99Ms = ms(l.p50), ms(l.p99)
 	b.rep.Notes.TLSKeyExchange = f.keyExchange()
 
 	b.logf("reference: Ed25519 verify+sign for %v on %d cores", b.cfg.refTime, runtime.GOMAXPROCS(0))
-	r.CryptoPerS = cryptoRate(b.cfg.refTime)
+	r.CryptoPerS, r.CryptoCPUMs = cryptoRate(b.cfg.refTime)
 
 	agents = registered
 	users := min(loginUsers, len(agents))
@@ -399,6 +411,7 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 	}
 	b.logf("session logins: %d over %d agents as %d users, %d at a time", b.cfg.logins, len(agents), users, b.cfg.conc)
 	llat := make([]time.Duration, b.cfg.logins)
+	cpu = startCPU(br.pid())
 	res, err = b.pool(ctx, "session logins", b.cfg.logins, b.cfg.conc, b.progress("logins", b.cfg.logins), func(ctx context.Context, j int) error {
 		t0 := time.Now()
 		if err := login(ctx, j); err != nil {
@@ -411,6 +424,7 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 		return err
 	}
 	r.LoginsPerS = perSec(res.ok, res.elapsed)
+	r.BrokerCPUPerLoginMs, r.AgentsCPUPerLoginMs = cpu.perOp(res.ok)
 	l = summarize(succeeded(llat))
 	r.LoginP50Ms, r.LoginP99Ms = ms(l.p50), ms(l.p99)
 	return nil
@@ -527,6 +541,7 @@ func (b *bench) bulkApproval(ctx context.Context, br *brokerProc, agents []*simA
 			arrived[i] = time.Now()
 		}()
 	}
+	cpu := startCPU(br.pid())
 	t0 := time.Now()
 	err := br.bulkApprove(ctx, ids)
 	b.rep.Notes.ApprovalMethod = "bulk"
@@ -546,6 +561,7 @@ func (b *bench) bulkApproval(ctx context.Context, br *brokerProc, agents []*simA
 		return fmt.Errorf("bulk approval: %w", err)
 	}
 	wg.Wait()
+	r.BrokerCPUPerBulkMs, _ = cpu.perOp(len(agents) - missed)
 	if missed > budget(len(agents)) {
 		return fmt.Errorf("bulk approval: %d of %d agents got no token, first: %w", missed, len(agents), first)
 	}

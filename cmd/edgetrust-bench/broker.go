@@ -258,3 +258,69 @@ func settledRSS(ctx context.Context, pid int) (int64, error) {
 		}
 	}
 }
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// procCPU returns the user+system CPU time process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are plain.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("malformed /proc stat")
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// cpuMeter measures the CPU time a server process and this process (the
+// simulated agents) spend on a phase.
+type cpuMeter struct {
+	pid         int
+	server, own time.Duration
+	ok          bool
+}
+
+func startCPU(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	var err error
+	m.server, err = procCPU(pid)
+	m.own = selfCPU()
+	m.ok = err == nil
+	return m
+}
+
+// perOp returns the server's and this process's CPU milliseconds per
+// operation since startCPU; zeros where CPU time cannot be read.
+func (m *cpuMeter) perOp(n int) (server, agents float64) {
+	if n <= 0 {
+		return 0, 0
+	}
+	if s, err := procCPU(m.pid); err == nil && m.ok {
+		server = ms((s - m.server) / time.Duration(n))
+	}
+	agents = ms((selfCPU() - m.own) / time.Duration(n))
+	return server, agents
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -102,6 +102,20 @@ type Results struct {
 	BareHeapPerConnKiB  float64 `json:"bare_heap_per_conn_kib"`
 	BareStackPerConnKiB float64 `json:"bare_stack_per_conn_kib"`
 
+	// CPU milliseconds per operation, of the server process and of this
+	// process (the simulated agents), from /proc and getrusage: unlike
+	// rates they barely change with other work on the machine.
+	BareCPUPerHandshakeMs   float64 `json:"bare_cpu_per_handshake_ms"`
+	BrokerCPUPerRegisterMs  float64 `json:"broker_cpu_per_registration_ms"`
+	BrokerCPUPerLoginMs     float64 `json:"broker_cpu_per_login_ms"`
+	BrokerCPUPerBulkMs      float64 `json:"broker_cpu_per_bulk_approval_ms"` // per agent approved
+	CryptoCPUMs             float64 `json:"crypto_cpu_ms"`                   // one verify+sign
+	AgentsCPUPerHandshakeMs float64 `json:"agents_cpu_per_handshake_ms"`
+	AgentsCPUPerRegisterMs  float64 `json:"agents_cpu_per_registration_ms"`
+	AgentsCPUPerLoginMs     float64 `json:"agents_cpu_per_login_ms"`
+	RegistrationCPURatio    float64 `json:"registration_cpu_ratio"` // bare per handshake / broker per registration
+	LoginCPURatio           float64 `json:"login_cpu_ratio"`        // crypto / broker per login
+
 	// Handshakes the server refused (CONNECTION_REFUSED: quic-go's accept
 	// queue was full) and the bench retried, in the whole run.
 	BareRefused   float64 `json:"bare_refused"`
@@ -173,15 +187,19 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	f := func(v float64, unit string) string { return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit }
 	row("1", "bare quic-go handshakes (+1st stream RTT)", f(r.HandshakesPerS, "/s"), fmt.Sprintf("p50 %s, p99 %s", f(r.HandshakeP50Ms, "ms"), f(r.HandshakeP99Ms, "ms")), "")
+	row("1", "  CPU per handshake: bare server / agents", fmt.Sprintf("%s / %s", f(r.BareCPUPerHandshakeMs, "ms"), f(r.AgentsCPUPerHandshakeMs, "ms")), "", "")
 	row("1", "bare quic-go round trips on open streams", f(r.RoundTripsPerS, "/s"), "", "")
-	row("1", "Ed25519 verify+sign (all cores)", f(r.CryptoPerS, "/s"), "", "")
+	row("1", "Ed25519 verify+sign (all cores)", f(r.CryptoPerS, "/s"), f(r.CryptoCPUMs, "ms CPU each"), "")
 	row("1", "fsync (4 KiB, data dir)", f(r.FsyncPerS, "/s"), "", "")
 	row("2", "registrations (new conn + HELLO + REGISTER)", f(r.RegistrationsPerS, "/s"), f(r.HandshakesPerS, "handshakes/s"), f(r.RegistrationRatio, ""))
+	row("2", "  CPU per registration: broker / agents", fmt.Sprintf("%s / %s", f(r.BrokerCPUPerRegisterMs, "ms"), f(r.AgentsCPUPerRegisterMs, "ms")), f(r.BareCPUPerHandshakeMs, "ms bare/handshake"), f(r.RegistrationCPURatio, ""))
 	row("2", "  registration latency", fmt.Sprintf("p50 %s, p99 %s", f(r.RegisterP50Ms, "ms"), f(r.RegisterP99Ms, "ms")), "", "")
 	row("3", "session logins", f(r.LoginsPerS, "/s"), f(r.CryptoPerS, "crypto/s"), f(r.LoginCryptoRatio, ""))
+	row("3", "  CPU per login: broker / agents", fmt.Sprintf("%s / %s", f(r.BrokerCPUPerLoginMs, "ms"), f(r.AgentsCPUPerLoginMs, "ms")), f(r.CryptoCPUMs, "ms crypto"), f(r.LoginCPURatio, ""))
 	row("3", "  login latency", fmt.Sprintf("p50 %s, p99 %s", f(r.LoginP50Ms, "ms"), f(r.LoginP99Ms, "ms")), "", "")
 	row("4", "single approval -> agent holds token", fmt.Sprintf("p50 %s, p99 %s", f(r.ApproveP50Ms, "ms"), f(r.ApproveP99Ms, "ms")), "", "")
 	row("4", fmt.Sprintf("bulk approval of %d -> last token", c.Bulk), f(r.BulkApproveMs, "ms"), "API call "+f(r.BulkAPIMs, "ms"), rep.Notes.ApprovalMethod)
+	row("4", "  broker CPU per bulk-approved agent", f(r.BrokerCPUPerBulkMs, "ms"), "", "")
 	row("5", "untrust -> agent knows", fmt.Sprintf("p50 %s, p99 %s", f(r.UntrustP50Ms, "ms"), f(r.UntrustP99Ms, "ms")), "", "")
 	row("6", fmt.Sprintf("broker memory per idle agent (%d)", c.Fleet), f(r.MemPerAgentKiB, "KiB"), f(r.BareMemPerConnKiB, "KiB bare/conn"), f(r.MemRatio, ""))
 	row("6", "  RSS idle -> fleet", fmt.Sprintf("broker %s -> %s", f(r.BrokerRSSIdleMiB, "MiB"), f(r.BrokerRSSFleetMiB, "MiB")), fmt.Sprintf("bare %s -> %s", f(r.BareRSSIdleMiB, "MiB"), f(r.BareRSSFleetMiB, "MiB")), "")
