@@ -8,16 +8,25 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CMDS      := ./cmd/edgetrust-broker ./cmd/edgetrust-agent ./cmd/edgetrustctl
 FUZZTIME  ?= 30s
 BENCHFLAGS ?=
+# Packages: version from git (packaging/version.sh), architecture of this Go.
+PKG_VERSION = $(shell sh packaging/version.sh)
+PKG_ARCH  ?= $(shell $(GO) env GOARCH)
+NFPM      := $(BIN)/nfpm
+DIST      := $(CURDIR)/dist
+# Other systems the binaries are cross-built for (docs/platforms.md).
+CROSS     ?= windows/amd64 darwin/arm64 linux/arm64
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz bench clean help
+.PHONY: all build run test test-race-bin lint unit integration fuzz cross bench clean help package
 
 all: build
 
 help:
 	@echo "make build   build bin/edgetrust-broker, bin/edgetrust-agent, bin/edgetrustctl"
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
-	@echo "make test    gofmt + go vet + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
+	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
+	@echo "make cross   build every command for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
+	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
 	@echo "make bench   measure a real broker against this machine's limits; table on stdout, bench.json (BENCHFLAGS=--quick: under 2 min)"
 
 build:
@@ -31,11 +40,38 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The end-to-end tests run binaries built once here, with the race detector.
-test: lint
+# Build every command for the other systems and vet the agent's packages,
+# tests included, as compiled there: those systems are compiled here, not run.
+cross:
+	@set -e; for p in $(CROSS); do \
+	  os=$${p%/*}; arch=$${p#*/}; echo "cross $$os/$$arch"; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$os-$$arch/ $(CMDS); \
+	  GOOS=$$os GOARCH=$$arch $(GO) vet ./agent/... ./internal/... ./cmd/edgetrust-agent; \
+	done
+
+# The end-to-end tests run binaries built once here, with the race detector,
+# and install the .deb that 'make package' built (integration/package_test.go).
+test: lint cross package
 	@mkdir -p $(BIN)/race
 	$(GO) build -race -o $(BIN)/race/ $(CMDS)
-	EDGETRUST_BIN_DIR=$(BIN)/race $(GO) test -race -count=1 -timeout 15m ./...
+	EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
+
+# nfpm is pinned in its own module (tools/go.mod) so that its dependencies
+# never enter the product's go.mod.
+$(NFPM): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(NFPM) github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+# Static Linux binaries, stamped with the package version, then one .deb and
+# one .rpm per program; older packages in dist/ are replaced.
+package: $(NFPM)
+	@rm -rf $(BIN)/pkg && mkdir -p $(BIN)/pkg $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath \
+	    -ldflags '-s -w -X main.version=$(PKG_VERSION)' -o $(BIN)/pkg/ $(CMDS)
+	rm -f $(DIST)/edgetrust-agent[_-]* $(DIST)/edgetrust-broker[_-]*
+	@for p in agent broker; do for f in deb rpm; do \
+	  VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(NFPM) package -f packaging/nfpm/$$p.yaml -p $$f -t $(DIST)/ || exit 1; \
+	done; done
+	@ls -1 $(DIST)
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \

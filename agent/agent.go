@@ -3,10 +3,19 @@
 // decisions, refresh the device token), records its state on disk and serves
 // secure session logins on the local socket.
 //
-// Run retries forever with capped exponential backoff and full jitter: a
-// refused API key, an unreachable broker or a lost connection is recorded in
-// state.json (last_error) and retried. Only a deleted endpoint stops
-// registering, until the process is restarted (SPEC E4a).
+// Run retries forever with capped exponential backoff and full jitter (the
+// first connection of a process is jittered too): a refused API key, an
+// unreachable broker or a lost connection is recorded in state.json
+// (last_error) and retried. Only a deleted endpoint stops registering, until
+// the process is restarted (SPEC E4a).
+//
+// Trust, once given, is kept without an administrator: device tokens that
+// cannot be refreshed (refresh token expired, or its chain revoked, SPEC T2)
+// are renewed by registering again on the connection the key proved (E4).
+// While the broker cannot be reached, state.json says so (unreachable_since,
+// and last_error begins "broker unreachable: ") and logins are answered with
+// user tokens already held while they are valid, otherwise
+// broker_unreachable (S3c).
 package agent
 
 import (
@@ -82,6 +91,10 @@ type Config struct {
 	MinBackoff        time.Duration // 0 = 500ms
 	MaxBackoff        time.Duration // 0 = 60s
 	Version           string        // software version reported to the broker; "" = "dev"
+
+	// rnd draws backoff delays, uniform in [0, n); nil = math/rand/v2.
+	// Tests replace it to see the schedule.
+	rnd func(n int64) int64
 }
 
 // Agent is a configured agent; call Run.
@@ -156,19 +169,13 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // Run runs the agent until ctx ends; then it returns nil. It returns an
-// error at once when the identity or state file is corrupt (wrapping
-// state.ErrCorrupt) or the local socket cannot be served.
+// error at once when the identity or state file is corrupt or the identity
+// was lost (wrapping state.ErrCorrupt; see state.Open), or when the local
+// socket cannot be served.
 func (a *Agent) Run(ctx context.Context) error {
-	id, err := state.LoadOrCreateIdentity(a.cfg.StateDir)
+	id, st, err := state.Open(a.cfg.StateDir)
 	if errors.Is(err, state.ErrCorrupt) {
-		return fmt.Errorf("%w; the device identity cannot be rebuilt automatically: restore the file, or move it away to register as a new endpoint", err)
-	}
-	if err != nil {
-		return fmt.Errorf("loading device identity: %w", err)
-	}
-	st, err := state.Load(a.cfg.StateDir)
-	if errors.Is(err, state.ErrCorrupt) {
-		return fmt.Errorf("%w; restore it, or move it away and the agent will register again", err)
+		return fmt.Errorf("%w; the agent will not replace it with a new identity (that would be a new endpoint needing a new approval): restore the files from a backup, or move the state directory away to register as a new endpoint", err)
 	}
 	if err != nil {
 		return fmt.Errorf("loading agent state: %w", err)
@@ -207,8 +214,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		apiErr <- err
 	}()
 
-	bo := &backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff}
+	bo := &backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff, rnd: a.cfg.rnd}
 	stable := min(10*time.Second, a.cfg.MaxBackoff)
+	// Agents that start together (a site whose power returns, a fleet
+	// upgraded at once) must not all connect in the same instant.
+	sleep(ctx, bo.initial())
 	for ctx.Err() == nil {
 		if a.isDeleted() {
 			<-ctx.Done()
@@ -230,12 +240,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.recordError(err)
 		d := bo.next()
 		a.log.Warn("broker session failed; retrying", zap.String("reason", a.describe(err)), zap.Duration(fieldRetryIn, d))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
+		sleep(ctx, d)
 	}
 	cancel()
 	if err := <-apiErr; err != nil {
@@ -245,14 +250,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-var (
-	errDeleted = errors.New("the endpoint was deleted on the broker")
-	errRenew   = errors.New("device token needs renewal; re-registering")
-)
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+var errDeleted = errors.New("the endpoint was deleted on the broker")
 
 // session connects, registers and follows the broker until the connection
 // ends. It returns when registration succeeded (zero if not) and why the
 // session ended.
+//
+// When the device tokens cannot be refreshed (the refresh token expired,
+// was refused with invalid_grant because its chain was revoked, or a login's
+// device token was refused), the agent registers again on the same
+// connection: the broker has proven the endpoint's key with this
+// connection's HELLO, so a trusted endpoint gets fresh tokens without an
+// administrator (SPEC E4, T2).
 func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt time.Time, err error) {
 	conn, err := brokerclient.Dial(ctx, brokerclient.Config{
 		Addr:     a.cfg.Broker,
@@ -266,16 +285,7 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 		return time.Time{}, err
 	}
 	defer conn.Close()
-	host, _ := os.Hostname()
-	reg, err := conn.Register(ctx, protocol.Register{
-		APIKey:      a.cfg.APIKey,
-		AccountID:   a.cfg.AccountID,
-		ClientType:  a.cfg.Type,
-		Description: a.cfg.Description,
-		Hostname:    host,
-		OS:          osString(),
-		Version:     a.cfg.Version,
-	})
+	reg, err := a.register(ctx, conn)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -285,8 +295,6 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 	case <-a.reconnect:
 	default:
 	}
-	a.apply(reg.EndpointID, reg.State, reg.AccountID, reg.Tokens, conn)
-	a.log.Info("registered", zap.String(fieldEndpointID, reg.EndpointID), zap.String(fieldState, reg.State))
 	defer a.detach(conn)
 	if reg.State == protocol.StateDeleted {
 		return registeredAt, errDeleted
@@ -305,13 +313,27 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 		}
 	}
 	schedule(reg.Tokens)
+	renew := func(why string) error {
+		a.log.Info("registering again on this connection for new device tokens", zap.String("reason", why))
+		reg, err := a.register(ctx, conn)
+		if err != nil {
+			return fmt.Errorf("registering again (%s): %w", why, err)
+		}
+		if reg.State == protocol.StateDeleted {
+			return errDeleted
+		}
+		schedule(reg.Tokens)
+		return nil
+	}
 
 	for {
 		select {
 		case <-ctx.Done():
 			return registeredAt, ctx.Err()
 		case <-a.reconnect:
-			return registeredAt, errRenew
+			if err := renew("the broker refused the device token of a login"); err != nil {
+				return registeredAt, err
+			}
 		case d, ok := <-conn.Decisions():
 			if !ok {
 				return registeredAt, fmt.Errorf("connection to broker lost: %w", conn.Err())
@@ -328,21 +350,49 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 			refreshC = nil
 			rt := a.refreshToken()
 			if rt == "" {
-				return registeredAt, errRenew
+				if err := renew("the refresh token has expired"); err != nil {
+					return registeredAt, err
+				}
+				continue
 			}
 			tok, err := conn.Refresh(ctx, rt)
-			if err != nil {
-				var pe *protocol.Error
-				if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant {
-					return registeredAt, fmt.Errorf("refreshing the device token: %w; re-registering", err)
+			var pe *protocol.Error
+			switch {
+			case errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant:
+				// Expired, spent, or its chain revoked (T2): the key still
+				// proves who we are.
+				if err := renew("the broker refused the refresh token (invalid_grant)"); err != nil {
+					return registeredAt, err
 				}
+			case err != nil:
 				return registeredAt, fmt.Errorf("refreshing the device token: %w", err)
+			default:
+				a.log.Debug("device token refreshed", zap.Int64(fieldExpiresIn, tok.ExpiresIn))
+				a.setTokens(tok)
+				schedule(tok)
 			}
-			a.log.Debug("device token refreshed", zap.Int64(fieldExpiresIn, tok.ExpiresIn))
-			a.setTokens(tok)
-			schedule(tok)
 		}
 	}
+}
+
+// register sends REGISTER on conn and records the answer.
+func (a *Agent) register(ctx context.Context, conn *brokerclient.Conn) (*protocol.Registered, error) {
+	host, _ := os.Hostname()
+	reg, err := conn.Register(ctx, protocol.Register{
+		APIKey:      a.cfg.APIKey,
+		AccountID:   a.cfg.AccountID,
+		ClientType:  a.cfg.Type,
+		Description: a.cfg.Description,
+		Hostname:    host,
+		OS:          osString(),
+		Version:     a.cfg.Version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.apply(reg.EndpointID, reg.State, reg.AccountID, reg.Tokens, conn)
+	a.log.Info("registered", zap.String(fieldEndpointID, reg.EndpointID), zap.String(fieldState, reg.State))
+	return reg, nil
 }
 
 // apply records a registration or decision and saves it at once (status
@@ -362,6 +412,7 @@ func (a *Agent) apply(endpointID, st, accountID string, tok *protocol.Tokens, co
 		a.st.State = st
 	}
 	a.st.LastError = ""
+	a.st.UnreachableSince = time.Time{}
 	if a.st.State == state.Trusted {
 		if tok != nil {
 			a.setTokensLocked(tok)
@@ -441,6 +492,12 @@ func (a *Agent) recordError(err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.st.LastError = a.describe(err)
+	switch {
+	case !unreachable(err):
+		a.st.UnreachableSince = time.Time{}
+	case a.st.UnreachableSince.IsZero():
+		a.st.UnreachableSince = a.now().UTC().Truncate(time.Second)
+	}
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidClient && a.st.State != state.Deleted {
 		// The key is refused (SPEC §6): the agent is not registered now,
@@ -459,13 +516,25 @@ func (a *Agent) saveLocked() {
 	}
 }
 
+// unreachable reports whether a session failed without an answer from the
+// broker: it could not be reached, the connection was lost, or it could not
+// be verified. A refusal (*protocol.Error) is an answer.
+func unreachable(err error) bool {
+	var pe *protocol.Error
+	return err != nil && !errors.As(err, &pe) && !errors.Is(err, errDeleted)
+}
+
 // describe turns err into one line for last_error and logs, without the
-// API key.
+// API key. Failures without an answer from the broker begin with
+// "broker unreachable: ".
 func (a *Agent) describe(err error) string {
 	if err == nil {
 		return ""
 	}
 	msg := err.Error()
+	if unreachable(err) {
+		msg = "broker unreachable: " + msg
+	}
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -502,11 +571,13 @@ type cacheKey struct{ uid, typ string }
 type cachedToken struct {
 	tok       protocol.Tokens
 	expiresAt time.Time
+	margin    time.Duration // see cacheMargin
 }
 
 // cacheMargin is how much life a cached user token must have left to be
-// handed out while the broker is unreachable.
-const cacheMargin = 30 * time.Second
+// handed out while the broker is unreachable: a quarter of its lifetime, at
+// most 30 s, so that the caller can still use it.
+func cacheMargin(life time.Duration) time.Duration { return min(30*time.Second, life/4) }
 
 // login performs a secure session login for u (SPEC S2, S3, S3c).
 func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*protocol.Tokens, error) {
@@ -555,7 +626,8 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 	if tok.ExpiresIn > 0 {
 		a.mu.Lock()
 		if a.st.State == state.Trusted {
-			a.cache[key] = cachedToken{tok: *tok, expiresAt: a.now().Add(seconds(tok.ExpiresIn))}
+			life := seconds(tok.ExpiresIn)
+			a.cache[key] = cachedToken{tok: *tok, expiresAt: a.now().Add(life), margin: cacheMargin(life)}
 		}
 		a.mu.Unlock()
 	}
@@ -569,7 +641,7 @@ func (a *Agent) cached(key cacheKey) (*protocol.Tokens, error) {
 	defer a.mu.Unlock()
 	c, ok := a.cache[key]
 	left := c.expiresAt.Sub(a.now())
-	if !ok || left < cacheMargin || a.st.State != state.Trusted {
+	if !ok || left < c.margin || a.st.State != state.Trusted {
 		delete(a.cache, key)
 		return nil, &localapi.Error{Code: localapi.CodeBrokerUnreachable, Description: "the broker cannot be reached now and no valid token is cached; try again later"}
 	}

@@ -10,11 +10,15 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/fakebroker"
 	"github.com/edgetrust/edgetrust/protocol"
@@ -34,6 +38,16 @@ type harness struct {
 	refreshs []string
 }
 
+// testSocket is a fresh local API address: a Unix socket path under 108
+// bytes, or a named pipe on Windows.
+func testSocket(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		return `\\.\pipe\edgetrust-agent-test-` + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return filepath.Join(shortDir(t), "a.sock")
+}
+
 func shortDir(t *testing.T) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "eta")
@@ -46,7 +60,7 @@ func shortDir(t *testing.T) string {
 
 func startAgent(t *testing.T, srv *fakebroker.Server, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(shortDir(t), "a.sock"), done: make(chan error, 1)}
+	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "state"), sock: testSocket(t), done: make(chan error, 1)}
 	cfg := Config{
 		Broker: srv.Addr, StateDir: h.dir, APIKey: testKey, Type: "server", BrokerCA: srv.CAFile,
 		Socket: h.sock, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -64,7 +78,7 @@ func startAgent(t *testing.T, srv *fakebroker.Server, mod func(*Config)) *harnes
 	t.Cleanup(func() { h.stop() })
 	h.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", h.sock)
+			return localapi.Dial(ctx, h.sock)
 		}}}
 	t.Cleanup(h.client.CloseIdleConnections)
 	return h
@@ -256,38 +270,96 @@ func TestKeyRefusedKeepsRetrying(t *testing.T) {
 	}
 }
 
-func TestRefreshAndInvalidGrant(t *testing.T) {
-	var mu sync.Mutex
-	registers, refreshes := 0, 0
-	srv := fakebroker.New(t, fakebroker.Handler{
-		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
-			mu.Lock()
-			defer mu.Unlock()
-			registers++
-			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("reg", 1)}
-		},
-		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
-			r, ok := m.(*protocol.Refresh)
-			if !ok {
-				return &protocol.Error{Code: protocol.CodeBadRequest}
+// When the device tokens cannot be refreshed, the agent registers again on
+// the connection its key already proved and is trusted again without an
+// administrator (SPEC E4, T2): a refresh token refused with invalid_grant (its
+// chain revoked after a crash lost the rotated token), one that expired, or a
+// device token a login was refused with.
+func TestRenewsTokensByRegisteringAgain(t *testing.T) {
+	tests := []struct {
+		name string
+		// refresh answers the agent's REFRESH; nil = never asked.
+		refresh func(rt string) protocol.Message
+		tokens  *protocol.Tokens // in the first REGISTERED
+		login   bool             // trigger by a login refused with invalid_grant
+	}{
+		{"refresh refused", func(string) protocol.Message { return &protocol.Error{Code: protocol.CodeInvalidGrant} }, devTokens("reg", 1), false},
+		{"refresh token expired", nil, &protocol.Tokens{AccessToken: "dev-at-reg", ExpiresIn: 2, RefreshToken: "dev-rt-reg", RefreshExpiresIn: 1}, false},
+		{"login device token refused", nil, devTokens("reg", 3600), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			regs := map[*fakebroker.Conn]int{}
+			var refreshed []string
+			srv := fakebroker.New(t, fakebroker.Handler{
+				Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+					mu.Lock()
+					defer mu.Unlock()
+					regs[c]++
+					tok := tt.tokens
+					if regs[c] > 1 {
+						tok = devTokens("again", 3600)
+					}
+					return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: tok}
+				},
+				Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+					mu.Lock()
+					defer mu.Unlock()
+					switch m := m.(type) {
+					case *protocol.Refresh:
+						refreshed = append(refreshed, m.RefreshToken)
+						if tt.refresh == nil {
+							return &protocol.Error{Code: protocol.CodeBadRequest, Message: "not expected"}
+						}
+						return tt.refresh(m.RefreshToken)
+					case *protocol.Login:
+						if m.DeviceToken == "dev-at-reg" {
+							return &protocol.Error{Code: protocol.CodeInvalidGrant}
+						}
+						return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 60}
+					}
+					return &protocol.Error{Code: protocol.CodeBadRequest}
+				},
+			})
+			h := startAgent(t, srv, nil)
+			h.waitState(state.Trusted)
+			if tt.login {
+				if runtime.GOOS != "linux" {
+					t.Skip("needs peer credentials")
+				}
+				if code, body := h.login("session_user"); code != 503 || body["error"] != "temporarily_unavailable" {
+					t.Errorf("login with a refused device token: %d %v", code, body)
+				}
+			}
+			var st state.State
+			poll(t, func() bool { st = h.state(); return st.AccessToken == "dev-at-again" }, "tokens of the second registration")
+			if st.State != state.Trusted || st.RefreshToken != "dev-rt-again" || st.LastError != "" {
+				t.Errorf("state = %+v", st)
 			}
 			mu.Lock()
-			defer mu.Unlock()
-			refreshes++
-			if r.RefreshToken == "dev-rt-reg" && refreshes == 1 {
-				return devTokens("refreshed", 1)
+			var perConn []int
+			for _, n := range regs {
+				perConn = append(perConn, n)
 			}
-			return &protocol.Error{Code: protocol.CodeInvalidGrant}
-		},
-	})
-	h := startAgent(t, srv, nil)
-	// First refresh (at half of 1s) succeeds and is stored.
-	poll(t, func() bool { return h.state().AccessToken == "dev-at-refreshed" }, "refreshed token")
-	// The second refresh is refused: the agent re-registers on a new connection.
-	poll(t, func() bool { mu.Lock(); defer mu.Unlock(); return registers >= 2 }, "re-registration")
-	st := h.waitState(state.Trusted)
-	if st.RefreshToken == "" {
-		t.Errorf("state = %+v", st)
+			got := append([]string(nil), refreshed...)
+			mu.Unlock()
+			if diff := cmp.Diff([]int{2}, perConn); diff != "" {
+				t.Errorf("REGISTERs per connection (-want +got):\n%s", diff)
+			}
+			var want []string
+			if tt.refresh != nil {
+				want = []string{"dev-rt-reg"}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("refresh tokens presented (-want +got):\n%s", diff)
+			}
+			if tt.login {
+				if code, body := h.login("session_user"); code != 200 || body["access_token"] != "user-at" {
+					t.Errorf("login after renewal: %d %v", code, body)
+				}
+			}
+		})
 	}
 }
 
@@ -313,7 +385,12 @@ func TestReconnectAndCachedLogin(t *testing.T) {
 
 	// Disconnected: the cached user token is handed out (S3c); other
 	// login types have none.
-	poll(t, func() bool { return h.state().LastError != "" }, "last_error after broker loss")
+	var down state.State
+	poll(t, func() bool { down = h.state(); return down.LastError != "" }, "last_error after broker loss")
+	// Status says so, and the agent stays trusted (S3c).
+	if down.State != state.Trusted || !strings.HasPrefix(down.LastError, "broker unreachable: ") || down.UnreachableSince.IsZero() {
+		t.Errorf("state while the broker is down = %+v", down)
+	}
 	code, body := h.login("session_user")
 	if code != 200 || body["access_token"] != "user-at" || body["refresh_token"] != nil {
 		t.Errorf("cached login: %d %v", code, body)
@@ -327,27 +404,124 @@ func TestReconnectAndCachedLogin(t *testing.T) {
 	if _, err := srv2.NextConn(ctx10(t)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, func() bool { return h.state().LastError == "" }, "last_error cleared")
+	poll(t, func() bool { st := h.state(); return st.LastError == "" && st.UnreachableSince.IsZero() }, "last_error cleared")
 }
 
-func TestCorruptStateRefusesToStart(t *testing.T) {
-	for _, file := range []string{state.IdentityFile, state.StateFile} {
-		t.Run(file, func(t *testing.T) {
-			dir := t.TempDir()
-			if _, err := state.LoadOrCreateIdentity(dir); err != nil {
+// S3c: while the broker is unreachable a cached user token is handed out
+// only while it keeps a quarter of its life (at most 30 s), never after.
+func TestCachedTokenMargin(t *testing.T) {
+	tests := []struct {
+		name    string
+		life    time.Duration
+		elapsed time.Duration
+		state   string
+		want    bool
+	}{
+		{"fresh", time.Hour, 0, state.Trusted, true},
+		{"an hour token with 31s left", time.Hour, time.Hour - 31*time.Second, state.Trusted, true},
+		{"an hour token with 29s left", time.Hour, time.Hour - 29*time.Second, state.Trusted, false},
+		{"a 20s token with 6s left", 20 * time.Second, 14 * time.Second, state.Trusted, true},
+		{"a 20s token with 4s left", 20 * time.Second, 16 * time.Second, state.Trusted, false},
+		{"expired", 20 * time.Second, time.Minute, state.Trusted, false},
+		{"not trusted any more", time.Hour, 0, state.Untrusted, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: t.TempDir(), APIKey: testKey})
+			if err != nil {
 				t.Fatal(err)
 			}
-			os.WriteFile(filepath.Join(dir, file), []byte("{garbage"), 0o600)
-			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: dir, APIKey: "k", Socket: filepath.Join(shortDir(t), "s")})
+			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			a.now = func() time.Time { return now }
+			a.st.State = tt.state
+			key := cacheKey{"1000", "session_user"}
+			a.cache[key] = cachedToken{tok: protocol.Tokens{AccessToken: "u", RefreshToken: "r"}, expiresAt: now.Add(tt.life), margin: cacheMargin(tt.life)}
+			now = now.Add(tt.elapsed)
+			tok, err := a.cached(key)
+			if !tt.want {
+				var le *localapi.Error
+				if !errors.As(err, &le) || le.Code != localapi.CodeBrokerUnreachable {
+					t.Fatalf("cached = %+v, %v; want broker_unreachable", tok, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("cached: %v", err)
+			}
+			want := protocol.Tokens{AccessToken: "u", ExpiresIn: int64((tt.life - tt.elapsed) / time.Second)}
+			if diff := cmp.Diff(want, *tok); diff != "" {
+				t.Errorf("token (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A corrupt, empty or lost state file stops the agent with a clear error and
+// is left as it is: never replaced by a new identity (a new endpoint).
+func TestCorruptStateRefusesToStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		corrupt func(t *testing.T, dir, clientID string)
+	}{
+		{"garbage identity", func(t *testing.T, dir, _ string) { writeFile(t, dir, state.IdentityFile, "{garbage") }},
+		{"empty identity", func(t *testing.T, dir, _ string) { writeFile(t, dir, state.IdentityFile, "") }},
+		{"garbage state", func(t *testing.T, dir, _ string) { writeFile(t, dir, state.StateFile, "{garbage") }},
+		{"empty state", func(t *testing.T, dir, _ string) { writeFile(t, dir, state.StateFile, "") }},
+		{"identity lost", func(t *testing.T, dir, _ string) {
+			if err := os.Remove(filepath.Join(dir, state.IdentityFile)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			id, err := state.LoadOrCreateIdentity(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := state.Save(dir, state.State{EndpointID: id.ClientID, State: state.Trusted}); err != nil {
+				t.Fatal(err)
+			}
+			tt.corrupt(t, dir, id.ClientID)
+			before := readDir(t, dir)
+			a, err := New(Config{Broker: "127.0.0.1:1", StateDir: dir, APIKey: "k", Socket: testSocket(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			err = a.Run(ctx10(t))
-			if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "move it away") {
+			if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), "move the state directory away") {
 				t.Fatalf("Run = %v", err)
+			}
+			if diff := cmp.Diff(before, readDir(t, dir)); diff != "" {
+				t.Errorf("state directory changed (-before +after):\n%s", diff)
 			}
 		})
 	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = string(b)
+	}
+	return m
 }
 
 func TestNewValidates(t *testing.T) {

@@ -54,7 +54,7 @@ type Config struct {
 	// standard output is a terminal).
 	ShowPassword bool
 	// Registry settings (zero = defaults).
-	DeviceTokenTTL, UserTokenTTL time.Duration
+	DeviceTokenTTL, UserTokenTTL, RefreshTokenTTL time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -121,7 +121,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer st.Close()
 		store = st
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL})
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL})
 	if err != nil {
 		return err
 	}
@@ -162,8 +162,9 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- agents.Serve(ctx, ln) }()
+	go func() { errc <- b.sweep(ctx, reg) }()
 	go func() {
 		if err := srv.ServeTLS(tcp, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("https: %w", err)
@@ -176,7 +177,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker serving", zap.String("addr", tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint))
 
 	var first error
-	running := 2
+	running := 3
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
@@ -198,6 +199,31 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// sweepInterval is how often the broker cleans up (SPEC E8).
+const sweepInterval = time.Minute
+
+// sweep runs the registry's clean-up every sweepInterval until ctx ends;
+// a failed sweep is logged and retried at the next tick.
+func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		res, err := reg.Sweep(ctx)
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("sweep failed", zap.Error(err))
+		}
+		if res != (registry.SweepResult{}) {
+			b.log.Info("swept", zap.Int("stale_deleted", res.StaleDeleted), zap.Int("pending_expired", res.PendingExpired),
+				zap.Int("refresh_purged", res.RefreshPurged))
+		}
+	}
 }
 
 func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry) error {

@@ -1,11 +1,14 @@
-// Package localapi is the agent's local HTTP API on a Unix socket: secure
-// session logins (SPEC S3) and status.
+// Package localapi is the agent's local HTTP API on a Unix socket (a named
+// pipe on Windows): secure session logins (SPEC S3) and status.
 //
-// Who the caller is comes from the kernel (the socket's peer credentials),
-// never from the request: the socket file is world-writable (0666) on
-// purpose, and a request body naming a user is ignored. Peer credentials are
-// supported on Linux (SO_PEERCRED) and macOS (LOCAL_PEERCRED); elsewhere
-// every login answers peer_credentials_unavailable.
+// Who the caller is comes from the operating system, never from the
+// request: the socket file is world-writable (0666) on purpose, and a
+// request body naming a user is ignored. The kernel tells the caller's uid
+// through the socket's peer credentials on Linux (SO_PEERCRED) and macOS
+// (LOCAL_PEERCRED). On Windows the agent impersonates the pipe's client for
+// a moment and reads the user SID from the impersonation token; a client
+// that connects anonymously is refused. Elsewhere every login answers
+// peer_credentials_unavailable. Clients connect with Dial.
 //
 // Endpoints:
 //
@@ -23,13 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,9 +39,6 @@ import (
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/protocol"
 )
-
-// DefaultSocket is the socket path when Config.Socket is empty.
-const DefaultSocket = "/run/edgetrust-agent/agent.sock"
 
 // Login types a caller may ask for.
 const (
@@ -104,7 +103,8 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 
 // Config configures New.
 type Config struct {
-	// Socket is the socket path; "" means DefaultSocket.
+	// Socket is the socket path (on Windows a pipe name such as
+	// \\.\pipe\edgetrust-agent); "" means DefaultSocket.
 	Socket string
 	// Login performs a login. Required.
 	Login LoginFunc
@@ -118,19 +118,21 @@ type Config struct {
 	Hostname func() (string, error)
 }
 
-// Server serves the local API on a Unix socket.
+// Server serves the local API on a Unix socket or named pipe.
 type Server struct {
 	cfg  Config
 	log  *zap.Logger
 	path string
-	ln   *net.UnixListener
+	ln   net.Listener
 	srv  *http.Server
 }
 
 // New checks cfg and binds the socket: it creates the parent directory
 // (0755), removes a stale socket file (but refuses to replace anything that
 // is not a socket, or a socket another process still serves) and makes the
-// socket 0666. Call Run to serve, or Close to release the socket.
+// socket 0666. On Windows it creates the named pipe, failing when another
+// process already serves that name. Call Run to serve, or Close to release
+// the socket.
 func New(cfg Config) (*Server, error) {
 	if cfg.Login == nil {
 		return nil, errors.New("localapi.New: Config.Login is nil")
@@ -175,34 +177,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func listen(path string) (*net.UnixListener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("creating socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&fs.ModeSocket == 0 && fi.Mode()&fs.ModeIrregular == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket; remove it or choose another --socket", path)
-		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("another agent is already serving %s; stop it or choose another --socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing stale socket: %w", err)
-		}
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	// Anyone may connect: the kernel tells us who they are.
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("setting socket mode: %w", err)
-	}
-	return ln, nil
-}
-
 // Path returns the socket path.
 func (s *Server) Path() string { return s.path }
 
@@ -237,27 +211,30 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) removeSocket() {
-	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeSocket(s.path); err != nil {
 		s.log.Warn("removing socket", zap.Error(err))
 	}
 }
 
 type peerKey struct{}
 
+// peer identifies the caller of one connection, once, when a login first
+// needs it: a named pipe's client can be impersonated only after data was
+// read from it, that is once a request has arrived.
 type peer struct {
-	uid string
-	err error
+	conn net.Conn
+	once sync.Once
+	uid  string
+	err  error
 }
 
-// connContext captures the peer's credentials once per connection, at
-// accept time, from the kernel.
+func (p *peer) identify() (string, error) {
+	p.once.Do(func() { p.uid, p.err = peerOf(p.conn) })
+	return p.uid, p.err
+}
+
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return context.WithValue(ctx, peerKey{}, peer{err: errors.New("not a Unix socket connection")})
-	}
-	uid, err := peerUID(uc)
-	return context.WithValue(ctx, peerKey{}, peer{uid: uid, err: err})
+	return context.WithValue(ctx, peerKey{}, &peer{conn: c})
 }
 
 type loginRequest struct {
@@ -281,10 +258,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
 		return
 	}
-	p, _ := r.Context().Value(peerKey{}).(peer)
-	if p.err != nil || p.uid == "" {
-		s.log.Warn("peer credentials unavailable", zap.Error(p.err))
-		writeError(w, &Error{Code: CodePeerUnavailable, Description: oneLine(fmt.Sprintf("the agent cannot identify the calling user: %v", p.err)), Status: http.StatusForbidden})
+	p, _ := r.Context().Value(peerKey{}).(*peer)
+	var uid string
+	err := errors.New("no connection")
+	if p != nil {
+		uid, err = p.identify()
+	}
+	if err != nil || uid == "" {
+		s.log.Warn("peer credentials unavailable", zap.Error(err))
+		writeError(w, &Error{Code: CodePeerUnavailable, Description: oneLine(fmt.Sprintf("the agent cannot identify the calling user: %v", err)), Status: http.StatusForbidden})
 		return
 	}
 	// The body may only choose the login type; anything naming a user is
@@ -302,15 +284,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeInvalidRequest, Description: fmt.Sprintf("unknown login type %q; use session_user, session_user_domain or upn", req.Type)})
 		return
 	}
-	u, err := s.cfg.LookupUser(p.uid)
+	u, err := s.cfg.LookupUser(uid)
 	if err != nil {
-		s.log.Warn("looking up peer uid", zap.String(fieldUID, p.uid), zap.Error(err))
-		writeError(w, &Error{Code: CodeUnknownUser, Description: "no local user has uid " + p.uid})
+		s.log.Warn("looking up peer uid", zap.String(fieldUID, uid), zap.Error(err))
+		writeError(w, &Error{Code: CodeUnknownUser, Description: "no local user has uid " + uid})
 		return
 	}
 	host, _ := s.cfg.Hostname()
-	osu := ResolveUser(p.uid, u.Username, host)
-	log := s.log.With(zap.String(fieldUID, p.uid), zap.String(fieldUser, osu.Username), zap.String(fieldType, req.Type))
+	osu := ResolveUser(uid, u.Username, host)
+	log := s.log.With(zap.String(fieldUID, uid), zap.String(fieldUser, osu.Username), zap.String(fieldType, req.Type))
 	tok, err := s.cfg.Login(r.Context(), osu, req.Type)
 	if err != nil {
 		e := ErrorFor(err)

@@ -57,6 +57,9 @@ func start(t *testing.T, cfg Config) (*http.Client, string, context.CancelFunc, 
 	t.Helper()
 	if cfg.Socket == "" {
 		cfg.Socket = filepath.Join(sockDir(t), "run", "agent.sock")
+		if runtime.GOOS == "windows" {
+			cfg.Socket = `\\.\pipe\edgetrust-test-` + strconv.FormatInt(time.Now().UnixNano(), 36)
+		}
 	}
 	if cfg.Status == nil {
 		cfg.Status = func() state.Status {
@@ -81,7 +84,7 @@ func start(t *testing.T, cfg Config) (*http.Client, string, context.CancelFunc, 
 	client := &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", cfg.Socket)
+			return Dial(ctx, cfg.Socket)
 		}},
 	}
 	t.Cleanup(client.CloseIdleConnections)
@@ -210,6 +213,9 @@ func TestStatusHasNoTokens(t *testing.T) {
 }
 
 func TestSocketLifecycle(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix socket files; Windows pipes: TestPipeIdentifiesCallerByImpersonation")
+	}
 	dir := sockDir(t)
 	sock := filepath.Join(dir, "a.sock")
 

@@ -1,4 +1,4 @@
-//go:build !linux && !darwin
+//go:build !linux && !darwin && !windows
 
 package localapi
 
@@ -8,8 +8,8 @@ import (
 	"runtime"
 )
 
-// peerUID is not supported here: without kernel-provided credentials the
+// peerOf is not supported here: without kernel-provided credentials the
 // agent cannot tell who is calling, so it refuses every login.
-func peerUID(*net.UnixConn) (string, error) {
+func peerOf(net.Conn) (string, error) {
 	return "", errors.New("peer credentials are unsupported on " + runtime.GOOS)
 }

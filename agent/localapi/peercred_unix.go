@@ -3,15 +3,20 @@
 package localapi
 
 import (
+	"errors"
 	"net"
 	"strconv"
 )
 
-// peerUID returns the uid of the process on the other end of c, as the
+// peerOf returns the uid of the process on the other end of c, as the
 // kernel reports it (peerUIDOf, per operating system), never as the caller
 // claims.
-func peerUID(c *net.UnixConn) (string, error) {
-	raw, err := c.SyscallConn()
+func peerOf(c net.Conn) (string, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return "", errors.New("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
 	if err != nil {
 		return "", err
 	}

@@ -5,9 +5,12 @@
 // with mode 0600. Every write is atomic and durable: a temporary file in the
 // same directory is written and fsynced, renamed over the target, and the
 // directory is fsynced, so a crash leaves either the old or the new file,
-// never a torn one. A file that exists but cannot be parsed is reported as
+// never a torn one. A new state directory's own entry is fsynced in its
+// parent too. A file that exists but cannot be parsed is reported as
 // ErrCorrupt and never silently replaced: replacing identity.json would make
-// the device a different endpoint on the broker.
+// the device a different endpoint on the broker. For the same reason Open
+// reports a lost identity.json (while state.json still names an endpoint) as
+// ErrCorrupt instead of creating a new identity.
 package state
 
 import (
@@ -84,6 +87,10 @@ type State struct {
 	AccessExpiresAt  time.Time `json:"access_expires_at,omitzero"`
 	RefreshToken     string    `json:"refresh_token,omitempty"`
 	RefreshExpiresAt time.Time `json:"refresh_expires_at,omitzero"`
+	// UnreachableSince is when the broker stopped answering; zero while it
+	// answers. A trusted agent keeps serving the user tokens it holds
+	// meanwhile (SPEC S3c).
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
 	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 }
 
@@ -97,6 +104,7 @@ type Status struct {
 	HasAccessToken   bool      `json:"has_access_token"`
 	AccessExpiresAt  time.Time `json:"access_expires_at,omitzero"`
 	RefreshExpiresAt time.Time `json:"refresh_expires_at,omitzero"`
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
 	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 	// Connected is set only by a running agent (GET /v1/status); nil when
 	// the status was read from the file.
@@ -114,6 +122,7 @@ func (s State) Status() Status {
 		HasAccessToken:   s.AccessToken != "",
 		AccessExpiresAt:  s.AccessExpiresAt,
 		RefreshExpiresAt: s.RefreshExpiresAt,
+		UnreachableSince: s.UnreachableSince,
 		UpdatedAt:        s.UpdatedAt,
 	}
 }
@@ -128,8 +137,8 @@ func LoadOrCreateIdentity(dir string) (Identity, error) {
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return id, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Identity{}, fmt.Errorf("creating state directory: %w", err)
+	if err := ensureDir(dir); err != nil {
+		return Identity{}, err
 	}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -149,6 +158,66 @@ func LoadOrCreateIdentity(dir string) (Identity, error) {
 		return Identity{}, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return id, nil
+}
+
+// LoadIdentity returns the identity in dir/identity.json. A missing file is
+// an error wrapping fs.ErrNotExist; an empty or unparsable one wraps
+// ErrCorrupt.
+func LoadIdentity(dir string) (Identity, error) {
+	return loadIdentity(filepath.Join(dir, IdentityFile))
+}
+
+// Open returns the identity and the state in dir for the agent that owns
+// them, creating the identity (as LoadOrCreateIdentity) only when the state
+// names no endpoint yet. It fails with an error wrapping ErrCorrupt when
+// either file is corrupt, when identity.json is missing although state.json
+// records an endpoint (the identity was lost: a new one would be another
+// endpoint on the broker), or when the two files name different endpoints.
+// It also removes temporary files that writes killed midway left behind.
+func Open(dir string) (Identity, State, error) {
+	for _, f := range []string{IdentityFile, StateFile} {
+		if _, err := atomicfile.RemoveTemps(filepath.Join(dir, f)); err != nil {
+			return Identity{}, State{}, err
+		}
+	}
+	st, err := Load(dir)
+	if err != nil {
+		return Identity{}, State{}, err
+	}
+	var id Identity
+	if st.EndpointID == "" {
+		id, err = LoadOrCreateIdentity(dir)
+	} else {
+		id, err = LoadIdentity(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Identity{}, State{}, fmt.Errorf("%w: %s is missing but %s records endpoint %s",
+				ErrCorrupt, filepath.Join(dir, IdentityFile), filepath.Join(dir, StateFile), st.EndpointID)
+		}
+	}
+	if err != nil {
+		return Identity{}, State{}, err
+	}
+	if st.EndpointID != "" && st.EndpointID != id.ClientID {
+		return Identity{}, State{}, fmt.Errorf("%w: %s records endpoint %s but %s holds client id %s",
+			ErrCorrupt, filepath.Join(dir, StateFile), st.EndpointID, filepath.Join(dir, IdentityFile), id.ClientID)
+	}
+	return id, st, nil
+}
+
+// ensureDir creates dir (0700) when it does not exist and fsyncs its parent,
+// so that the directory itself survives a power cut with the files written
+// into it.
+func ensureDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	return nil
 }
 
 func loadIdentity(path string) (Identity, error) {
@@ -197,8 +266,8 @@ func Save(dir string, st State) error {
 	if !ValidState(st.State) {
 		return fmt.Errorf("state.Save: unknown state %q", st.State)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
+	if err := ensureDir(dir); err != nil {
+		return err
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {

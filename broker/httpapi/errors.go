@@ -135,7 +135,12 @@ func decodeError(err error) error {
 	)
 	switch {
 	case tooLarge(err):
-		return registry.E(registry.KindInvalid, fmt.Sprintf("the request body is larger than %d KiB", maxBody>>10), err)
+		limit := int64(maxBody)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			limit = mbe.Limit
+		}
+		return registry.E(registry.KindInvalid, fmt.Sprintf("the request body is larger than %d KiB", limit>>10), err)
 	case errors.Is(err, io.EOF):
 		return invalid("the request needs a JSON body")
 	case errors.As(err, &te):

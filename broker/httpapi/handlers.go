@@ -128,42 +128,12 @@ var listStates = map[string]registry.State{
 	api.StateRejected: registry.StateRejected, api.StateUntrusted: registry.StateUntrusted,
 }
 
-// listEndpoints filters by state, account_id, type, key_id, from (a CIDR of
-// the registering address) and q (text in id, hostname or description).
+// listEndpoints lists the endpoints matching the filters of endpointFilter.
 func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
-	q := r.URL.Query()
-	var f registry.EndpointFilter
-	if s := q.Get("state"); s != "" {
-		st, ok := listStates[s]
-		if !ok {
-			a.writeError(w, r, invalid("unknown state %q (pending, trusted, rejected, untrusted)", s))
-			return
-		}
-		f.State = st
-	}
-	if id := q.Get("account_id"); id != "" {
-		f.AccountIDs = []string{id}
-	}
-	if t := q.Get("type"); t != "" {
-		if !registry.ValidClientType(t) {
-			a.writeError(w, r, invalid("unknown endpoint type %q", t))
-			return
-		}
-		f.Type = t
-	}
-	f.KeyID = q.Get("key_id")
-	f.Text = q.Get("q")
-	if len(f.Text) > 256 {
-		a.writeError(w, r, invalid("q is longer than 256 bytes"))
+	f, err := endpointFilter(r.URL.Query())
+	if err != nil {
+		a.writeError(w, r, err)
 		return
-	}
-	if from := q.Get("from"); from != "" {
-		pfx, err := netip.ParsePrefix(from)
-		if err != nil {
-			a.writeError(w, r, invalid("from %q is not a CIDR prefix", from))
-			return
-		}
-		f.From = pfx.Masked()
 	}
 	eps, err := a.reg.ListEndpoints(r.Context(), p, f)
 	if err != nil {
@@ -219,11 +189,8 @@ func (a *API) listAccounts(w http.ResponseWriter, r *http.Request, p *registry.P
 		return
 	}
 	out := make([]api.Account, 0, len(accts))
-	for _, ac := range accts {
-		out = append(out, api.Account{
-			ID: ac.ID, Name: ac.Name, ParentID: ac.ParentID, Type: string(ac.Type),
-			Disabled: ac.Disabled, CreatedAt: ac.CreatedAt.UTC(),
-		})
+	for i := range accts {
+		out = append(out, accountOut(&accts[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -244,20 +211,21 @@ func keyOut(k *registry.APIKey) api.Key {
 		AutoTrust: k.AutoTrust, AllowUntrustedEndpoints: k.AllowUntrustedEndpoints,
 		AllowUnauthenticated: k.AllowUnauthenticated, FullAPIAccess: k.FullAPIAccess,
 		ExpiresAt: timePtr(k.ExpiresAt), AllowedIPs: ips, CreatedBy: k.CreatedBy,
+		RunAsUserID: k.RunAsUserID, RunAsRoleID: k.RunAsRoleID, Predefined: k.Predefined,
 		CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
 	}
 }
 
 func endpointOut(e *registry.Endpoint) api.Endpoint {
 	return api.Endpoint{
-		ID: e.ID, State: string(e.State), Type: e.Type, Description: e.Description,
+		ID: e.ID, ClientID: e.ID, State: string(e.State), Type: e.Type, Description: e.Description,
 		Hostname: e.Hostname, OS: e.OS, Version: e.Version, AccountID: e.AccountID,
 		KeyID: e.KeyID, KeyValueID: e.KeyValueID,
 		RegisteredAt: timePtr(e.RegisteredAt), RegisteredFrom: e.RegisteredFrom,
 		ApprovedBy: e.DecidedBy, ApprovedAt: timePtr(e.DecidedAt),
 		DecidedBy: e.DecidedBy, DecidedAt: timePtr(e.DecidedAt),
 		LastSeenAt: timePtr(e.LastSeenAt), LastSeenFrom: e.LastSeenFrom,
-		KeyType: e.KeyType, KeyFingerprint: e.KeyThumbprint, Bound: len(e.PublicKey) > 0,
+		KeyType: e.KeyType, KeyFingerprint: e.KeyThumbprint, KeyThumbprint: e.KeyThumbprint, Bound: len(e.PublicKey) > 0,
 	}
 }
 

@@ -7,6 +7,12 @@
 // fields are ignored (forward compatibility) but a field of the wrong type
 // is refused naming the field. Error bodies carry only the registry's public
 // message; the full error goes to the log.
+//
+// Admin routes take a user access token ("Authorization: Bearer") or an API
+// key with full API access ("X-API-Key" or "Authorization: ApiKey", SPEC
+// K1, K11). Every authentication failure answers the same 401 body. The
+// permission checks are the registry's: a resource of an account the caller
+// cannot see answers 404, never 403, so ids cannot be probed.
 package httpapi
 
 import (
@@ -30,6 +36,8 @@ type Config struct {
 	// JWKS is the JSON Web Key Set of the token signing keys, served as is.
 	JWKS   []byte
 	Logger *zap.Logger
+	// OAuth configures the OAuth device registration API (oauth.go).
+	OAuth OAuthConfig
 }
 
 // API serves the broker's HTTP API. It is safe for concurrent use.
@@ -40,8 +48,12 @@ type API struct {
 	h    http.Handler
 }
 
-// maxBody bounds a request body.
-const maxBody = 64 << 10
+// maxBody bounds a request body; maxBulkBody that of a bulk endpoint
+// action, which may name up to 100,000 ids.
+const (
+	maxBody     = 64 << 10
+	maxBulkBody = 4 << 20
+)
 
 // Log field names.
 const (
@@ -55,6 +67,8 @@ const (
 	logReason = "key_refusal_reason"
 	logPanic  = "panic"
 )
+
+const bulkPath = "/api/v1/endpoints/bulk"
 
 // New returns an API.
 func New(cfg Config) (*API, error) {
@@ -81,7 +95,37 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
 	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
+	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
+
+	mux.HandleFunc("GET /api/v1/keys/{id}", a.authed(a.getKey))
+	mux.HandleFunc("PATCH /api/v1/keys/{id}", a.authed(a.updateKey))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}", a.authed(a.deleteKey))
+	mux.HandleFunc("POST /api/v1/keys/{id}/values", a.authed(a.addKeyValue))
+	mux.HandleFunc("POST /api/v1/keys/{id}/regenerate", a.authed(a.regenerateKeyValue))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}/values/{value_id}", a.authed(a.revokeKeyValue))
+	mux.HandleFunc("POST /api/v1/edge-devices", a.authed(a.addEdgeDevice))
+	mux.HandleFunc("DELETE /api/v1/edge-devices/{value_id}", a.authed(a.removeEdgeDevice))
+
+	mux.HandleFunc("POST /api/v1/accounts", a.authed(a.createAccount))
 	mux.HandleFunc("GET /api/v1/accounts", a.authed(a.listAccounts))
+	mux.HandleFunc("GET /api/v1/accounts/{id}", a.authed(a.getAccount))
+	mux.HandleFunc("PATCH /api/v1/accounts/{id}", a.authed(a.updateAccount))
+
+	mux.HandleFunc("POST /api/v1/users", a.authed(a.createUser))
+	mux.HandleFunc("GET /api/v1/users", a.authed(a.listUsers))
+	mux.HandleFunc("GET /api/v1/users/{id}", a.authed(a.getUser))
+	mux.HandleFunc("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
+	mux.HandleFunc("DELETE /api/v1/users/{id}", a.authed(a.deleteUser))
+	mux.HandleFunc("POST /api/v1/users/{id}/grants", a.authed(a.grant))
+	mux.HandleFunc("DELETE /api/v1/users/{id}/grants", a.authed(a.ungrant))
+
+	mux.HandleFunc("POST /api/v1/roles", a.authed(a.createRole))
+	mux.HandleFunc("GET /api/v1/roles", a.authed(a.listRoles))
+	mux.HandleFunc("DELETE /api/v1/roles/{id}", a.authed(a.deleteRole))
+
+	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
+
+	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1, its metadata, and key changes (oauth.go)
 
 	// Anything else under /api answers a JSON 404 rather than the mux's text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +149,11 @@ func (a *API) harden(next http.Handler) http.Handler {
 			h.Set("Cache-Control", "no-store")
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			limit := int64(maxBody)
+			if r.URL.Path == bulkPath {
+				limit = maxBulkBody
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		defer func() {
 			if v := recover(); v != nil {
@@ -123,32 +171,56 @@ func (a *API) harden(next http.Handler) http.Handler {
 // principalHandler is a handler for a signed-in user.
 type principalHandler func(w http.ResponseWriter, r *http.Request, p *registry.Principal)
 
-// authed authenticates the user access token of "Authorization: Bearer".
+// unauthenticatedMessage is the one body of every authentication failure
+// of the admin API, whatever the credential and the reason: the reason goes
+// only to the log (and, for API keys, the audit).
+const unauthenticatedMessage = "missing, invalid or expired credentials: send \"Authorization: Bearer <access token>\" " +
+	"(sign in at /api/v1/signin) or an API key with full API access as \"X-API-Key: <value>\""
+
+// authed authenticates the caller: a user access token as "Authorization:
+// Bearer", or an API key with full API access (SPEC K1, K11) as "X-API-Key"
+// or "Authorization: ApiKey". The query form rest_api_key is not accepted
+// here: every admin client can set headers. Credentials are never logged.
 func (a *API) authed(next principalHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if !ok {
-			a.writeError(w, r, registry.E(registry.KindUnauthenticated, "missing user token: send \"Authorization: Bearer <access token>\" (sign in at /api/v1/signin)", nil))
-			return
-		}
-		p, err := a.reg.Authenticate(r.Context(), tok)
+		p, err := a.authenticate(r)
 		if err != nil {
-			a.writeError(w, r, err)
+			if k := registry.KindOf(err); k != registry.KindUnauthenticated && k != registry.KindInvalidClient {
+				a.writeError(w, r, err) // e.g. the store failed: not the caller's fault
+				return
+			}
+			a.writeError(w, r, registry.E(registry.KindUnauthenticated, unauthenticatedMessage, err))
 			return
 		}
 		next(w, r, p)
 	}
 }
 
-// bearer returns the token of an "Authorization: Bearer" header.
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+// authenticate returns the principal of the request's credentials. Exactly
+// one credential must be sent.
+func (a *API) authenticate(r *http.Request) (*registry.Principal, error) {
+	authz := r.Header.Get("Authorization")
+	scheme, cred, hasAuth := strings.Cut(authz, " ")
+	cred = strings.TrimSpace(cred)
+	keys := r.Header.Values("X-API-Key")
+	switch {
+	case authz != "" && len(keys) > 0, len(keys) > 1:
+		return nil, registry.E(registry.KindUnauthenticated, "several credentials sent", nil)
+	case len(keys) == 1:
+		key := strings.TrimSpace(keys[0])
+		if key == "" {
+			return nil, registry.E(registry.KindUnauthenticated, "empty X-API-Key", nil)
+		}
+		return a.reg.AuthenticateKey(r.Context(), key, remote(r))
+	case hasAuth && cred != "" && strings.EqualFold(scheme, "Bearer"):
+		return a.reg.Authenticate(r.Context(), cred)
+	case hasAuth && cred != "" && strings.EqualFold(scheme, "ApiKey"):
+		return a.reg.AuthenticateKey(r.Context(), cred, remote(r))
+	case authz != "":
+		return nil, registry.E(registry.KindUnauthenticated, "unsupported Authorization scheme", nil)
+	default:
+		return nil, registry.E(registry.KindUnauthenticated, "no credentials", nil)
 	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }
 
 // remote returns the caller's address, or the zero Addr.

@@ -270,10 +270,10 @@ func TestEndpointsLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := api.Endpoint{
-			ID: e1.ID, State: "pending", Type: "desktop_client", Hostname: "alpha-host", OS: "linux",
+			ID: e1.ID, ClientID: e1.ID, State: "pending", Type: "desktop_client", Hostname: "alpha-host", OS: "linux",
 			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyValueID: manual.ValueID,
 			RegisteredFrom: "10.1.2.3", LastSeenFrom: "10.1.2.3", KeyType: "ed25519",
-			KeyFingerprint: e1.KeyThumbprint, Bound: true,
+			KeyFingerprint: e1.KeyThumbprint, KeyThumbprint: e1.KeyThumbprint, Bound: true,
 		}
 		if diff := cmp.Diff(want, *got, cmpopts.IgnoreFields(api.Endpoint{}, "RegisteredAt", "LastSeenAt")); diff != "" {
 			t.Errorf("endpoint (-want +got):\n%s", diff)

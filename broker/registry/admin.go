@@ -56,8 +56,35 @@ func normalizePrefixes(in []netip.Prefix) []netip.Prefix {
 
 var keyTypes = map[KeyType]bool{KeyGeneral: true, KeyEmbedded: true, KeyChrome: true, KeyEdge: true}
 
+// checkKeyQuota refuses a new key past the account's key quota (SPEC K9).
+// The predefined keys of SPEC K6 come with the account and do not count.
+func checkKeyQuota(tx Tx, accountID, actor string) error {
+	a, err := tx.GetAccount(accountID)
+	if err != nil {
+		return internal("looking up account", err)
+	}
+	q := a.Settings.KeyQuota
+	if q <= 0 {
+		return nil
+	}
+	keys, err := tx.ListAPIKeys(accountID)
+	if err != nil {
+		return internal("listing keys", err)
+	}
+	n := 0
+	for _, k := range keys {
+		if !k.Predefined {
+			n++
+		}
+	}
+	if n >= q {
+		return quotaError(a, q, "API keys", actor)
+	}
+	return nil
+}
+
 // CreateAPIKey creates a key and its first value. Errors: KindInvalid,
-// KindNotFound, KindPermission.
+// KindNotFound, KindPermission, KindQuota (SPEC K9).
 func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPIKeyRequest) (*CreatedKey, error) {
 	if req.Type == "" {
 		req.Type = KeyGeneral
@@ -89,6 +116,9 @@ func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPI
 		if err := authorize(tx, p, PermModifyAPIKey, req.AccountID); err != nil {
 			return err
 		}
+		if err := checkKeyQuota(tx, req.AccountID, p.Actor()); err != nil {
+			return err
+		}
 		k := &APIKey{
 			ID: newID(), AccountID: req.AccountID, Type: req.Type, Name: req.Name,
 			Description: req.Description, Group: req.Group, Active: !req.Inactive,
@@ -112,6 +142,7 @@ func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPI
 				"allow_untrusted_endpoints": fmt.Sprint(k.AllowUntrustedEndpoints), "allow_unauthenticated": fmt.Sprint(k.AllowUnauthenticated)})
 	})
 	if err != nil {
+		r.auditQuota(ctx, "apikey.create", "", req.Remote, err)
 		return nil, err
 	}
 	r.bus.Publish(Event{Type: "apikey.created", AccountID: out.Key.AccountID, At: now})
@@ -191,52 +222,105 @@ var transitions = map[Action]struct {
 	ActionUntrust: {[]State{StateTrusted}, StateUntrusted},
 }
 
-// Decide applies an admin action to one endpoint, takes effect at once and
-// pushes it to a connected agent. Approving a trusted endpoint is a no-op;
-// any other transition not allowed answers KindConflict. Untrusting revokes
-// the endpoint's refresh tokens and those of users who logged in through
-// it. Errors: KindInvalid, KindNotFound, KindPermission, KindConflict.
-func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, action Action, remote netip.Addr) (*Endpoint, error) {
+// checkAction validates an action and returns the permission it needs.
+func checkAction(action Action) (Permission, error) {
+	if action == ActionDelete {
+		return PermDeleteEndpoint, nil
+	}
+	if _, ok := transitions[action]; !ok {
+		return "", E(KindInvalid, fmt.Sprintf("unknown action %q (approve, reject, untrust, delete)", action), nil)
+	}
+	return PermModifyEndpoint, nil
+}
+
+// applyAction applies action to ep, which the caller may act on, in tx:
+// the state change (or deletion), the token revocations it implies and its
+// audit row, recorded as auditAction ("" = "endpoint.<action>"). It
+// updates ep in place and returns the event to publish after the commit,
+// or nil for a no-op (approving a trusted endpoint). A transition not
+// allowed answers KindConflict. Decide, DeleteEndpoint, DecideMany and
+// Sweep all go through it.
+func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action, auditAction string, remote netip.Addr) (*Event, error) {
+	if auditAction == "" {
+		auditAction = "endpoint." + string(action)
+	}
+	if action == ActionDelete {
+		if err := tx.RevokeRefreshTokensOf(SubjectEndpoint, ep.ID, now); err != nil {
+			return nil, internal("revoking tokens", err)
+		}
+		if err := tx.DeleteEndpoint(ep.ID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, E(KindNotFound, "not found", err)
+			}
+			return nil, internal("deleting endpoint", err)
+		}
+		if err := audit(tx, now, actor, auditAction, ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, remote,
+			map[string]string{"state": string(ep.State)}); err != nil {
+			return nil, err
+		}
+		ep.State = StateDeleted
+		return &Event{Type: "endpoint.deleted", EndpointID: ep.ID, AccountID: ep.AccountID, State: StateDeleted, At: now}, nil
+	}
 	tr, ok := transitions[action]
 	if !ok {
 		return nil, E(KindInvalid, fmt.Sprintf("unknown action %q", action), nil)
 	}
+	if action == ActionApprove && ep.State == StateTrusted {
+		return nil, nil
+	}
+	err := tx.TransitionEndpoint(ep.ID, tr.from, tr.to, actor, now)
+	if errors.Is(err, ErrConflict) {
+		return nil, E(KindConflict, fmt.Sprintf("cannot %s an endpoint that is %s", action, ep.State), err)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, E(KindNotFound, "not found", err)
+	}
+	if err != nil {
+		return nil, internal("changing endpoint state", err)
+	}
+	if tr.to == StateUntrusted {
+		if err := tx.RevokeRefreshTokensOf(SubjectEndpoint, ep.ID, now); err != nil {
+			return nil, internal("revoking tokens", err)
+		}
+	}
+	from := ep.State
+	ep.State, ep.DecidedBy, ep.DecidedAt, ep.UpdatedAt = tr.to, actor, now, now
+	if err := audit(tx, now, actor, auditAction, ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, remote,
+		map[string]string{"from": string(from), "to": string(tr.to)}); err != nil {
+		return nil, err
+	}
+	return &Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now}, nil
+}
+
+// Decide applies an admin action to one endpoint, takes effect at once and
+// pushes it to a connected agent. Approving a trusted endpoint is a no-op;
+// any other transition not allowed answers KindConflict. Untrusting revokes
+// the endpoint's refresh tokens and those of users who logged in through
+// it; ActionDelete deletes it (as DeleteEndpoint, and the result's State is
+// StateDeleted). Errors: KindInvalid, KindNotFound, KindPermission,
+// KindConflict.
+func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, action Action, remote netip.Addr) (*Endpoint, error) {
+	perm, err := checkAction(action)
+	if err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var ep *Endpoint
-	var changed bool
-	err := r.store.Update(ctx, func(tx Tx) error {
-		changed = false
+	var ev *Event
+	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		ep, err = endpointFor(tx, p, PermModifyEndpoint, endpointID)
+		ep, err = endpointFor(tx, p, perm, endpointID)
 		if err != nil {
 			return err
 		}
-		if action == ActionApprove && ep.State == StateTrusted {
-			return nil
-		}
-		err = tx.TransitionEndpoint(ep.ID, tr.from, tr.to, p.Actor(), now)
-		if errors.Is(err, ErrConflict) {
-			return E(KindConflict, fmt.Sprintf("cannot %s an endpoint that is %s", action, ep.State), err)
-		}
-		if err != nil {
-			return internal("changing endpoint state", err)
-		}
-		if tr.to == StateUntrusted {
-			if err := tx.RevokeRefreshTokensOf(SubjectEndpoint, ep.ID, now); err != nil {
-				return internal("revoking tokens", err)
-			}
-		}
-		from := ep.State
-		ep.State, ep.DecidedBy, ep.DecidedAt, ep.UpdatedAt = tr.to, p.Actor(), now, now
-		changed = true
-		return audit(tx, now, p.Actor(), "endpoint."+string(action), ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, remote,
-			map[string]string{"from": string(from), "to": string(tr.to)})
+		ev, err = applyAction(tx, now, p.Actor(), ep, action, "", remote)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if changed {
-		r.bus.Publish(Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
+	if ev != nil {
+		r.bus.Publish(*ev)
 	}
 	return ep, nil
 }
@@ -244,28 +328,8 @@ func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, 
 // DeleteEndpoint deletes an endpoint in any state, revokes its tokens and
 // tells a connected agent (E4a). Errors: KindNotFound, KindPermission.
 func (r *Registry) DeleteEndpoint(ctx context.Context, p *Principal, endpointID string, remote netip.Addr) error {
-	now := r.now()
-	var ep *Endpoint
-	err := r.store.Update(ctx, func(tx Tx) error {
-		var err error
-		ep, err = endpointFor(tx, p, PermDeleteEndpoint, endpointID)
-		if err != nil {
-			return err
-		}
-		if err := tx.RevokeRefreshTokensOf(SubjectEndpoint, ep.ID, now); err != nil {
-			return internal("revoking tokens", err)
-		}
-		if err := tx.DeleteEndpoint(ep.ID); err != nil {
-			return internal("deleting endpoint", err)
-		}
-		return audit(tx, now, p.Actor(), "endpoint.delete", ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, remote,
-			map[string]string{"state": string(ep.State)})
-	})
-	if err != nil {
-		return err
-	}
-	r.bus.Publish(Event{Type: "endpoint.deleted", EndpointID: ep.ID, AccountID: ep.AccountID, State: StateDeleted, At: now})
-	return nil
+	_, err := r.Decide(ctx, p, endpointID, ActionDelete, remote)
+	return err
 }
 
 // ListAccounts lists the accounts where the caller holds ViewAccount.

@@ -15,8 +15,11 @@ import (
 type Principal struct {
 	UserID    string
 	Username  string
-	AccountID string // the user's own account
-	grants    []resolvedGrant
+	AccountID string // the user's own account (for a key: the key's account)
+	// KeyID is set when the caller authenticated with an API key (SPEC K1):
+	// it then acts as the key's run-as user.
+	KeyID  string
+	grants []resolvedGrant
 }
 
 type resolvedGrant struct {
@@ -25,7 +28,12 @@ type resolvedGrant struct {
 }
 
 // Actor is the audit name of p.
-func (p *Principal) Actor() string { return "user:" + p.UserID }
+func (p *Principal) Actor() string {
+	if p.KeyID != "" {
+		return "key:" + p.KeyID
+	}
+	return "user:" + p.UserID
+}
 
 // SignInRequest is an administrator's sign-in with a password (SPEC S3b).
 type SignInRequest struct {
@@ -82,7 +90,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	var tp *TokenPair
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, r.userTTL, "")
+		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, "")
 		if err != nil {
 			return err
 		}
@@ -136,21 +144,8 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 			}
 		}
 		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID}
-		grants, err := tx.ListGrants(u.ID)
-		if err != nil {
-			return err
-		}
-		for _, g := range grants {
-			role, err := tx.GetRole(g.RoleID)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			p.grants = append(p.grants, resolvedGrant{accountID: g.AccountID, perms: role.Permissions})
-		}
-		return nil
+		p.grants, err = grantsOf(tx, u.ID)
+		return err
 	})
 	if err != nil {
 		return fail(err)
@@ -197,29 +192,67 @@ func (p *Principal) check(chain []string, perm Permission) error {
 // visibleAccounts returns the accounts where p holds perm, from one read of
 // the account table.
 func visibleAccounts(tx Tx, p *Principal, perm Permission) ([]Account, error) {
-	all, err := tx.ListAccounts()
-	if err != nil {
-		return nil, internal("listing accounts", err)
-	}
-	byID := make(map[string]*Account, len(all))
-	for i := range all {
-		byID[all[i].ID] = &all[i]
-	}
-	get := func(id string) (*Account, error) {
-		if a, ok := byID[id]; ok {
-			return a, nil
-		}
-		return nil, fmt.Errorf("account %s: %w", id, ErrNotFound)
-	}
 	var out []Account
-	for _, a := range all {
-		chain, err := walkUp(a.ID, get)
+	err := forEachAccount(tx, func(a *Account, chain []string) {
+		if p.check(chain, perm) == nil {
+			out = append(out, *a)
+		}
+	})
+	return out, err
+}
+
+// grantsOf returns a user's grants with their roles' permissions.
+func grantsOf(tx Tx, userID string) ([]resolvedGrant, error) {
+	grants, err := tx.ListGrants(userID)
+	if err != nil {
+		return nil, fmt.Errorf("listing grants: %w", err)
+	}
+	var out []resolvedGrant
+	for _, g := range grants {
+		role, err := tx.GetRole(g.RoleID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
 		if err != nil {
-			return nil, internal("walking account tree", err)
+			return nil, fmt.Errorf("looking up role: %w", err)
 		}
-		if p.check(accountIDs(chain), perm) == nil {
-			out = append(out, a)
-		}
+		out = append(out, resolvedGrant{accountID: g.AccountID, perms: role.Permissions})
 	}
 	return out, nil
+}
+
+// chainIDs returns the ids of an account and its ancestors, nearest first.
+func chainIDs(tx Tx, accountID string) ([]string, error) {
+	chain, err := ancestors(tx, accountID)
+	if err != nil {
+		return nil, internal("walking account tree", err)
+	}
+	return accountIDs(chain), nil
+}
+
+// holdsAll checks that p holds every one of perms at the account whose
+// chain is given; it is how no one hands out a right they lack (roles,
+// grants, a key's run-as identity). Errors: KindPermission.
+func (p *Principal) holdsAll(chain []string, perms []Permission) error {
+	for _, perm := range perms {
+		if err := p.check(chain, perm); err != nil {
+			return E(KindPermission, "you cannot hand out the "+string(perm)+" permission: you lack it at this account", nil)
+		}
+	}
+	return nil
+}
+
+// covers checks that p holds, at each grant's account, every permission of
+// grants: p may not take over or hand out a more powerful identity.
+func (p *Principal) covers(tx Tx, grants []resolvedGrant) error {
+	for _, g := range grants {
+		chain, err := chainIDs(tx, g.accountID)
+		if err != nil {
+			return err
+		}
+		if err := p.holdsAll(chain, g.perms); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -22,8 +22,8 @@ type BootstrapResult struct {
 }
 
 // Bootstrap creates, once per store, the built-in roles, the root vendor
-// account, the customer account "default" and the user "admin" holding
-// Administrator at the root. adminPassword "" means generate one.
+// account, the customer account "default" with the predefined keys of SPEC
+// K6, and the user "admin" holding Administrator at the root. adminPassword "" means generate one.
 func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*BootstrapResult, error) {
 	res := &BootstrapResult{}
 	generated := adminPassword == ""
@@ -69,6 +69,9 @@ func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*Bootst
 			if err := tx.CreateAccount(a); err != nil {
 				return err
 			}
+		}
+		if err := createPredefinedKeys(tx, now, "system", def.ID); err != nil {
+			return err
 		}
 		admin := &User{ID: newID(), AccountID: rootAcct.ID, Username: AdminUsername, PasswordHash: hash,
 			Source: UserSourceBootstrap, CreatedAt: now, UpdatedAt: now}

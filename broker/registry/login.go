@@ -102,7 +102,7 @@ func (r *Registry) Login(ctx context.Context, req LoginRequest) (*TokenPair, err
 		if len(grants) > 0 || u.Disabled {
 			return E(KindLoginRefused, "this user cannot log in through a device", nil)
 		}
-		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: endpointID}, r.userTTL, "")
+		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: endpointID}, "")
 		if err != nil {
 			return err
 		}

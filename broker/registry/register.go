@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -36,12 +34,15 @@ type RegisterRequest struct {
 	Hostname    string
 	OS          string
 	Version     string
-	KeyType     string // "ed25519"
+	KeyType     string // "ed25519", "rsa", "x509" (pubkey.go); "" = none
 	PublicKey   []byte
 	// Proven reports that the transport verified the caller holds the
 	// private key of PublicKey (QUIC Hello, or an HTTP request signature).
 	Proven bool
-	Remote netip.Addr
+	// DeferTokens: issue no tokens even when trusted and proven; the
+	// transport hands them out later (HTTP: for the device code).
+	DeferTokens bool
+	Remote      netip.Addr
 }
 
 // RegisterResult is the outcome of Register.
@@ -51,6 +52,10 @@ type RegisterResult struct {
 	Tokens *TokenPair
 	// Created reports a new endpoint (a use of the key value was consumed).
 	Created bool
+	// KeyChange reports that the registration presented another public key
+	// than the endpoint's: it is now a pending key change (E4), and
+	// Endpoint.State says pending, as the registrant's key sees it.
+	KeyChange bool
 }
 
 const maxTextField = 256
@@ -68,19 +73,24 @@ func validateRegister(req *RegisterRequest) error {
 			return E(KindInvalid, fmt.Sprintf("%s is longer than %d bytes", name, maxTextField), nil)
 		}
 	}
-	switch req.KeyType {
-	case KeyTypeEd25519:
-		if len(req.PublicKey) != ed25519.PublicKeySize {
-			return E(KindInvalid, "an ed25519 public key is 32 bytes", nil)
-		}
-	case "":
-		if len(req.PublicKey) != 0 || req.Proven {
-			return E(KindInvalid, "public_key without key_type", nil)
-		}
-	default:
-		return E(KindInvalid, fmt.Sprintf("unsupported key type %q", req.KeyType), nil)
-	}
 	return nil
+}
+
+// prepareKey checks the request's public key and stores it in its stored
+// form (pubkey.go); it returns the key's thumbprint, "" for none.
+func prepareKey(req *RegisterRequest) (string, error) {
+	if req.KeyType == "" {
+		if len(req.PublicKey) != 0 || req.Proven {
+			return "", E(KindInvalid, "public_key without key_type", nil)
+		}
+		return "", nil
+	}
+	pk, err := ParsePublicKey(req.KeyType, req.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	req.PublicKey = pk.Raw
+	return pk.Thumbprint, nil
 }
 
 // Register registers a new endpoint or re-registers a known one (SPEC E1,
@@ -93,38 +103,23 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	if err := validateRegister(&req); err != nil {
 		return nil, err
 	}
-	var thumb string
-	if req.KeyType == KeyTypeEd25519 {
-		var err error
-		if thumb, err = token.Thumbprint(ed25519.PublicKey(req.PublicKey)); err != nil {
-			return nil, E(KindInvalid, "invalid public key", err)
-		}
+	thumb, err := prepareKey(&req)
+	if err != nil {
+		return nil, err
 	}
 	now := r.now()
 	var res RegisterResult
 	var events []Event
-	err := r.store.Update(ctx, func(tx Tx) error {
+	err = r.store.Update(ctx, func(tx Tx) error {
 		res, events = RegisterResult{}, nil
-		ep, err := tx.GetEndpoint(req.ClientID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return internal("looking up endpoint", err)
-		}
-		target := req.AccountID
-		if ep != nil && target == "" {
-			target = ep.AccountID
-		}
-		ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
-		if err != nil {
-			return err
-		}
-		if ep == nil {
-			return r.registerNew(tx, now, &req, ku, thumb, &res, &events)
-		}
-		return r.reRegister(tx, now, &req, ku, ep, &res)
+		return r.registerTx(tx, now, &req, thumb, &res, &events)
 	})
 	if err != nil {
-		if KindOf(err) == KindInvalidClient {
+		switch KindOf(err) {
+		case KindInvalidClient:
 			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, req.ClientID)
+		case KindQuota:
+			r.auditQuota(ctx, "endpoint.register", req.ClientID, req.Remote, err)
 		}
 		return nil, err
 	}
@@ -134,7 +129,37 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	return &res, nil
 }
 
+// registerTx is Register inside tx, for a request that passed
+// validateRegister and prepareKey; thumb is its key's thumbprint.
+func (r *Registry) registerTx(tx Tx, now time.Time, req *RegisterRequest, thumb string, res *RegisterResult, events *[]Event) error {
+	ep, err := tx.GetEndpoint(req.ClientID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return internal("looking up endpoint", err)
+	}
+	target := req.AccountID
+	if ep != nil && target == "" {
+		target = ep.AccountID
+	}
+	ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
+	if err != nil {
+		return err
+	}
+	if ep == nil {
+		return r.registerNew(tx, now, req, ku, thumb, res, events)
+	}
+	return r.reRegister(tx, now, req, ku, ep, thumb, res)
+}
+
 func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, thumb string, res *RegisterResult, events *[]Event) error {
+	if q := ku.target.Settings.EndpointQuota; q > 0 {
+		n, err := tx.CountEndpoints(ku.target.ID)
+		if err != nil {
+			return internal("counting endpoints", err)
+		}
+		if n >= q {
+			return quotaError(ku.target, q, "endpoints", "key:"+ku.key.ID)
+		}
+	}
 	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), true); err != nil {
 		if errors.Is(err, ErrLimitReached) {
 			return errKeyRefused(&refusal{reason: "use limit reached", keyID: ku.key.ID, publicID: ku.value.PublicID, account: ku.key.AccountID})
@@ -169,7 +194,7 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 	}
 	*events = append(*events, Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
 	res.Endpoint, res.Created = *ep, true
-	if ep.State == StateTrusted && req.Proven {
+	if ep.State == StateTrusted && req.Proven && !req.DeferTokens {
 		tp, err := r.issueDevice(tx, now, ep)
 		if err != nil {
 			return err
@@ -180,18 +205,25 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 }
 
 // reRegister handles a registration for a known client id (SPEC E4, E9).
-func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, ep *Endpoint, res *RegisterResult) error {
+// Another public key than the endpoint's becomes a pending key change; the
+// same key re-registers, and only a proven registration updates the
+// endpoint of a keyed endpoint (an unproven one could come from anyone who
+// holds the API key and knows the public key).
+func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, ep *Endpoint, thumb string, res *RegisterResult) error {
 	if ep.AccountID != ku.target.ID {
 		return E(KindConflict, "this client id is registered in another account", nil)
 	}
-	if !bytes.Equal(ep.PublicKey, req.PublicKey) || ep.KeyType != req.KeyType {
-		// A key change is always pending an admin's approval (E4); until the
-		// admin console can show it, it is refused and the old key stays.
-		return E(KindConflict, "this client id is registered with a different public key", nil)
+	if ep.KeyThumbprint != thumb {
+		return r.requestKeyChange(tx, now, req, ku, ep, thumb, res)
 	}
 	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), false); err != nil {
 		return internal("recording key use", err)
 	}
+	if ep.KeyThumbprint != "" && !req.Proven {
+		res.Endpoint = *ep
+		return nil
+	}
+	ep.KeyType, ep.PublicKey = req.KeyType, req.PublicKey // the same key; an X.509 certificate may be a renewed one
 	ep.Description, ep.Hostname, ep.OS, ep.Version = req.Description, req.Hostname, req.OS, req.Version
 	ep.LastSeenAt, ep.LastSeenFrom, ep.UpdatedAt = now, addrString(req.Remote), now
 	if ep.State == StatePending {
@@ -201,19 +233,21 @@ func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *ke
 		return internal("updating endpoint", err)
 	}
 	res.Endpoint = *ep
-	if ep.State == StateTrusted && req.Proven {
+	if ep.State == StateTrusted && req.Proven && !req.DeferTokens {
 		tp, err := r.issueDevice(tx, now, ep)
 		if err != nil {
 			return err
 		}
 		res.Tokens = tp
+	}
+	if ep.State == StateTrusted && req.Proven {
 		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.reregister", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, nil)
 	}
 	return nil
 }
 
 func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint) (*TokenPair, error) {
-	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, "")
+	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, "")
 }
 
 // IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
@@ -245,17 +279,18 @@ func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string
 // token bound to a key is refreshed only by its holder. Reusing a spent token
 // revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
 func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*TokenPair, error) {
-	return r.refresh(ctx, refreshToken, jkt, "")
+	return r.refresh(ctx, refreshToken, jkt, "", "")
 }
 
 // RefreshUser is Refresh for user tokens only: a device's refresh token
 // presented here is refused without being spent.
 func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*TokenPair, error) {
-	return r.refresh(ctx, refreshToken, "", SubjectUser)
+	return r.refresh(ctx, refreshToken, "", SubjectUser, "")
 }
 
-// refresh rotates a refresh token; subject "" accepts any subject type.
-func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject string) (*TokenPair, error) {
+// refresh rotates a refresh token; subject "" accepts any subject type,
+// subjectID "" any subject.
+func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string) (*TokenPair, error) {
 	now := r.now()
 	var tp *TokenPair
 	var reuse *RefreshToken
@@ -279,7 +314,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 		case err != nil:
 			return internal("consuming refresh token", err)
 		}
-		if subject != "" && rt.SubjectType != subject {
+		if (subject != "" && rt.SubjectType != subject) || (subjectID != "" && rt.SubjectID != subjectID) {
 			// Returning an error rolls the consumption back.
 			return E(KindInvalidGrant, "refresh token is invalid", errors.New("wrong subject type"))
 		}
@@ -292,7 +327,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, r.deviceTTL, rt.ChainID)
+			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
 			return err
 		default:
 			u, err := tx.GetUser(rt.SubjectID)
@@ -304,7 +339,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject strin
 					return err
 				}
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, r.userTTL, rt.ChainID)
+			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
 			return err
 		}
 	})

@@ -174,9 +174,37 @@ type TokenPair struct {
 // refreshPrefix marks edgetrust refresh tokens for secret scanners.
 const refreshPrefix = "etr_"
 
+// lifetimes are the token lifetimes that apply to one account (SPEC T2).
+type lifetimes struct{ device, user, refresh time.Duration }
+
+// lifetimesOf returns the account's own token lifetimes, the broker's
+// defaults where it sets none.
+func (r *Registry) lifetimesOf(tx Tx, accountID string) (lifetimes, error) {
+	lt := lifetimes{device: r.deviceTTL, user: r.userTTL, refresh: r.refreshTTL}
+	a, err := tx.GetAccount(accountID)
+	if errors.Is(err, ErrNotFound) {
+		return lt, nil
+	}
+	if err != nil {
+		return lt, internal("looking up account", err)
+	}
+	lt.device = orDefault(a.Settings.DeviceTokenTTL, lt.device)
+	lt.user = orDefault(a.Settings.UserTokenTTL, lt.user)
+	lt.refresh = orDefault(a.Settings.RefreshTTL, lt.refresh)
+	return lt, nil
+}
+
 // issue mints an access token for c and a refresh token in chain (a new
-// chain when chain is "").
-func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, ttl time.Duration, chain string) (*TokenPair, error) {
+// chain when chain is ""), with the lifetimes of c's account.
+func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*TokenPair, error) {
+	lt, err := r.lifetimesOf(tx, c.Account)
+	if err != nil {
+		return nil, err
+	}
+	ttl := lt.user
+	if c.Type == token.TypeDevice {
+		ttl = lt.device
+	}
 	c.IssuedAt = now
 	c.ExpiresAt = now.Add(ttl)
 	access, err := r.signer.Mint(c)
@@ -189,7 +217,7 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, ttl time.Duration
 	}
 	rt := &RefreshToken{
 		ID: newID(), Hash: hash, ChainID: chain, AccountID: c.Account,
-		IssuedAt: now, ExpiresAt: now.Add(r.refreshTTL), EndpointID: c.Endpoint,
+		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint,
 	}
 	switch c.Type {
 	case token.TypeDevice:
@@ -200,5 +228,5 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, ttl time.Duration
 	if err := tx.CreateRefreshToken(rt); err != nil {
 		return nil, fmt.Errorf("storing refresh token: %w", err)
 	}
-	return &TokenPair{AccessToken: access, TokenType: "Bearer", ExpiresIn: ttl, RefreshToken: secret, RefreshExpiresIn: r.refreshTTL}, nil
+	return &TokenPair{AccessToken: access, TokenType: "Bearer", ExpiresIn: ttl, RefreshToken: secret, RefreshExpiresIn: lt.refresh}, nil
 }

@@ -34,6 +34,7 @@ type Store interface {
 // row return an error wrapping ErrNotFound when it does not exist. Zero
 // time.Time values are stored as NULL and read back as zero.
 type Tx interface {
+	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
 	// Accounts.
 	CreateAccount(a *Account) error // ErrConflict on a duplicate id
 	GetAccount(id string) (*Account, error)
@@ -47,22 +48,44 @@ type Tx interface {
 	// FindUsers returns users matching every non-empty field of f.
 	FindUsers(f UserFilter) ([]User, error)
 	UpdateUser(u *User) error
+	// DeleteUser deletes a user and its grants. ErrNotFound when missing.
+	DeleteUser(id string) error
 
 	// Roles and grants.
 	CreateRole(r *Role) error // ErrConflict on a duplicate id
 	GetRole(id string) (*Role, error)
-	ListRoles() ([]Role, error)
+	ListRoles() ([]Role, error) // built-in first, then by CreatedAt, ID
+	UpdateRole(r *Role) error   // Name and Permissions; ErrNotFound when missing
+	// DeleteRole deletes a role and every grant of it. ErrNotFound when missing.
+	DeleteRole(id string) error
 	CreateGrant(g *Grant) error // ErrConflict on a duplicate (user, role, account)
 	ListGrants(userID string) ([]Grant, error)
+	// DeleteGrant deletes one grant. ErrNotFound when there is no such grant.
+	DeleteGrant(userID, roleID, accountID string) error
 
 	// API keys and their values.
 	CreateAPIKey(k *APIKey) error
 	GetAPIKey(id string) (*APIKey, error)
 	ListAPIKeys(accountID string) ([]APIKey, error) // "" = all; ordered by CreatedAt, ID
 	UpdateAPIKey(k *APIKey) error
+	// ListAPIKeysRunningAs lists the keys whose RunAsUserID is userID (SPEC
+	// K10); "" lists none.
+	ListAPIKeysRunningAs(userID string) ([]APIKey, error)
+	// DeleteAPIKey deletes a key and all its values. Endpoints that registered
+	// with it keep their KeyID and KeyValueID (SPEC K12). ErrNotFound when
+	// missing.
+	DeleteAPIKey(id string) error
+	// CountAPIKeys counts the keys of one account (SPEC K9).
+	CountAPIKeys(accountID string) (int, error)
 	CreateKeyValue(v *KeyValue) error // ErrConflict on a duplicate id or public id
+	GetKeyValue(id string) (*KeyValue, error)
 	GetKeyValueByPublicID(publicID string) (*KeyValue, error)
-	ListKeyValues(keyID string) ([]KeyValue, error)
+	ListKeyValues(keyID string) ([]KeyValue, error) // ordered by CreatedAt, ID
+	// UpdateKeyValue replaces PublicID, SecretHash, Description, ExpiresAt,
+	// RevokedAt, UseLimit and EdgeDevice of a value (regenerate, revoke);
+	// usage fields are left alone. ErrNotFound when missing; ErrConflict on a
+	// duplicate public id.
+	UpdateKeyValue(v *KeyValue) error
 	// RecordKeyUse sets LastUsedAt/From. With consume it also adds one to
 	// UseCount in the same conditional update, only while UseLimit is 0 or
 	// UseCount < UseLimit; when no use is left it changes nothing and
@@ -82,6 +105,8 @@ type Tx interface {
 	// TouchEndpoint sets LastSeenAt/From.
 	TouchEndpoint(id string, at time.Time, from string) error
 	DeleteEndpoint(id string) error
+	// CountEndpoints counts the endpoints of one account (SPEC K9).
+	CountEndpoints(accountID string) (int, error)
 
 	// Refresh tokens.
 	CreateRefreshToken(t *RefreshToken) error
@@ -96,6 +121,9 @@ type Tx interface {
 	// RevokeRefreshTokensOf revokes every unrevoked token of a subject, and
 	// for endpoints also the user tokens issued through that endpoint.
 	RevokeRefreshTokensOf(subjectType, subjectID string, at time.Time) error
+	// PurgeRefreshTokens deletes every refresh token that expired before
+	// `before` (used, revoked or not) and returns how many it deleted.
+	PurgeRefreshTokens(before time.Time) (int, error)
 
 	// Audit.
 	AppendAudit(e *AuditEvent) error               // sets e.ID
@@ -126,6 +154,11 @@ type EndpointFilter struct {
 	From             netip.Prefix
 	RegisteredBefore time.Time
 	RegisteredAfter  time.Time
+	// SeenBefore/SeenAfter select by LastSeenAt, both exclusive (SPEC E6,
+	// E8). An endpoint never seen counts as seen when it registered, so one
+	// that registered and went silent becomes stale.
+	SeenBefore time.Time
+	SeenAfter  time.Time
 	// Text matches a substring of id, hostname or description (case-insensitive).
 	Text  string
 	Limit int // 0 = no limit
@@ -134,8 +167,12 @@ type EndpointFilter struct {
 // AuditFilter selects audit events; zero fields match anything.
 type AuditFilter struct {
 	AccountIDs []string
-	Action     string // exact, or a prefix ending in "." ("endpoint.")
-	Since      time.Time
+	Action     string    // exact, or a prefix ending in "." ("endpoint.")
+	Actor      string    // exact
+	Target     string    // exact
+	Outcome    string    // exact
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive
 	AfterID    int64
 	Limit      int
 }

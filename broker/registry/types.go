@@ -39,8 +39,23 @@ type Account struct {
 	// DenyUserCreation turns off S7's creation of unknown users on their
 	// first session login (default: users are created).
 	DenyUserCreation bool
+	Settings         AccountSettings
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+}
+
+// AccountSettings are an account's own limits and lifetimes. A zero field
+// means "the broker's default" (lifetimes) or "no limit" (quotas, stale time).
+type AccountSettings struct {
+	DeviceTokenTTL time.Duration // SPEC T2
+	UserTokenTTL   time.Duration
+	RefreshTTL     time.Duration
+	KeyQuota       int // SPEC K9: most API keys the account may hold
+	EndpointQuota  int // SPEC K9: most endpoints the account may hold
+	// StaleAfter marks endpoints not seen for this long as stale (SPEC E8);
+	// with DeleteStale they are deleted instead.
+	StaleAfter  time.Duration
+	DeleteStale bool
 }
 
 // User is a person in an account. PasswordHash is an encoded Argon2id hash, or
@@ -52,6 +67,8 @@ type User struct {
 	Domain       string
 	UPN          string
 	Email        string
+	CardID       string // SPEC S4: card number, unique per account when set
+	ShortID      string // SPEC S4: short id, unique per account when set
 	PasswordHash string
 	Source       string // "local", "session" (created by S7), "bootstrap"
 	Disabled     bool
@@ -146,9 +163,12 @@ type APIKey struct {
 	AllowedIPs              []netip.Prefix
 	RunAsUserID             string
 	RunAsRoleID             string
-	CreatedBy               string
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// Predefined marks the keys every customer account is created with
+	// (SPEC K6): their values are never shown until regenerated.
+	Predefined bool
+	CreatedBy  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // KeyValue is one value of an API key (SPEC K2). Only SecretHash is stored;
@@ -167,6 +187,9 @@ type KeyValue struct {
 	LastUsedFrom string
 	UseCount     int64
 	UseLimit     int64
+	// EdgeDevice names the edge device whose own credential this value is
+	// (SPEC K7); "" for ordinary values.
+	EdgeDevice string
 }
 
 // Endpoint is a registered device; ID is the device's client_id.

@@ -1,10 +1,21 @@
 // Command edgetrust-agent registers this device with an edgetrust broker,
 // keeps its device token fresh and serves secure session logins on a local
-// socket.
+// socket. It runs as a system service that 'install' sets up.
 //
-//	edgetrust-agent run --broker HOST:PORT --state-dir DIR [--api-key KEY | env EDGETRUST_API_KEY] ...
-//	edgetrust-agent status --state-dir DIR [-o json]
+//	edgetrust-agent install --broker HOST:PORT [--api-key-file FILE | env EDGETRUST_API_KEY | --api-key KEY]
+//	                        [--type T] [--account A] [--description D]
+//	                        [--broker-ca FILE | --broker-fingerprint sha256:HEX] [--no-wait] [--wait-timeout D]
+//	edgetrust-agent uninstall [--purge]
+//	edgetrust-agent start | stop | restart
+//	edgetrust-agent status [-o json]
+//	edgetrust-agent run [--config FILE] [--broker HOST:PORT --state-dir DIR ...]
 //	edgetrust-agent login [--socket PATH] [--type session_user|session_user_domain|upn]
+//
+// 'install' writes /etc/edgetrust-agent/agent.conf (0600) and registers a
+// service that runs 'edgetrust-agent run --config' with it: a systemd unit
+// (the one the packages ship), a SysV init script where systemd does not
+// run, a launchd daemon or a Windows service. 'status' shows the service's
+// state, the endpoint's trust state and the token expiry.
 //
 // Global flags (--state-dir, --socket, --log-level, --log-format, --help)
 // are accepted before or after the subcommand. Exit status: 0 success, 1
@@ -32,6 +43,8 @@ import (
 
 	"github.com/edgetrust/edgetrust/agent"
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
+	"github.com/edgetrust/edgetrust/agent/config"
+	"github.com/edgetrust/edgetrust/agent/daemon"
 	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
 )
@@ -59,6 +72,11 @@ type options struct {
 	// run
 	broker, apiKey, clientType, description, brokerCA, brokerFP, account string
 	minBackoff, maxBackoff                                               time.Duration
+	config                                                               string
+	// install, uninstall, start, stop, restart (and status)
+	apiKeyFile, configDir, serviceName string
+	noWait, purge                      bool
+	waitTimeout                        time.Duration
 	// status
 	output string
 	// login
@@ -74,6 +92,7 @@ type command struct {
 }
 
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	fs             *pflag.FlagSet
@@ -90,10 +109,13 @@ device token fresh, and serves secure session logins on the local socket.
 Failures are retried forever with backoff; 'status' shows the last error.
 SIGINT or SIGTERM stops it (exit 0).
 
+The installed service runs 'run --config CONFIG_DIR/agent.conf'; without
+--config and --broker, run reads that file too. Flags override the file.
 The API key is read from --api-key or, better (it is then not visible in
 the process list), from the EDGETRUST_API_KEY environment variable.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
-			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required)")
+			fs.StringVar(&o.config, "config", "", "configuration file written by 'install' (default CONFIG_DIR/agent.conf when --broker is not given)")
+			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required unless in the configuration)")
 			fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 			fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(agent.ClientTypes, ", "))
 			fs.StringVar(&o.description, "description", "", "description of this endpoint shown to administrators")
@@ -104,18 +126,64 @@ the process list), from the EDGETRUST_API_KEY environment variable.`,
 			fs.DurationVar(&o.maxBackoff, "max-backoff", 0, "largest retry delay (tests)")
 			_ = fs.MarkHidden("min-backoff")
 			_ = fs.MarkHidden("max-backoff")
+			serviceFlags(fs, o)
 		},
 		run: cmdRun,
 	},
 	{
+		name:    "install",
+		summary: "install and start the agent as a system service",
+		help:    installHelp,
+		flags:   installFlags,
+		run:     cmdInstall,
+	},
+	{
+		name:    "uninstall",
+		summary: "stop and remove the service (--purge: also its configuration and state)",
+		help: `Stops the service and removes it from the host's service manager (for SysV
+init scripts, the /etc/rc?.d links too). The configuration and the device's
+identity and state are kept, so that install can bring the same endpoint
+back; --purge removes them as well, with the service's log file. Must run
+as root.`,
+		flags: func(fs *pflag.FlagSet, o *options) {
+			fs.BoolVar(&o.purge, "purge", false, "also remove the configuration, the state (the device identity) and the log")
+			serviceFlags(fs, o)
+		},
+		run: cmdUninstall,
+	},
+	{
+		name:    "start",
+		summary: "start the installed service",
+		help:    "Starts the installed service. Must run as root.",
+		flags:   serviceFlags,
+		run:     cmdControl("start"),
+	},
+	{
+		name:    "stop",
+		summary: "stop the service",
+		help:    "Stops the service; it starts again at boot. Must run as root.",
+		flags:   serviceFlags,
+		run:     cmdControl("stop"),
+	},
+	{
+		name:    "restart",
+		summary: "restart the service",
+		help:    "Stops the service if it runs and starts it. Must run as root.",
+		flags:   serviceFlags,
+		run:     cmdControl("restart"),
+	},
+	{
 		name:    "status",
-		summary: "show this endpoint's registration state",
-		help: `Shows this endpoint's registration state as recorded by the agent in
-STATE_DIR/state.json: unregistered, pending, trusted, rejected, untrusted or
-deleted, with the last error and token expiry. It does not contact the
-broker and exits 0 whatever the state. Tokens are never shown.`,
+		summary: "show the service state, trust state and token expiry",
+		help: `Shows whether the service runs, and this endpoint's registration state as
+recorded by the agent in STATE_DIR/state.json: unregistered, pending,
+trusted, rejected, untrusted or deleted, with the last error and token
+expiry. It does not contact the broker and exits 0 whatever the state.
+Tokens are never shown. The state directory is taken from the installed
+configuration unless --state-dir is given.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
 			fs.StringVarP(&o.output, "output", "o", "", "output format: json (default: a table)")
+			serviceFlags(fs, o)
 		},
 		run: cmdStatus,
 	},
@@ -179,7 +247,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			printMainHelp(stdout)
 			return 0
 		}
-		return usage(stderr, "", "missing command (run, status or login)")
+		return usage(stderr, "", "missing command (install, status, run, login, ...)")
 	}
 	name := args[idx]
 	var c *command
@@ -193,7 +261,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 0
 	}
 	if c == nil {
-		return usage(stderr, "", fmt.Sprintf("unknown command %q (use run, status or login)", name))
+		return usage(stderr, "", fmt.Sprintf("unknown command %q (see '%s --help')", name, prog))
 	}
 	rest := append(append([]string{}, args[:idx]...), args[idx+1:]...)
 	var o options
@@ -208,7 +276,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if fs.NArg() > 0 {
 		return usage(stderr, c.name, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
-	return c.run(ctx, &o, env{stdout: stdout, stderr: stderr, getenv: getenv, fs: fs})
+	return c.run(ctx, &o, env{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: getenv, fs: fs})
 }
 
 // findCommand returns the index of the subcommand in args (-1 if none),
@@ -305,8 +373,40 @@ func printHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 }
 
 func cmdRun(ctx context.Context, o *options, e env) int {
+	applyEnvDefaults(o, e)
+	var file config.File
+	cfgPath := o.config
+	if cfgPath == "" && !e.fs.Changed("broker") {
+		if _, err := os.Stat(configPath(o)); err == nil {
+			cfgPath = configPath(o)
+		}
+	}
+	if cfgPath != "" {
+		f, err := config.Load(cfgPath)
+		if errors.Is(err, os.ErrNotExist) {
+			return fail(e.stderr, "no configuration at %s; run '%s install' or pass --broker", cfgPath, prog)
+		}
+		if err != nil {
+			return fail(e.stderr, "reading the configuration: %v", err)
+		}
+		file = f
+		fromFile := func(flag string, dst *string, v string) {
+			if !e.fs.Changed(flag) && v != "" {
+				*dst = v
+			}
+		}
+		fromFile("broker", &o.broker, f.Broker)
+		fromFile("type", &o.clientType, f.Type)
+		fromFile("account", &o.account, f.AccountID)
+		fromFile("description", &o.description, f.Description)
+		fromFile("state-dir", &o.stateDir, f.StateDir)
+		fromFile("socket", &o.socket, f.Socket)
+		if !e.fs.Changed("broker-ca") && !e.fs.Changed("broker-fingerprint") {
+			o.brokerCA, o.brokerFP = f.BrokerCA, f.BrokerFingerprint
+		}
+	}
 	if o.broker == "" {
-		return usage(e.stderr, "run", "missing --broker HOST:PORT")
+		return usage(e.stderr, "run", "missing --broker HOST:PORT (or a configuration: run 'install' or pass --config)")
 	}
 	if host, port, err := net.SplitHostPort(o.broker); err != nil || host == "" || port == "" {
 		return usage(e.stderr, "run", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker))
@@ -325,6 +425,9 @@ func cmdRun(ctx context.Context, o *options, e env) int {
 	key := o.apiKey
 	if !e.fs.Changed("api-key") {
 		key = e.getenv(envAPIKey)
+	}
+	if key == "" {
+		key = file.APIKey
 	}
 	if key == "" {
 		return usage(e.stderr, "run", "missing API key: pass --api-key or set "+envAPIKey)
@@ -355,7 +458,7 @@ func cmdRun(ctx context.Context, o *options, e env) int {
 	if err != nil {
 		return fail(e.stderr, "%v; check the flags of 'run'", strings.TrimPrefix(err.Error(), "agent.New: "))
 	}
-	if err := a.Run(ctx); err != nil {
+	if err := daemon.Run(ctx, o.serviceName, a.Run); err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return fail(e.stderr, "%v; run as root, or pass --state-dir and --socket paths you can write", err)
 		}
@@ -385,12 +488,22 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
 }
 
+// statusJSON is 'status -o json': the service's state next to the agent's.
+type statusJSON struct {
+	Service        daemon.Status `json:"service"`
+	ServiceManager string        `json:"service_manager,omitempty"`
+	state.Status
+}
+
 func cmdStatus(_ context.Context, o *options, e env) int {
 	switch o.output {
 	case "", "json", "table":
 	default:
 		return usage(e.stderr, "status", fmt.Sprintf("unknown output format %q (use json)", o.output))
 	}
+	applyEnvDefaults(o, e)
+	loadInstalled(o, e)
+	svcState, manager := serviceState(o)
 	st, err := state.Load(o.stateDir)
 	if errors.Is(err, state.ErrCorrupt) {
 		return fail(e.stderr, "%v; restore it, or move it away and restart the agent to register again", err)
@@ -403,7 +516,7 @@ func cmdStatus(_ context.Context, o *options, e env) int {
 	}
 	s := st.Status()
 	if o.output == "json" {
-		b, _ := json.MarshalIndent(s, "", "  ")
+		b, _ := json.MarshalIndent(statusJSON{Service: svcState, ServiceManager: manager, Status: s}, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return 0
 	}
@@ -415,6 +528,11 @@ func cmdStatus(_ context.Context, o *options, e env) int {
 		}
 		fmt.Fprintf(tw, "%s:\t%s\n", k, v)
 	}
+	service := string(svcState)
+	if manager != "" {
+		service += " (" + manager + ")"
+	}
+	row("service", service)
 	row("state", s.State)
 	row("endpoint id", s.EndpointID)
 	row("broker", s.Broker)
@@ -445,12 +563,7 @@ func cmdLogin(ctx context.Context, o *options, e env) int {
 	if !localapi.ValidLoginType(o.loginType) {
 		return usage(e.stderr, "login", fmt.Sprintf("unknown --type %q (use session_user, session_user_domain or upn)", o.loginType))
 	}
-	client := &http.Client{
-		Timeout: 60 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", o.socket)
-		}},
-	}
+	client := agentClient(o.socket, 60*time.Second)
 	body, _ := json.Marshal(map[string]string{"type": o.loginType})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/v1/login", strings.NewReader(string(body)))
 	if err != nil {

@@ -12,8 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgetrust/edgetrust/agent/config"
+	"github.com/edgetrust/edgetrust/agent/daemon"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/fakebroker"
+	"github.com/edgetrust/edgetrust/packaging"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -50,6 +55,10 @@ func runCmd(t *testing.T, getenv func(string) string, args ...string) (int, stri
 
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
+	emptyFile := filepath.Join(dir, "empty")
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -64,7 +73,22 @@ func TestUsage(t *testing.T) {
 		{"run help", []string{"run", "--help"}, 0, "", "registers this device"},
 		{"status help before", []string{"-h", "status"}, 0, "", "does not contact"},
 		{"login help", []string{"login", "-h"}, 0, "", "peer credentials"},
-		{"run without broker", []string{"run", "--api-key", "k"}, 2, "missing --broker", ""},
+		{"run without broker", []string{"run", "--api-key", "k", "--config-dir", dir}, 2, "missing --broker", ""},
+		{"run missing config", []string{"run", "--config", filepath.Join(dir, "none.conf")}, 1, "no configuration at", ""},
+		{"install help", []string{"install", "--help"}, 0, "", "--api-key-file"},
+		{"help lists service commands", []string{"--help"}, 0, "", "uninstall"},
+		{"install without broker", []string{"install", "--api-key", "k"}, 2, "missing --broker", ""},
+		{"install bad broker", []string{"install", "--broker", "nohost", "--api-key", "k"}, 2, "not HOST:PORT", ""},
+		{"install without key", []string{"install", "--broker", "b:1"}, 2, "--api-key-file", ""},
+		{"install two key sources", []string{"install", "--broker", "b:1", "--api-key", "k", "--api-key-file", "f"}, 2, "not both", ""},
+		{"install empty key file", []string{"install", "--broker", "b:1", "--api-key-file", emptyFile}, 1, "API key alone", ""},
+		{"install missing key file", []string{"install", "--broker", "b:1", "--api-key-file", filepath.Join(dir, "nokey")}, 1, "reading --api-key-file", ""},
+		{"install both pins", []string{"install", "--broker", "b:1", "--api-key", "k", "--broker-ca", "x", "--broker-fingerprint", "sha256:00"}, 2, "not both", ""},
+		{"install bad type", []string{"install", "--broker", "b:1", "--api-key", "k", "--type", "toaster"}, 2, `unknown --type "toaster"`, ""},
+		{"install bad CA", []string{"install", "--broker", "b:1", "--api-key", "k", "--broker-ca", emptyFile}, 1, "--broker-ca", ""},
+		{"install zero wait", []string{"install", "--broker", "b:1", "--api-key", "k", "--wait-timeout", "0s"}, 2, "--wait-timeout", ""},
+		{"uninstall extra arg", []string{"uninstall", "everything"}, 2, "unexpected argument", ""},
+		{"stop unknown flag", []string{"stop", "--purge"}, 2, "unknown flag", ""},
 		{"run bad broker", []string{"run", "--broker", "nohost", "--api-key", "k"}, 2, "not HOST:PORT", ""},
 		{"run without key", []string{"run", "--broker", "b:1"}, 2, "EDGETRUST_API_KEY", ""},
 		{"run bad type", []string{"run", "--broker", "b:1", "--api-key", "k", "--type", "toaster"}, 2, `unknown --type "toaster"`, ""},
@@ -112,8 +136,11 @@ func TestStatus(t *testing.T) {
 	if m["state"] != "trusted" || m["endpoint_id"] != "e-1" || m["last_error"] != "" {
 		t.Errorf("json = %v", m)
 	}
+	if s, _ := m["service"].(string); s == "" {
+		t.Errorf("json has no service state: %v", m)
+	}
 	code, out, _ = runCmd(t, noEnv, "status", "--state-dir="+dir)
-	if code != 0 || !strings.Contains(out, "trusted") || !strings.Contains(out, "expires") {
+	if code != 0 || !strings.Contains(out, "trusted") || !strings.Contains(out, "expires") || !strings.Contains(out, "service:") {
 		t.Errorf("table: %d %q", code, out)
 	}
 	for _, o := range []string{out} {
@@ -192,5 +219,146 @@ func TestRunKeyRefusedThenSignal(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
+	}
+}
+
+// run takes what it is not told on the command line from the configuration
+// that install wrote, and the key from it when no flag or variable gives one.
+func TestRunReadsConfig(t *testing.T) {
+	regs := make(chan *protocol.Register, 16)
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(_ *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			regs <- r
+			return &protocol.Error{Code: protocol.CodeInvalidClient}
+		},
+	})
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "eta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	cfgDir := filepath.Join(dir, "etc")
+	os.Mkdir(cfgDir, 0o755)
+	stateDir := filepath.Join(dir, "state")
+	if err := config.Save(filepath.Join(cfgDir, config.Name), config.File{
+		Broker: srv.Addr, APIKey: testKey, Type: "printer", Description: "from the file",
+		BrokerCA: srv.CAFile, StateDir: stateDir, Socket: filepath.Join(sockDir, "a.sock"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		getenv   func(string) string
+		wantKey  string
+		wantType string
+	}{
+		{"--config", []string{"run", "--config", filepath.Join(cfgDir, config.Name)}, noEnv, testKey, "printer"},
+		{"default config in CONFIG_DIR", []string{"run"}, func(k string) string {
+			if k == envConfigDir {
+				return cfgDir
+			}
+			return ""
+		}, testKey, "printer"},
+		{"flags override the file", []string{"run", "--config-dir", cfgDir, "--type", "server", "--api-key", "etk_pub2_other"}, noEnv, "etk_pub2_other", "server"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for len(regs) > 0 { // left by an earlier case's retry
+				<-regs
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var logs syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, append(tc.args, "--min-backoff", "1s", "--max-backoff", "2s"), &syncBuffer{}, &logs, tc.getenv)
+			}()
+			select {
+			case r := <-regs:
+				if r.APIKey != tc.wantKey || r.ClientType != tc.wantType || r.Description != "from the file" {
+					t.Errorf("registered with key %q type %q description %q; want %q %q %q",
+						r.APIKey, r.ClientType, r.Description, tc.wantKey, tc.wantType, "from the file")
+				}
+			case code := <-done:
+				t.Fatalf("run exited %d: %s", code, logs.String())
+			case <-time.After(15 * time.Second):
+				t.Fatalf("no registration; log: %s", logs.String())
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("run exited %d: %s", code, logs.String())
+			}
+			if _, err := os.Stat(filepath.Join(stateDir, state.IdentityFile)); err != nil {
+				t.Errorf("the state directory from the file was not used: %v", err)
+			}
+			if strings.Contains(logs.String(), "topsecret") {
+				t.Error("the API key was logged")
+			}
+		})
+	}
+}
+
+// On systemd hosts install writes the unit the packages ship, byte for byte;
+// the service runs the configuration install wrote.
+func TestServiceDefinition(t *testing.T) {
+	o := &options{serviceName: defaultServiceName, configDir: packaging.AgentConfigDir}
+	got := serviceConfig(o)
+	want := daemon.Config{
+		Name:              "edgetrust-agent",
+		Description:       serviceDescription,
+		Arguments:         []string{"run", "--config", packaging.AgentConfig},
+		SystemdUnit:       packaging.AgentUnit,
+		SystemdExecutable: packaging.AgentBinary,
+		User:              packaging.AgentUser,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("service definition (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(packaging.AgentUnit, "ExecStart="+packaging.AgentBinary+" run --config ") {
+		t.Errorf("the packaged unit does not run the agent with its configuration")
+	}
+}
+
+func TestPurgeDirRemovesOnlyAgentDirectories(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string, files ...string) string {
+		d := filepath.Join(root, name)
+		os.MkdirAll(d, 0o700)
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(d, f), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	state := mk("state", "identity.json", "state.json", ".state.json.tmp-1")
+	empty := mk("empty")
+	tree := mk("tree", "x")
+	mk("tree/sub", "y")
+	tests := []struct {
+		name     string
+		dir      string
+		wantOK   bool
+		wantErr  string
+		wantGone bool
+	}{
+		{"agent state", state, true, "", true},
+		{"empty", empty, true, "", true},
+		{"missing", filepath.Join(root, "none"), false, "", true},
+		{"holds a directory", tree, false, "sub", false},
+		{"root", "/", false, "not an absolute directory below /", false},
+		{"relative", "state", false, "not an absolute directory below /", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, err := purgeDir(tc.dir)
+			if ok != tc.wantOK || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("purgeDir(%q) = %v, %v; want %v, error with %q", tc.dir, ok, err, tc.wantOK, tc.wantErr)
+			}
+			if _, err := os.Stat(tc.dir); tc.dir != "/" && tc.dir != "state" && os.IsNotExist(err) != tc.wantGone {
+				t.Errorf("%s gone = %v, want %v", tc.dir, os.IsNotExist(err), tc.wantGone)
+			}
+		})
 	}
 }

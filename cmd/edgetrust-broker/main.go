@@ -90,9 +90,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	sans := fs.StringArray("tls-san", nil, "extra name or address for the TLS certificate (repeatable)")
 	deviceTTL := fs.Duration("device-token-ttl", 15*time.Minute, "lifetime of device access tokens (agents refresh at half of it)")
 	userTTL := fs.Duration("user-token-ttl", time.Hour, "lifetime of user access tokens")
+	// Hidden: end-to-end tests of agents whose refresh token expired.
+	refreshTTL := fs.Duration("refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
+	_ = fs.MarkHidden("refresh-token-ttl")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
-	fs.MarkHidden("pprof")
+	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -128,6 +131,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usageError{fmt.Sprintf("%s %v: want between 10s and 24h", name, d)}
 		}
 	}
+	if *refreshTTL != 0 && *refreshTTL < time.Second {
+		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
+	}
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
@@ -157,6 +163,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ShowPassword:           isTerminal(stdout),
 		DeviceTokenTTL:         *deviceTTL,
 		UserTokenTTL:           *userTTL,
+		RefreshTokenTTL:        *refreshTTL,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,8 +25,21 @@ var (
 	listStates    = []string{api.StatePending, api.StateTrusted, api.StateRejected, api.StateUntrusted}
 )
 
+// groupOrder orders the commands in the help text.
+var groupOrder = []string{"login", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
+
 func commands() []*command {
-	return []*command{
+	cmds := baseCommands()
+	slices.SortStableFunc(cmds, func(a, b *command) int {
+		ga, _, _ := strings.Cut(a.path, " ")
+		gb, _, _ := strings.Cut(b.path, " ")
+		return slices.Index(groupOrder, ga) - slices.Index(groupOrder, gb)
+	})
+	return cmds
+}
+
+func baseCommands() []*command {
+	return append([]*command{
 		{
 			path: "login", args: "--username USER --password-stdin [--account ID]",
 			summary: "sign in with a username and password and keep the session",
@@ -64,11 +78,11 @@ Example:
 			setup: setupKeysList,
 		},
 		{
-			path: "endpoints list", args: "[--state STATE] [--type TYPE] [--key ID] [--search TEXT]",
+			path: "endpoints list", args: "[--state STATE] [--type TYPE] [--key ID] [--from CIDR] [--seen-before T] [--seen-after T] [--search TEXT]",
 			summary: "list endpoints",
 			help: `Lists the endpoints you may see, filtered by state, client type, the API key
-they registered with, account (--account) and text in their id, host name or
-description.
+they registered with, account (--account), the address they registered from,
+when they were last seen and text in their id, host name or description.
 
 Example:
   edgetrustctl endpoints list --state pending --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f`,
@@ -79,15 +93,16 @@ Example:
 		endpointAction("untrust", "untrust trusted endpoints: their tokens stop working at once"),
 		endpointAction("delete", "delete endpoints in any state"),
 		{
-			path: "accounts list", args: "",
+			path: "accounts list", args: "[--account ID]",
 			summary: "list the accounts you may see",
-			help: `Lists the accounts where you may view accounts.
+			help: `Lists the accounts where you may view accounts; with --account, only that
+account and the accounts below it.
 
 Example:
   edgetrustctl accounts list -o json`,
 			setup: setupAccountsList,
 		},
-	}
+	}, modelCommands()...)
 }
 
 func noArgs(args []string) error {
@@ -270,9 +285,24 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.StringVar(&f.Type, "type", "", "only endpoints of this client type: "+strings.Join(endpointTypes, ", "))
 	fs.StringVar(&f.KeyID, "key", "", "only endpoints registered with this API key id")
 	fs.StringVar(&f.Text, "search", "", "only endpoints whose id, host name or description holds this text")
+	fs.StringVar(&f.From, "from", "", "only endpoints registered from this CIDR (10.1.0.0/16)")
+	var seenBefore, seenAfter string
+	fs.StringVar(&seenBefore, "seen-before", "", "only endpoints last seen before this time: RFC 3339, or a duration back from now (720h)")
+	fs.StringVar(&seenAfter, "seen-after", "", "only endpoints last seen at or after this time: RFC 3339, or a duration back from now")
 	return func(c *cli, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
+		}
+		var err error
+		if seenBefore != "" {
+			if f.SeenBefore, err = parseWhen(c, "seen-before", seenBefore, -1); err != nil {
+				return err
+			}
+		}
+		if seenAfter != "" {
+			if f.SeenAfter, err = parseWhen(c, "seen-after", seenAfter, -1); err != nil {
+				return err
+			}
 		}
 		if f.State != "" && !contains(listStates, f.State) {
 			return usagef("--state %q is not a state (%s)", f.State, strings.Join(listStates, ", "))
@@ -299,87 +329,31 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 
 func endpointAction(action, summary string) *command {
 	return &command{
-		path: "endpoints " + action, args: "ID...",
+		path: "endpoints " + action, args: "(ID... | --all --state STATE [--key ID] [--type TYPE] [--from CIDR])",
 		summary: summary,
-		help: fmt.Sprintf(`Acts on each endpoint id given and prints one result per id. The exit
-status is 1 if any of them failed. Approving a trusted endpoint again does
-nothing; any other change the endpoint's state does not allow fails with a
-conflict.
+		help: fmt.Sprintf(`Acts on each endpoint id given, or with --all on every endpoint you may act
+on that matches the filter (--state is required; --account narrows it to one
+account and those below it), in one request, and prints one result per
+endpoint: ok, noop (approving a trusted endpoint again), conflict (the
+endpoint's state does not allow it) or not_found. The exit status is 1 if
+any of them failed.
 
 Example:
-  edgetrustctl endpoints %s 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a 5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d -o json`, action),
+  edgetrustctl endpoints %[1]s 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a 5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d -o json
+  edgetrustctl endpoints %[1]s --all --state pending --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f --from 10.1.0.0/16`, action),
 		setup: func(fs *pflag.FlagSet) func(*cli, []string) error {
-			return func(c *cli, ids []string) error { return c.endpointsAct(action, ids) }
+			var (
+				all bool
+				f   api.BulkFilter
+			)
+			fs.BoolVar(&all, "all", false, "act on every endpoint matching --state, --key, --type and --from")
+			fs.StringVar(&f.State, "state", "", "with --all: endpoints in this state: "+strings.Join(listStates, ", "))
+			fs.StringVar(&f.KeyID, "key", "", "with --all: only endpoints registered with this API key id")
+			fs.StringVar(&f.Type, "type", "", "with --all: only endpoints of this client type")
+			fs.StringVar(&f.From, "from", "", "with --all: only endpoints registered from this CIDR (10.1.0.0/16)")
+			return func(c *cli, ids []string) error { return c.endpointsAct(action, ids, all, f) }
 		},
 	}
-}
-
-func (c *cli) endpointsAct(action string, ids []string) error {
-	if len(ids) == 0 {
-		return usagef("endpoints %s needs at least one endpoint id", action)
-	}
-	cn, err := c.connect()
-	if err != nil {
-		return err
-	}
-	results := make([]api.EndpointResult, 0, len(ids))
-	failed := 0
-	for _, id := range ids {
-		res := api.EndpointResult{ID: id}
-		err := cn.do(func(ctx context.Context, cl *api.Client) error {
-			if action == "delete" {
-				if err := cl.DeleteEndpoint(ctx, id); err != nil {
-					return err
-				}
-				res.State = api.StateDeleted
-				return nil
-			}
-			ep, err := cl.Decide(ctx, id, action)
-			if err != nil {
-				return err
-			}
-			res.State = ep.State
-			return nil
-		})
-		var ae *api.Error
-		switch {
-		case err == nil:
-			res.OK = true
-		case errors.As(err, &ae) && ae.Status != 401:
-			// This id failed; the others carry on.
-			res.Error = ae.Description
-			if res.Error == "" {
-				res.Error = ae.Code
-			}
-			failed++
-		default:
-			// The session or the connection failed: nothing else can succeed.
-			return c.describe(err, cn.cl.BaseURL())
-		}
-		results = append(results, res)
-	}
-	if c.g.output == "json" {
-		if err := c.printJSON(results); err != nil {
-			return err
-		}
-	} else {
-		err := c.table("ID\tRESULT\tSTATE", len(results), func(i int) []string {
-			r := results[i]
-			result := "ok"
-			if !r.OK {
-				result = "failed: " + r.Error
-			}
-			return []string{r.ID, result, r.State}
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d endpoints could not be %s: see the results above, and check the ids and states with %q",
-			failed, len(ids), pastTense(action), prog+" endpoints list")
-	}
-	return nil
 }
 
 func pastTense(action string) string {
@@ -406,14 +380,32 @@ func setupAccountsList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if err != nil {
 			return err
 		}
+		if c.g.account != "" {
+			accts = subtree(accts, c.g.account)
+		}
 		if c.g.output == "json" {
 			return c.printJSON(accts)
 		}
-		return c.table("ID\tNAME\tTYPE\tPARENT\tDISABLED", len(accts), func(i int) []string {
-			a := accts[i]
-			return []string{a.ID, a.Name, a.Type, a.ParentID, yesNo(a.Disabled)}
-		})
+		return c.printAccounts(accts)
 	}
+}
+
+// subtree keeps the account id and the accounts below it, in list order.
+func subtree(accts []api.Account, id string) []api.Account {
+	parent := map[string]string{}
+	for _, a := range accts {
+		parent[a.ID] = a.ParentID
+	}
+	out := []api.Account{}
+	for _, a := range accts {
+		for cur, n := a.ID, 0; cur != "" && n <= len(accts); cur, n = parent[cur], n+1 {
+			if cur == id {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func (c *cli) printKeys(keys []api.Key) error {

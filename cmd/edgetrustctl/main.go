@@ -1,5 +1,6 @@
 // Command edgetrustctl drives the public API of an edgetrust broker: sign in,
-// API keys, endpoints and accounts (SPEC §6).
+// accounts, users, roles, API keys and their values, edge devices, endpoints
+// (one or in bulk) and the audit log (SPEC §6).
 //
 // Global flags are accepted before or after the command. The exit status is
 // 0 on success, 1 on failure and 2 on a usage error; errors go to standard

@@ -1,6 +1,7 @@
 // Package atomicfile writes files that hold state so that a crash at any
 // moment leaves either the old or the new content, never a mix: temp file in
-// the same directory, write, fsync, rename, fsync the directory.
+// the same directory, write, fsync, rename, fsync the directory (on Windows,
+// where a directory cannot be fsynced, the rename is write-through instead).
 package atomicfile
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write replaces path with data, created with perm (0600 for anything that
@@ -24,9 +26,39 @@ func Create(path string, data []byte, perm os.FileMode) error {
 	return write(path, data, perm, true)
 }
 
+// tempPrefix is how the temporary files of path begin; RemoveTemps finds
+// them by it.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// RemoveTemps removes the temporary files a write of path left behind when
+// its process was killed before the rename, and returns how many it removed.
+// Only the single writer of path may call it: it would remove a write in
+// flight.
+func RemoveTemps(path string) (int, error) {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("atomicfile: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("atomicfile: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 func write(path string, data []byte, perm os.FileMode, noReplace bool) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
@@ -61,11 +93,11 @@ func write(path string, data []byte, perm os.FileMode, noReplace bool) error {
 			if _, statErr := os.Lstat(path); statErr == nil {
 				return fmt.Errorf("atomicfile: %s: %w", path, fs.ErrExist)
 			}
-			if err := os.Rename(tmp, path); err != nil {
+			if err := rename(tmp, path); err != nil {
 				return fmt.Errorf("atomicfile: %w", err)
 			}
 		}
-	} else if err := os.Rename(tmp, path); err != nil {
+	} else if err := rename(tmp, path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	return SyncDir(dir)

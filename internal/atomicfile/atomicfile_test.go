@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestWriteReplacesWithModeAndLeavesNoTemp(t *testing.T) {
@@ -59,5 +61,36 @@ func TestCreateNeverReplaces(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	if len(entries) != 1 {
 		t.Fatalf("temp files left: %v", entries)
+	}
+}
+
+func TestRemoveTempsRemovesOnlyLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	if err := Write(p, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// What a writer killed between CreateTemp and Rename leaves, beside
+	// files that merely look alike.
+	for _, name := range []string{".state.json.tmp-123", ".state.json.tmp-abc", ".other.json.tmp-1", "state.json.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveTemps(p)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveTemps = %d, %v; want 2, nil", n, err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	want := []string{".other.json.tmp-1", "state.json", "state.json.tmp-1"}
+	if diff := cmp.Diff(want, left); diff != "" {
+		t.Errorf("files left (-want +got):\n%s", diff)
+	}
+	if n, err := RemoveTemps(filepath.Join(dir, "missing", "x")); n != 0 || err != nil {
+		t.Errorf("missing directory: %d, %v", n, err)
 	}
 }

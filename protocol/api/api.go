@@ -33,9 +33,16 @@ type Key struct {
 	FullAPIAccess           bool       `json:"full_api_access"`
 	ExpiresAt               *time.Time `json:"expires_at"` // nil: never expires
 	AllowedIPs              []string   `json:"allowed_ips"`
-	CreatedBy               string     `json:"created_by"`
-	CreatedAt               time.Time  `json:"created_at"`
-	UpdatedAt               time.Time  `json:"updated_at"`
+	// RunAsUserID and RunAsRoleID are the identity the key acts with on the
+	// admin API when it has full API access (SPEC K1, K10); "" when unset.
+	RunAsUserID string `json:"run_as_user_id"`
+	RunAsRoleID string `json:"run_as_role_id"`
+	// Predefined marks the keys every customer account is created with
+	// (SPEC K6); their values are shown only once regenerated.
+	Predefined bool      `json:"predefined"`
+	CreatedBy  string    `json:"created_by"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // CreatedKey is a new key with the one time its value is shown (SPEC K3).
@@ -48,7 +55,9 @@ type CreatedKey struct {
 // Endpoint is a registered device as the API shows it (SPEC E6). Times that
 // are not set are null.
 type Endpoint struct {
-	ID             string     `json:"id"`
+	ID string `json:"id"`
+	// ClientID is the same as ID: the device's client_id (SPEC E6).
+	ClientID       string     `json:"client_id"`
 	State          string     `json:"state"`
 	Type           string     `json:"type"`
 	Description    string     `json:"description"`
@@ -74,6 +83,8 @@ type Endpoint struct {
 	// KeyFingerprint is the RFC 7638 SHA-256 thumbprint of the endpoint's
 	// public key (the cnf.jkt of its tokens).
 	KeyFingerprint string `json:"key_fingerprint"`
+	// KeyThumbprint is the same as KeyFingerprint, under its RFC 7638 name.
+	KeyThumbprint string `json:"key_thumbprint"`
 	// Bound reports that the endpoint has a public key, so its tokens are
 	// bound to it (SPEC T1).
 	Bound bool `json:"bound"`
@@ -81,12 +92,20 @@ type Endpoint struct {
 
 // Account is a node of the account tree.
 type Account struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	ParentID  string    `json:"parent_id"` // "" for the root
-	Type      string    `json:"type"`      // "vendor" or "customer"
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	ParentID string `json:"parent_id"` // "" for the root
+	Type     string `json:"type"`      // "vendor" or "customer"
+	Disabled bool   `json:"disabled"`
+	// TrustAllEndpoints trusts every endpoint registering in the account at
+	// once (SPEC E2).
+	TrustAllEndpoints bool `json:"trust_all_endpoints"`
+	// DenyUserCreation refuses session logins of users the account does not
+	// know instead of creating them (SPEC S7).
+	DenyUserCreation bool            `json:"deny_user_creation"`
+	Settings         AccountSettings `json:"settings"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
 }
 
 // SignInRequest is an administrator's sign-in (SPEC S3b). AccountID is needed
@@ -146,14 +165,28 @@ type ErrorResponse struct {
 }
 
 // EndpointResult is the outcome of an action on one endpoint of a bulk
-// request. State is the endpoint's state after the action ("deleted" after a
-// delete), "" when it failed; Error is "" when it succeeded.
+// request (SPEC E5). Outcome is one of the Outcome constants; OK is true for
+// OutcomeOK and OutcomeNoop. State is the endpoint's state after the action
+// ("deleted" after a delete), "" when it was not found; Error is "" when it
+// succeeded.
 type EndpointResult struct {
-	ID    string `json:"id"`
-	OK    bool   `json:"ok"`
-	State string `json:"state"`
-	Error string `json:"error"`
+	ID      string `json:"id"`
+	OK      bool   `json:"ok"`
+	Outcome string `json:"outcome"`
+	State   string `json:"state"`
+	Error   string `json:"error"`
 }
+
+// Outcomes of EndpointResult.
+const (
+	OutcomeOK       = "ok"        // the action was applied
+	OutcomeNoop     = "noop"      // nothing to do (approving a trusted endpoint)
+	OutcomeConflict = "conflict"  // the endpoint's state does not allow the action
+	OutcomeNotFound = "not_found" // no such endpoint the caller may see
+	// OutcomeForbidden: the caller sees the endpoint's account but lacks the
+	// permission the action needs there.
+	OutcomeForbidden = "forbidden"
+)
 
 // HealthResponse is the body of /healthz and /readyz.
 type HealthResponse struct {
@@ -174,6 +207,7 @@ const (
 	ActionApprove = "approve"
 	ActionReject  = "reject"
 	ActionUntrust = "untrust"
+	ActionDelete  = "delete" // bulk only; one endpoint is deleted with DELETE
 )
 
 // Error codes of ErrorResponse.Error.

@@ -38,7 +38,7 @@ func fieldNames(t *testing.T, v any) []string {
 func TestContract(t *testing.T) {
 	keyFields := []string{"account_id", "active", "allow_unauthenticated", "allow_untrusted_endpoints", "allowed_ips",
 		"auto_trust", "created_at", "created_by", "description", "expires_at", "full_api_access", "group", "id", "name",
-		"type", "updated_at"}
+		"predefined", "run_as_role_id", "run_as_user_id", "type", "updated_at"}
 	tests := []struct {
 		name string
 		v    any
@@ -46,13 +46,26 @@ func TestContract(t *testing.T) {
 	}{
 		{"Key", api.Key{}, keyFields},
 		{"CreatedKey", api.CreatedKey{}, append(slices.Clone(keyFields), "value", "value_id")},
-		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "decided_at", "decided_by",
-			"description", "hostname", "id", "key_fingerprint", "key_id", "key_type", "key_value_id", "last_seen_at",
+		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "client_id", "decided_at", "decided_by",
+			"description", "hostname", "id", "key_fingerprint", "key_id", "key_thumbprint", "key_type", "key_value_id", "last_seen_at",
 			"last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
-		{"Account", api.Account{}, []string{"created_at", "disabled", "id", "name", "parent_id", "type"}},
+		{"Account", api.Account{}, []string{"created_at", "deny_user_creation", "disabled", "id", "name", "parent_id", "settings",
+			"trust_all_endpoints", "type", "updated_at"}},
 		{"TokenResponse", api.TokenResponse{User: &api.User{}}, []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type", "user"}},
 		{"ErrorResponse", api.ErrorResponse{}, []string{"error", "error_description"}},
-		{"EndpointResult", api.EndpointResult{}, []string{"error", "id", "ok", "state"}},
+		{"EndpointResult", api.EndpointResult{}, []string{"error", "id", "ok", "outcome", "state"}},
+		{"AccountSettings", api.AccountSettings{}, []string{"delete_stale", "device_token_ttl_seconds", "endpoint_quota", "key_quota",
+			"refresh_ttl_seconds", "stale_after_seconds", "user_token_ttl_seconds"}},
+		{"UserDetail", api.UserDetail{}, []string{"account_id", "card_id", "created_at", "disabled", "domain", "email", "grants", "id",
+			"short_id", "source", "updated_at", "upn", "username"}},
+		{"Grant", api.Grant{}, []string{"account_id", "created_at", "role_id"}},
+		{"Role", api.Role{}, []string{"account_id", "built_in", "created_at", "id", "name", "permissions"}},
+		{"KeyDetail", api.KeyDetail{}, append(slices.Clone(keyFields), "values")},
+		{"KeyValue", api.KeyValue{}, []string{"created_at", "description", "edge_device", "expires_at", "id", "key_id", "last_used_at",
+			"last_used_from", "revoked", "revoked_at", "use_count", "use_limit"}},
+		{"CreatedValue", api.CreatedValue{}, []string{"id", "value", "value_id"}},
+		{"BulkResponse", api.BulkResponse{}, []string{"failed", "ok", "results"}},
+		{"AuditEvent", api.AuditEvent{}, []string{"account_id", "action", "actor", "detail", "id", "outcome", "remote", "target", "time"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxAnswer bounds how much of an answer the client reads.
@@ -21,8 +22,9 @@ type Client struct {
 	base string
 	hc   *http.Client
 
-	mu    sync.Mutex
-	token string
+	mu     sync.Mutex
+	token  string
+	apiKey string
 }
 
 // New returns a client of the API at baseURL ("https://127.0.0.1:7443"). A
@@ -42,17 +44,34 @@ func (c *Client) SetToken(tok string) {
 	c.mu.Unlock()
 }
 
+// SetAPIKey sets an API key value with full API access (SPEC K1), sent as
+// "X-API-Key" instead of a user token; "" sends none. A token set with
+// SetToken takes precedence.
+func (c *Client) SetAPIKey(value string) {
+	c.mu.Lock()
+	c.apiKey = value
+	c.mu.Unlock()
+}
+
 // BaseURL returns the URL the client calls.
 func (c *Client) BaseURL() string { return c.base }
 
 // EndpointFilter selects endpoints in ListEndpoints; empty fields match
-// anything. Text matches a substring of id, hostname or description.
+// anything. Text matches a substring of id, hostname or description. From
+// is a CIDR prefix of the registering address. The Seen times select by
+// last seen, the Registered times by registration (Before exclusive,
+// After inclusive is the broker's choice; see the route's documentation).
 type EndpointFilter struct {
-	State     string
-	AccountID string
-	Type      string
-	KeyID     string
-	Text      string
+	State            string
+	AccountID        string
+	Type             string
+	KeyID            string
+	Text             string
+	From             string
+	SeenBefore       time.Time
+	SeenAfter        time.Time
+	RegisteredBefore time.Time
+	RegisteredAfter  time.Time
 }
 
 // SignIn signs an administrator in with a password (no API key: SPEC S3b).
@@ -112,7 +131,12 @@ func (c *Client) ListEndpoints(ctx context.Context, f EndpointFilter) ([]Endpoin
 	setNonEmpty(q, "account_id", f.AccountID)
 	setNonEmpty(q, "type", f.Type)
 	setNonEmpty(q, "key_id", f.KeyID)
-	setNonEmpty(q, "q", f.Text)
+	setNonEmpty(q, "text", f.Text)
+	setNonEmpty(q, "from", f.From)
+	setTime(q, "seen_before", f.SeenBefore)
+	setTime(q, "seen_after", f.SeenAfter)
+	setTime(q, "registered_before", f.RegisteredBefore)
+	setTime(q, "registered_after", f.RegisteredAfter)
 	out := []Endpoint{}
 	if err := c.do(ctx, http.MethodGet, "/api/v1/endpoints", q, nil, &out, true); err != nil {
 		return nil, err
@@ -206,6 +230,12 @@ func setNonEmpty(q url.Values, k, v string) {
 	}
 }
 
+func setTime(q url.Values, k string, t time.Time) {
+	if !t.IsZero() {
+		q.Set(k, t.UTC().Format(time.RFC3339Nano))
+	}
+}
+
 // do sends one request. in (if not nil) is sent as JSON; a 2xx answer is
 // decoded into out (if not nil); any other answer is returned as *Error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any, auth bool) error {
@@ -231,10 +261,13 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	if auth {
 		c.mu.Lock()
-		tok := c.token
+		tok, key := c.token, c.apiKey
 		c.mu.Unlock()
-		if tok != "" {
+		switch {
+		case tok != "":
 			req.Header.Set("Authorization", "Bearer "+tok)
+		case key != "":
+			req.Header.Set("X-API-Key", key)
 		}
 	}
 	resp, err := c.hc.Do(req)

@@ -7,7 +7,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"net/netip"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +34,9 @@ type Env struct {
 	Store         registry.Store
 	Issuer        *token.Issuer
 	RootAccountID string
+
+	mu    sync.Mutex
+	admin *registry.Principal
 }
 
 // New builds an Env; the store is closed when the test ends.
@@ -66,17 +72,52 @@ func New(t testing.TB, opts Options) *Env {
 	return &Env{Registry: reg, Store: st, Issuer: iss, RootAccountID: res.RootAccountID}
 }
 
-// Admin signs in as the bootstrap admin and returns the principal.
+// Admin signs in as the bootstrap admin, once per Env, and returns the
+// principal.
 func (e *Env) Admin(t testing.TB) *registry.Principal {
 	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.admin == nil {
+		e.admin = e.SignIn(t, registry.AdminUsername, AdminPassword, "")
+	}
+	return e.admin
+}
+
+// SignIn signs a user in with a password (accountID "" when the username
+// is unique) and returns the principal. Each call comes from its own
+// loopback-range address, so tests that sign many users in do not meet
+// the per-address rate limit.
+func (e *Env) SignIn(t testing.TB, username, password, accountID string) *registry.Principal {
+	t.Helper()
 	ctx := context.Background()
-	tp, _, err := e.Registry.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: AdminPassword})
+	n := signIns.Add(1)
+	remote := netip.AddrFrom4([4]byte{127, byte(n >> 16), byte(n >> 8), byte(n)})
+	tp, _, err := e.Registry.SignIn(ctx, registry.SignInRequest{Username: username, Password: password, AccountID: accountID, Remote: remote})
 	if err != nil {
-		t.Fatalf("registrytest: admin sign-in: %v", err)
+		t.Fatalf("registrytest: sign-in of %s: %v", username, err)
 	}
 	p, err := e.Registry.Authenticate(ctx, tp.AccessToken)
 	if err != nil {
 		t.Fatalf("registrytest: %v", err)
 	}
 	return p
+}
+
+var signIns atomic.Uint32
+
+// UserPassword is the password NewUser gives every user.
+const UserPassword = "registrytest-user-password"
+
+// NewUser creates, as the bootstrap admin, a user of accountID holding
+// roles (ids or names) at that account, signs it in and returns its
+// principal.
+func (e *Env) NewUser(t testing.TB, accountID, username string, roles ...string) *registry.Principal {
+	t.Helper()
+	_, err := e.Registry.CreateUser(context.Background(), e.Admin(t), registry.CreateUserRequest{
+		AccountID: accountID, Username: username, Password: UserPassword, Roles: roles})
+	if err != nil {
+		t.Fatalf("registrytest: creating user %s: %v", username, err)
+	}
+	return e.SignIn(t, username, UserPassword, accountID)
 }

@@ -48,6 +48,23 @@ func (s scanTime) Scan(v any) error {
 	return nil
 }
 
+// scanDuration reads an INTEGER nanoseconds column into a time.Duration.
+// Durations are written as int64(d); NULL (never written) gives 0.
+type scanDuration struct{ p *time.Duration }
+
+// Scan implements sql.Scanner.
+func (s scanDuration) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*s.p = 0
+	case int64:
+		*s.p = time.Duration(v)
+	default:
+		return fmt.Errorf("sqlite: duration column holds %T", v)
+	}
+	return nil
+}
+
 // jsonText stores a value as JSON text; empty slices and maps (and nil)
 // are stored as NULL.
 type jsonText struct{ v any }

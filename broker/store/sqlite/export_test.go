@@ -3,7 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"io/fs"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // PragmaForTest reads PRAGMA name on the writer or a reader connection.
@@ -53,4 +57,50 @@ func MarkMigrationForTest(ctx context.Context, s *Store, version int) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 		version, time.Now().UnixNano())
 	return err
+}
+
+// LoadMigrationsForTest lists the names of fsys's migrations in the order
+// they would be applied.
+func LoadMigrationsForTest(fsys fs.FS) ([]string, error) {
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.name)
+	}
+	return names, nil
+}
+
+// ApplyMigrationsForTest applies fsys's pending migrations to s as Open
+// applies the embedded ones.
+func ApplyMigrationsForTest(ctx context.Context, s *Store, fsys fs.FS) error {
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		return err
+	}
+	return s.applyMigrations(ctx, ms)
+}
+
+// MigrateToForTest creates the database at path with only the embedded
+// migrations up to version upTo applied: a database an older binary made.
+func MigrateToForTest(ctx context.Context, path string, upTo int) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var sub []migration
+	for _, m := range ms {
+		if m.version <= upTo {
+			sub = append(sub, m)
+		}
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{w: db, log: zap.NewNop()}
+	return errors.Join(s.applyMigrations(ctx, sub), db.Close())
 }

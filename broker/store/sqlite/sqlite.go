@@ -200,10 +200,15 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations ordered by version. File names
-// are NNNN_description.sql; versions must be unique and positive.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// migrations returns the embedded migrations ordered by version.
+func migrations() ([]migration, error) { return loadMigrations(migrationFS) }
+
+// loadMigrations reads migrations/*.sql from fsys, ordered by version
+// (numerically, not by name). File names are NNNN_description.sql; versions
+// must be unique and positive. Gaps are allowed: a branch may ship 0003
+// before another's 0002 is merged.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -223,23 +228,32 @@ func migrations() ([]migration, error) {
 			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
 		}
 		seen[v] = base
-		b, err := migrationFS.ReadFile(n)
+		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, migration{version: v, name: base, sql: string(b)})
 	}
+	if len(ms) == 0 {
+		return nil, errors.New("no migrations")
+	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }
 
-// migrate applies pending migrations, each in its own transaction together
-// with its schema_migrations row.
+// migrate applies the pending embedded migrations.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
+	return s.applyMigrations(ctx, ms)
+}
+
+// applyMigrations applies those of ms (ordered by version) not yet recorded
+// in schema_migrations, in order, each in its own transaction together with
+// its schema_migrations row.
+func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
 	applied_at INTEGER NOT NULL

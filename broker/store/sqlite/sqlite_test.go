@@ -3,10 +3,12 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -246,5 +248,175 @@ func TestUpdateLocksAtBegin(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrationOrder checks that migrations apply by version number, not
+// by file name or glob order, and that bad sets are refused.
+func TestMigrationOrder(t *testing.T) {
+	file := func(string) *fstest.MapFile { return &fstest.MapFile{Data: []byte("SELECT 1;")} }
+	tests := []struct {
+		name    string
+		files   []string
+		want    []string
+		wantErr bool
+	}{
+		{
+			name:  "numeric order, gaps allowed",
+			files: []string{"0010_later.sql", "0003_oauth.sql", "0002_accounts_keys.sql", "0001_init.sql", "0009_x.sql"},
+			want:  []string{"0001_init.sql", "0002_accounts_keys.sql", "0003_oauth.sql", "0009_x.sql", "0010_later.sql"},
+		},
+		{name: "shared version", files: []string{"0003_a.sql", "3_b.sql"}, wantErr: true},
+		{name: "no version", files: []string{"init.sql"}, wantErr: true},
+		{name: "zero version", files: []string{"0000_init.sql"}, wantErr: true},
+		{name: "none", files: nil, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for _, f := range tc.files {
+				fsys["migrations/"+f] = file(f)
+			}
+			got, err := sqlite.LoadMigrationsForTest(fsys)
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("loaded %v, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("order (-want +got):\n%s", d)
+			}
+		})
+	}
+	t.Run("embedded", func(t *testing.T) {
+		got := sqlite.KnownMigrationsForTest()
+		if d := cmp.Diff([]int{1, 2}, got[:min(2, len(got))]); d != "" {
+			t.Errorf("embedded migrations start (-want +got):\n%s", d)
+		}
+	})
+}
+
+// TestLaterMigrationAfter0002 applies a 0003 that depends on 0002's
+// columns to a database Open already migrated: only 0003 runs.
+func TestLaterMigrationAfter0002(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "later.db"))
+	defer s.Close()
+	fsys := fstest.MapFS{
+		"migrations/0003_oauth.sql": &fstest.MapFile{Data: []byte(`
+CREATE TABLE oauth_clients (id TEXT NOT NULL PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts (id)) STRICT;
+CREATE INDEX users_card_lookup ON users (card_id);`)},
+	}
+	for _, name := range []string{"0001_init.sql", "0002_accounts_keys.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Already applied: running them again would fail (tables exist).
+		fsys["migrations/"+name] = &fstest.MapFile{Data: b}
+	}
+	if err := sqlite.ApplyMigrationsForTest(t.Context(), s, fsys); err != nil {
+		t.Fatalf("applying 0003: %v", err)
+	}
+	got, err := sqlite.AppliedMigrationsForTest(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]int{1, 2, 3}, got); d != "" {
+		t.Errorf("applied (-want +got):\n%s", d)
+	}
+}
+
+// TestUpgradeFrom0001 opens a database an older binary made (0001 only)
+// and holding rows: 0002 is applied and the old rows read back with the
+// new fields at their zero values.
+func TestUpgradeFrom0001(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "old.db")
+	if err := sqlite.MigrateToForTest(t.Context(), p, 1); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", p+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO accounts (id, name, type, created_at) VALUES ('a', 'A', 'vendor', 1)`,
+		`INSERT INTO users (id, account_id, username) VALUES ('u1', 'a', 'one'), ('u2', 'a', 'two')`,
+		`INSERT INTO api_keys (id, account_id, type, active) VALUES ('k', 'a', 'general', 1)`,
+		`INSERT INTO key_values (id, key_id, public_id, use_count) VALUES ('v', 'k', 'pub', 2)`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, p)
+	defer s.Close()
+	versions, err := sqlite.AppliedMigrationsForTest(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sqlite.KnownMigrationsForTest(), versions); d != "" {
+		t.Errorf("applied migrations (-want +got):\n%s", d)
+	}
+	err = s.View(t.Context(), func(tx registry.Tx) error {
+		a, err := tx.GetAccount("a")
+		if err != nil {
+			return err
+		}
+		if d := cmp.Diff(registry.AccountSettings{}, a.Settings); d != "" {
+			t.Errorf("old account's settings (-want +got):\n%s", d)
+		}
+		us, err := tx.FindUsers(registry.UserFilter{AccountID: "a"})
+		if err != nil {
+			return err
+		}
+		if len(us) != 2 || us[0].CardID != "" || us[1].ShortID != "" {
+			t.Errorf("old users = %+v, want two with empty card and short ids", us)
+		}
+		k, err := tx.GetAPIKey("k")
+		if err != nil {
+			return err
+		}
+		if k.Predefined {
+			t.Error("old key reads back as predefined")
+		}
+		v, err := tx.GetKeyValue("v")
+		if err != nil {
+			return err
+		}
+		if v.EdgeDevice != "" || v.UseCount != 2 {
+			t.Errorf("old value: EdgeDevice %q UseCount %d, want \"\" and 2", v.EdgeDevice, v.UseCount)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new unique indexes hold on the migrated table.
+	err = s.Update(t.Context(), func(tx registry.Tx) error {
+		u, err := tx.GetUser("u1")
+		if err != nil {
+			return err
+		}
+		u.CardID = "card-1"
+		if err := tx.UpdateUser(u); err != nil {
+			return err
+		}
+		u2, err := tx.GetUser("u2")
+		if err != nil {
+			return err
+		}
+		u2.CardID = "card-1"
+		return tx.UpdateUser(u2)
+	})
+	if !errors.Is(err, registry.ErrConflict) {
+		t.Errorf("second user with the same card id: %v, want ErrConflict", err)
 	}
 }

@@ -58,6 +58,15 @@ func (t *tx) exists(query string, args ...any) (bool, error) {
 	return err == nil, err
 }
 
+// count runs a SELECT count(*) query.
+func (t *tx) count(what, id, query string, args ...any) (int, error) {
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s %s: %w", what, id, err)
+	}
+	return n, nil
+}
+
 // getOne scans the single row of query, or returns ErrNotFound.
 func getOne[T any](t *tx, what, id string, scan func(rowScanner) (T, error), query string, args ...any) (*T, error) {
 	v, err := scan(t.tx.QueryRowContext(t.ctx, query, args...))
@@ -112,19 +121,27 @@ func whereClause(conds []string) string {
 
 // --- Accounts ---
 
-const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation, created_at, updated_at`
+const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation,
+	device_token_ttl, user_token_ttl, refresh_ttl, key_quota, endpoint_quota, stale_after, delete_stale,
+	created_at, updated_at`
 
 func scanAccount(r rowScanner) (registry.Account, error) {
 	var a registry.Account
+	st := &a.Settings
 	err := r.Scan(&a.ID, &a.ParentID, &a.Name, &a.Type, &a.Disabled, &a.TrustAllEndpoints,
-		&a.DenyUserCreation, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+		&a.DenyUserCreation, scanDuration{&st.DeviceTokenTTL}, scanDuration{&st.UserTokenTTL},
+		scanDuration{&st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{&st.StaleAfter},
+		&st.DeleteStale, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
 	return a, err
 }
 
 func (t *tx) CreateAccount(a *registry.Account) error {
-	_, err := t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	st := &a.Settings
+	_, err := t.exec(`INSERT INTO accounts (`+accountCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
-		nanos(a.CreatedAt), nanos(a.UpdatedAt))
+		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
+		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, nanos(a.CreatedAt), nanos(a.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("creating account %s: %w", a.ID, err)
 	}
@@ -141,27 +158,34 @@ func (t *tx) ListAccounts() ([]registry.Account, error) {
 
 // UpdateAccount replaces every field but ID and CreatedAt.
 func (t *tx) UpdateAccount(a *registry.Account) error {
+	st := &a.Settings
 	return t.execOne("updating account", a.ID, `UPDATE accounts SET parent_id = ?, name = ?, type = ?,
-		disabled = ?, trust_all_endpoints = ?, deny_user_creation = ?, updated_at = ? WHERE id = ?`,
+		disabled = ?, trust_all_endpoints = ?, deny_user_creation = ?, device_token_ttl = ?,
+		user_token_ttl = ?, refresh_ttl = ?, key_quota = ?, endpoint_quota = ?, stale_after = ?,
+		delete_stale = ?, updated_at = ? WHERE id = ?`,
 		a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
-		nanos(a.UpdatedAt), a.ID)
+		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
+		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, nanos(a.UpdatedAt), a.ID)
 }
 
 // --- Users ---
 
-const userCols = `id, account_id, username, domain, upn, email, password_hash, source, disabled, created_at, updated_at`
+const userCols = `id, account_id, username, domain, upn, email, card_id, short_id, password_hash, source,
+	disabled, created_at, updated_at`
 
 func scanUser(r rowScanner) (registry.User, error) {
 	var u registry.User
-	err := r.Scan(&u.ID, &u.AccountID, &u.Username, &u.Domain, &u.UPN, &u.Email, &u.PasswordHash,
-		&u.Source, &u.Disabled, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt})
+	err := r.Scan(&u.ID, &u.AccountID, &u.Username, &u.Domain, &u.UPN, &u.Email, &u.CardID, &u.ShortID,
+		&u.PasswordHash, &u.Source, &u.Disabled, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt})
 	return u, err
 }
 
+// CreateUser returns ErrConflict on a duplicate id, name, or non-empty
+// CardID or ShortID in the same account.
 func (t *tx) CreateUser(u *registry.User) error {
-	_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.PasswordHash, u.Source, u.Disabled,
-		nanos(u.CreatedAt), nanos(u.UpdatedAt))
+	_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.CardID, u.ShortID, u.PasswordHash,
+		u.Source, u.Disabled, nanos(u.CreatedAt), nanos(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("creating user %s: %w", u.ID, err)
 	}
@@ -198,12 +222,22 @@ func (t *tx) FindUsers(f registry.UserFilter) ([]registry.User, error) {
 }
 
 // UpdateUser replaces every field but ID and CreatedAt; ErrConflict when
-// the new (AccountID, Username, Domain) is taken.
+// the new (AccountID, Username, Domain), CardID or ShortID is taken.
 func (t *tx) UpdateUser(u *registry.User) error {
 	return t.execOne("updating user", u.ID, `UPDATE users SET account_id = ?, username = ?, domain = ?,
-		upn = ?, email = ?, password_hash = ?, source = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-		u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.PasswordHash, u.Source, u.Disabled,
-		nanos(u.UpdatedAt), u.ID)
+		upn = ?, email = ?, card_id = ?, short_id = ?, password_hash = ?, source = ?, disabled = ?,
+		updated_at = ? WHERE id = ?`,
+		u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.CardID, u.ShortID, u.PasswordHash, u.Source,
+		u.Disabled, nanos(u.UpdatedAt), u.ID)
+}
+
+// DeleteUser deletes the user's grants, then the user. API keys that run as
+// the user keep their RunAsUserID (find them with ListAPIKeysRunningAs).
+func (t *tx) DeleteUser(id string) error {
+	if _, err := t.exec(`DELETE FROM grants WHERE user_id = ?`, id); err != nil {
+		return fmt.Errorf("deleting grants of user %s: %w", id, err)
+	}
+	return t.execOne("deleting user", id, `DELETE FROM users WHERE id = ?`, id)
 }
 
 // --- Roles and grants ---
@@ -229,9 +263,26 @@ func (t *tx) GetRole(id string) (*registry.Role, error) {
 	return getOne(t, "role", id, scanRole, `SELECT `+roleCols+` FROM roles WHERE id = ?`, id)
 }
 
-// ListRoles orders by CreatedAt, then ID.
+// ListRoles returns the built-in roles first, then the others, each part
+// ordered by CreatedAt, then ID.
 func (t *tx) ListRoles() ([]registry.Role, error) {
-	return list(t, "roles", scanRole, `SELECT `+roleCols+` FROM roles ORDER BY created_at, id`)
+	return list(t, "roles", scanRole, `SELECT `+roleCols+` FROM roles ORDER BY built_in DESC, created_at, id`)
+}
+
+// UpdateRole replaces Name and Permissions; AccountID, BuiltIn and CreatedAt
+// stay.
+func (t *tx) UpdateRole(r *registry.Role) error {
+	return t.execOne("updating role", r.ID, `UPDATE roles SET name = ?, permissions = ? WHERE id = ?`,
+		r.Name, jsonText{r.Permissions}, r.ID)
+}
+
+// DeleteRole deletes every grant of the role, then the role. API keys that
+// run as the role keep their RunAsRoleID.
+func (t *tx) DeleteRole(id string) error {
+	if _, err := t.exec(`DELETE FROM grants WHERE role_id = ?`, id); err != nil {
+		return fmt.Errorf("deleting grants of role %s: %w", id, err)
+	}
+	return t.execOne("deleting role", id, `DELETE FROM roles WHERE id = ?`, id)
 }
 
 const grantCols = `user_id, role_id, account_id, created_at`
@@ -257,28 +308,33 @@ func (t *tx) ListGrants(userID string) ([]registry.Grant, error) {
 		`SELECT `+grantCols+` FROM grants WHERE user_id = ? ORDER BY created_at, account_id, role_id`, userID)
 }
 
+func (t *tx) DeleteGrant(userID, roleID, accountID string) error {
+	return t.execOne("deleting grant", fmt.Sprintf("of role %s at %s to user %s", roleID, accountID, userID),
+		`DELETE FROM grants WHERE user_id = ? AND role_id = ? AND account_id = ?`, userID, roleID, accountID)
+}
+
 // --- API keys ---
 
 const apiKeyCols = `id, account_id, type, name, description, key_group, active, allow_unauthenticated,
 	allow_untrusted_endpoints, auto_trust, full_api_access, expires_at, allowed_ips, run_as_user_id,
-	run_as_role_id, created_by, created_at, updated_at`
+	run_as_role_id, predefined, created_by, created_at, updated_at`
 
 func scanAPIKey(r rowScanner) (registry.APIKey, error) {
 	var k registry.APIKey
 	err := r.Scan(&k.ID, &k.AccountID, &k.Type, &k.Name, &k.Description, &k.Group, &k.Active,
 		&k.AllowUnauthenticated, &k.AllowUntrustedEndpoints, &k.AutoTrust, &k.FullAPIAccess,
 		scanTime{&k.ExpiresAt}, scanPrefixes{&k.AllowedIPs}, &k.RunAsUserID, &k.RunAsRoleID,
-		&k.CreatedBy, scanTime{&k.CreatedAt}, scanTime{&k.UpdatedAt})
+		&k.Predefined, &k.CreatedBy, scanTime{&k.CreatedAt}, scanTime{&k.UpdatedAt})
 	return k, err
 }
 
 func (t *tx) CreateAPIKey(k *registry.APIKey) error {
 	_, err := t.exec(`INSERT INTO api_keys (`+apiKeyCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active,
 		k.AllowUnauthenticated, k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess,
-		nanos(k.ExpiresAt), prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.CreatedBy,
-		nanos(k.CreatedAt), nanos(k.UpdatedAt))
+		nanos(k.ExpiresAt), prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.Predefined,
+		k.CreatedBy, nanos(k.CreatedAt), nanos(k.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("creating API key %s: %w", k.ID, err)
 	}
@@ -302,32 +358,62 @@ func (t *tx) UpdateAPIKey(k *registry.APIKey) error {
 	return t.execOne("updating API key", k.ID, `UPDATE api_keys SET account_id = ?, type = ?, name = ?,
 		description = ?, key_group = ?, active = ?, allow_unauthenticated = ?,
 		allow_untrusted_endpoints = ?, auto_trust = ?, full_api_access = ?, expires_at = ?,
-		allowed_ips = ?, run_as_user_id = ?, run_as_role_id = ?, created_by = ?, updated_at = ?
-		WHERE id = ?`,
+		allowed_ips = ?, run_as_user_id = ?, run_as_role_id = ?, predefined = ?, created_by = ?,
+		updated_at = ? WHERE id = ?`,
 		k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active, k.AllowUnauthenticated,
 		k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess, nanos(k.ExpiresAt),
-		prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.CreatedBy, nanos(k.UpdatedAt), k.ID)
+		prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.Predefined, k.CreatedBy,
+		nanos(k.UpdatedAt), k.ID)
+}
+
+// ListAPIKeysRunningAs orders by CreatedAt, then ID. An empty userID
+// matches no key (not the keys that run as nobody).
+func (t *tx) ListAPIKeysRunningAs(userID string) ([]registry.APIKey, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	return list(t, "API keys", scanAPIKey,
+		`SELECT `+apiKeyCols+` FROM api_keys WHERE run_as_user_id = ? ORDER BY created_at, id`, userID)
+}
+
+// DeleteAPIKey deletes the key's values, then the key. Endpoints keep
+// KeyID and KeyValueID (neither is a foreign key).
+func (t *tx) DeleteAPIKey(id string) error {
+	if _, err := t.exec(`DELETE FROM key_values WHERE key_id = ?`, id); err != nil {
+		return fmt.Errorf("deleting values of API key %s: %w", id, err)
+	}
+	return t.execOne("deleting API key", id, `DELETE FROM api_keys WHERE id = ?`, id)
+}
+
+// CountAPIKeys is 0 for an unknown account.
+func (t *tx) CountAPIKeys(accountID string) (int, error) {
+	return t.count("API keys of account", accountID, `SELECT count(*) FROM api_keys WHERE account_id = ?`, accountID)
 }
 
 const keyValueCols = `id, key_id, public_id, secret_hash, description, created_at, expires_at, revoked_at,
-	last_used_at, last_used_from, use_count, use_limit`
+	last_used_at, last_used_from, use_count, use_limit, edge_device`
 
 func scanKeyValue(r rowScanner) (registry.KeyValue, error) {
 	var v registry.KeyValue
 	err := r.Scan(&v.ID, &v.KeyID, &v.PublicID, scanBlob{&v.SecretHash}, &v.Description,
 		scanTime{&v.CreatedAt}, scanTime{&v.ExpiresAt}, scanTime{&v.RevokedAt}, scanTime{&v.LastUsedAt},
-		&v.LastUsedFrom, &v.UseCount, &v.UseLimit)
+		&v.LastUsedFrom, &v.UseCount, &v.UseLimit, &v.EdgeDevice)
 	return v, err
 }
 
 func (t *tx) CreateKeyValue(v *registry.KeyValue) error {
-	_, err := t.exec(`INSERT INTO key_values (`+keyValueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(`INSERT INTO key_values (`+keyValueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.KeyID, v.PublicID, blob(v.SecretHash), v.Description, nanos(v.CreatedAt),
-		nanos(v.ExpiresAt), nanos(v.RevokedAt), nanos(v.LastUsedAt), v.LastUsedFrom, v.UseCount, v.UseLimit)
+		nanos(v.ExpiresAt), nanos(v.RevokedAt), nanos(v.LastUsedAt), v.LastUsedFrom, v.UseCount, v.UseLimit,
+		v.EdgeDevice)
 	if err != nil {
 		return fmt.Errorf("creating key value %s: %w", v.ID, err)
 	}
 	return nil
+}
+
+func (t *tx) GetKeyValue(id string) (*registry.KeyValue, error) {
+	return getOne(t, "key value", id, scanKeyValue, `SELECT `+keyValueCols+` FROM key_values WHERE id = ?`, id)
 }
 
 func (t *tx) GetKeyValueByPublicID(publicID string) (*registry.KeyValue, error) {
@@ -339,6 +425,15 @@ func (t *tx) GetKeyValueByPublicID(publicID string) (*registry.KeyValue, error) 
 func (t *tx) ListKeyValues(keyID string) ([]registry.KeyValue, error) {
 	return list(t, "key values", scanKeyValue,
 		`SELECT `+keyValueCols+` FROM key_values WHERE key_id = ? ORDER BY created_at, id`, keyID)
+}
+
+// UpdateKeyValue leaves KeyID, CreatedAt, LastUsedAt/From and UseCount
+// alone.
+func (t *tx) UpdateKeyValue(v *registry.KeyValue) error {
+	return t.execOne("updating key value", v.ID, `UPDATE key_values SET public_id = ?, secret_hash = ?,
+		description = ?, expires_at = ?, revoked_at = ?, use_limit = ?, edge_device = ? WHERE id = ?`,
+		v.PublicID, blob(v.SecretHash), v.Description, nanos(v.ExpiresAt), nanos(v.RevokedAt), v.UseLimit,
+		v.EdgeDevice, v.ID)
 }
 
 // RecordKeyUse returns ErrNotFound when there is no value with that id. A
@@ -405,8 +500,10 @@ func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
 }
 
 // ListEndpoints applies f. A nil AccountIDs or IDs matches anything; a
-// non-nil empty one matches nothing. RegisteredBefore and RegisteredAfter
-// are exclusive. From and Text are applied in Go (Text so that case folding
+// non-nil empty one matches nothing. RegisteredBefore, RegisteredAfter,
+// SeenBefore and SeenAfter are exclusive; an endpoint never seen (zero
+// LastSeenAt) counts as last seen at its RegisteredAt, so SeenBefore finds
+// endpoints registered long ago and silent since (SPEC E8). From and Text are applied in Go (Text so that case folding
 // is Unicode's, not SQLite's ASCII-only lower()); Limit counts the endpoints
 // that pass every filter.
 func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, error) {
@@ -440,6 +537,12 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 	}
 	if !f.RegisteredAfter.IsZero() {
 		conds, args = append(conds, "registered_at > ?"), append(args, nanos(f.RegisteredAfter))
+	}
+	if !f.SeenBefore.IsZero() {
+		conds, args = append(conds, "coalesce(last_seen_at, registered_at) < ?"), append(args, nanos(f.SeenBefore))
+	}
+	if !f.SeenAfter.IsZero() {
+		conds, args = append(conds, "coalesce(last_seen_at, registered_at) > ?"), append(args, nanos(f.SeenAfter))
 	}
 	postFilter := f.From.IsValid() || f.Text != ""
 	q := `SELECT ` + endpointCols + ` FROM endpoints` + whereClause(conds) + ` ORDER BY registered_at, id`
@@ -540,6 +643,11 @@ func (t *tx) TouchEndpoint(id string, at time.Time, from string) error {
 // endpoint's refresh tokens stay (revoke them with RevokeRefreshTokensOf).
 func (t *tx) DeleteEndpoint(id string) error {
 	return t.execOne("deleting endpoint", id, `DELETE FROM endpoints WHERE id = ?`, id)
+}
+
+// CountEndpoints is 0 for an unknown account.
+func (t *tx) CountEndpoints(accountID string) (int, error) {
+	return t.count("endpoints of account", accountID, `SELECT count(*) FROM endpoints WHERE account_id = ?`, accountID)
 }
 
 // --- Refresh tokens ---
@@ -646,7 +754,7 @@ func (t *tx) AppendAudit(e *registry.AuditEvent) error {
 }
 
 // ListAudit applies f. A nil AccountIDs matches anything; a non-nil empty
-// one matches nothing. Since is inclusive; AfterID is exclusive.
+// one matches nothing. Since is inclusive; Until and AfterID are exclusive.
 func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 	var conds []string
 	var args []any
@@ -665,8 +773,20 @@ func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 			conds, args = append(conds, "action = ?"), append(args, f.Action)
 		}
 	}
+	if f.Actor != "" {
+		conds, args = append(conds, "actor = ?"), append(args, f.Actor)
+	}
+	if f.Target != "" {
+		conds, args = append(conds, "target = ?"), append(args, f.Target)
+	}
+	if f.Outcome != "" {
+		conds, args = append(conds, "outcome = ?"), append(args, f.Outcome)
+	}
 	if !f.Since.IsZero() {
 		conds, args = append(conds, "time >= ?"), append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds, args = append(conds, "time < ?"), append(args, nanos(f.Until))
 	}
 	if f.AfterID > 0 {
 		conds, args = append(conds, "id > ?"), append(args, f.AfterID)

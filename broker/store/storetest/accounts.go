@@ -15,6 +15,10 @@ func testAccounts(t *testing.T, s registry.Store) {
 		{
 			ID: "b", ParentID: "a", Name: "Customer B", Type: registry.AccountCustomer,
 			Disabled: true, TrustAllEndpoints: true, DenyUserCreation: true,
+			Settings: registry.AccountSettings{
+				DeviceTokenTTL: 5*time.Minute + 1, UserTokenTTL: 2 * time.Hour, RefreshTTL: 30 * 24 * time.Hour,
+				KeyQuota: 7, EndpointQuota: 1000, StaleAfter: 90*24*time.Hour + 123456789, DeleteStale: true,
+			},
 			CreatedAt: at(time.Hour), UpdatedAt: at(2 * time.Hour),
 		},
 	}
@@ -80,6 +84,10 @@ func testAccounts(t *testing.T, s registry.Store) {
 		want.Disabled = true
 		want.TrustAllEndpoints = true
 		want.DenyUserCreation = true
+		want.Settings = registry.AccountSettings{
+			DeviceTokenTTL: time.Minute, UserTokenTTL: time.Hour, RefreshTTL: 24 * time.Hour,
+			KeyQuota: 1, EndpointQuota: 2, StaleAfter: time.Hour, DeleteStale: true,
+		}
 		want.UpdatedAt = at(3 * time.Hour)
 		update(t, s, func(tx registry.Tx) error { return tx.UpdateAccount(&want) })
 		view(t, s, func(tx registry.Tx) error {
@@ -90,8 +98,9 @@ func testAccounts(t *testing.T, s registry.Store) {
 			if d := diff(&want, got); d != "" {
 				t.Errorf("after UpdateAccount (-want +got):\n%s", d)
 			}
-			// Flags can be cleared and times zeroed again.
+			// Flags and settings can be cleared and times zeroed again.
 			want.Disabled, want.TrustAllEndpoints, want.DenyUserCreation = false, false, false
+			want.Settings = registry.AccountSettings{}
 			want.UpdatedAt = time.Time{}
 			return nil
 		})
@@ -113,8 +122,9 @@ func testUsers(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
 	alice := registry.User{
 		ID: "u-alice", AccountID: acctA, Username: "Alice", Domain: "CORP", UPN: "alice@corp.example",
-		Email: "alice@example.com", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-		Source: registry.UserSourceLocal, CreatedAt: at(0), UpdatedAt: at(time.Second),
+		Email: "alice@example.com", CardID: "0042-7781", ShortID: "A1",
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		Source:       registry.UserSourceLocal, CreatedAt: at(0), UpdatedAt: at(time.Second),
 	}
 	bob := registry.User{
 		ID: "u-bob", AccountID: acctA, Username: "bob", Source: registry.UserSourceSession,
@@ -159,6 +169,12 @@ func testUsers(t *testing.T, s registry.Store) {
 			{"other domain", registry.User{ID: "u-5", AccountID: acctA, Username: "alice", Domain: "lab"}, nil},
 			{"other account", registry.User{ID: "u-6", AccountID: acctB, Username: "alice", Domain: "corp"}, nil},
 			{"missing account", registry.User{ID: "u-7", AccountID: "acct-nope", Username: "carol"}, registry.ErrNotFound},
+			{"duplicate card id", registry.User{ID: "u-8", AccountID: acctA, Username: "dave", CardID: "0042-7781"}, registry.ErrConflict},
+			{"duplicate short id", registry.User{ID: "u-9", AccountID: acctA, Username: "erin", ShortID: "A1"}, registry.ErrConflict},
+			{"card id in another account", registry.User{ID: "u-10", AccountID: acctB, Username: "dave", CardID: "0042-7781", ShortID: "A1"}, nil},
+			{"card id compares exactly", registry.User{ID: "u-11", AccountID: acctA, Username: "frank", CardID: "0042-7781 ", ShortID: "a1"}, nil},
+			{"card id equal to another's short id", registry.User{ID: "u-12", AccountID: acctA, Username: "gina", CardID: "A1"}, nil},
+			{"empty card and short ids repeat", registry.User{ID: "u-13", AccountID: acctA, Username: "hank"}, nil},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -175,6 +191,7 @@ func testUsers(t *testing.T, s registry.Store) {
 		want.Domain = "LAB"
 		want.UPN = "robert@lab"
 		want.Email = "r@example.com"
+		want.CardID, want.ShortID = "card-bob", "B1"
 		want.PasswordHash = "hash"
 		want.Source = registry.UserSourceBootstrap
 		want.Disabled = false
@@ -197,6 +214,36 @@ func testUsers(t *testing.T, s registry.Store) {
 			return tx.UpdateUser(&u)
 		})
 		wantErr(t, "UpdateUser onto a taken name", err, registry.ErrConflict)
+		err = s.Update(t.Context(), func(tx registry.Tx) error {
+			u := alice
+			u.CardID = "0042-7781 " // u-11's, in acctA
+			return tx.UpdateUser(&u)
+		})
+		wantErr(t, "UpdateUser onto a taken card id", err, registry.ErrConflict)
+		err = s.Update(t.Context(), func(tx registry.Tx) error {
+			u := alice
+			u.ShortID = "a1" // u-11's, in acctA
+			return tx.UpdateUser(&u)
+		})
+		wantErr(t, "UpdateUser onto a taken short id", err, registry.ErrConflict)
+		// Clearing frees the ids; keeping one's own is no conflict.
+		cleared := alice
+		cleared.CardID, cleared.ShortID = "", ""
+		update(t, s, func(tx registry.Tx) error { return tx.UpdateUser(&cleared) })
+		update(t, s, func(tx registry.Tx) error { return tx.UpdateUser(&cleared) })
+		update(t, s, func(tx registry.Tx) error {
+			return tx.CreateUser(&registry.User{ID: "u-14", AccountID: acctA, Username: "ivy", CardID: alice.CardID, ShortID: alice.ShortID})
+		})
+		view(t, s, func(tx registry.Tx) error {
+			got, err := tx.GetUser(alice.ID)
+			if err != nil {
+				t.Fatalf("GetUser: %v", err)
+			}
+			if d := diff(&cleared, got); d != "" {
+				t.Errorf("after clearing ids (-want +got):\n%s", d)
+			}
+			return nil
+		})
 		err = s.Update(t.Context(), func(tx registry.Tx) error {
 			return tx.UpdateUser(&registry.User{ID: "nope", AccountID: acctA, Username: "x"})
 		})
@@ -279,6 +326,12 @@ func testRoles(t *testing.T, s registry.Store) {
 			CreatedAt:   at(time.Second),
 		},
 		{ID: "role-empty", AccountID: acctB, Name: "Nothing", CreatedAt: at(0)},
+		// Built-in roles come first even when created after custom ones.
+		{
+			ID: registry.RoleAuditor, Name: "Auditor", BuiltIn: true, CreatedAt: at(time.Hour),
+			Permissions: []registry.Permission{registry.PermViewAuditLog},
+		},
+		{ID: "role-early", AccountID: acctA, Name: "Early", CreatedAt: at(-time.Hour)},
 	}
 	update(t, s, func(tx registry.Tx) error {
 		for i := range roles {
@@ -302,7 +355,7 @@ func testRoles(t *testing.T, s registry.Store) {
 		if err != nil {
 			t.Fatalf("ListRoles: %v", err)
 		}
-		if d := diff([]registry.Role{roles[0], roles[2], roles[1]}, got); d != "" {
+		if d := diff([]registry.Role{roles[0], roles[3], roles[4], roles[2], roles[1]}, got); d != "" {
 			t.Errorf("ListRoles mismatch (-want +got):\n%s", d)
 		}
 		_, err = tx.GetRole("nope")
@@ -385,6 +438,219 @@ func testGrants(t *testing.T, s registry.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := s.Update(t.Context(), func(tx registry.Tx) error { return tx.CreateGrant(&tc.grant) })
 			wantErr(t, "CreateGrant", err, tc.want)
+		})
+	}
+}
+
+func testDeleteUser(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	seedGrants(t, s)
+	update(t, s, func(tx registry.Tx) error { return tx.DeleteUser("u1") })
+	view(t, s, func(tx registry.Tx) error {
+		_, err := tx.GetUser("u1")
+		wantErr(t, "GetUser after DeleteUser", err, registry.ErrNotFound)
+		for user, want := range map[string]int{"u1": 0, "u2": 2} {
+			got, err := tx.ListGrants(user)
+			if err != nil {
+				t.Fatalf("ListGrants(%q): %v", user, err)
+			}
+			if len(got) != want {
+				t.Errorf("ListGrants(%q) after deleting u1 = %+v, want %d grants", user, got, want)
+			}
+		}
+		for _, role := range []string{registry.RoleAdministrator, registry.RoleAuditor} {
+			if _, err := tx.GetRole(role); err != nil {
+				t.Errorf("GetRole(%q) after DeleteUser: %v", role, err)
+			}
+		}
+		return nil
+	})
+	err := s.Update(t.Context(), func(tx registry.Tx) error { return tx.DeleteUser("u1") })
+	wantErr(t, "DeleteUser again", err, registry.ErrNotFound)
+	err = s.Update(t.Context(), func(tx registry.Tx) error { return tx.DeleteUser("nope") })
+	wantErr(t, "DeleteUser missing", err, registry.ErrNotFound)
+	// The name and card id are free again.
+	update(t, s, func(tx registry.Tx) error {
+		return tx.CreateUser(&registry.User{ID: "u1-again", AccountID: acctRoot, Username: "ONE", CardID: "card-1"})
+	})
+}
+
+// seedGrants creates users u1 (card-1) and u2 in acctRoot, the built-in
+// roles Administrator and Auditor, custom role "role-custom", and grants:
+// u1: Administrator at root, Auditor at A, custom at A;
+// u2: Auditor at A, custom at B.
+func seedGrants(t *testing.T, s registry.Store) []registry.Grant {
+	t.Helper()
+	grants := []registry.Grant{
+		{UserID: "u1", RoleID: registry.RoleAdministrator, AccountID: acctRoot, CreatedAt: at(0)},
+		{UserID: "u1", RoleID: registry.RoleAuditor, AccountID: acctA, CreatedAt: at(time.Second)},
+		{UserID: "u1", RoleID: "role-custom", AccountID: acctA, CreatedAt: at(2 * time.Second)},
+		{UserID: "u2", RoleID: registry.RoleAuditor, AccountID: acctA, CreatedAt: at(0)},
+		{UserID: "u2", RoleID: "role-custom", AccountID: acctB, CreatedAt: at(time.Second)},
+	}
+	update(t, s, func(tx registry.Tx) error {
+		for _, u := range []registry.User{
+			{ID: "u1", AccountID: acctRoot, Username: "one", CardID: "card-1"},
+			{ID: "u2", AccountID: acctRoot, Username: "two"},
+		} {
+			if err := tx.CreateUser(&u); err != nil {
+				return err
+			}
+		}
+		for _, r := range []registry.Role{
+			{ID: registry.RoleAdministrator, BuiltIn: true},
+			{ID: registry.RoleAuditor, BuiltIn: true},
+			{ID: "role-custom", AccountID: acctRoot, Name: "Custom"},
+		} {
+			if err := tx.CreateRole(&r); err != nil {
+				return err
+			}
+		}
+		for i := range grants {
+			if err := tx.CreateGrant(&grants[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return grants
+}
+
+func testUpdateRole(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	orig := registry.Role{
+		ID: "role-custom", AccountID: acctA, Name: "Viewer", CreatedAt: at(time.Second),
+		Permissions: []registry.Permission{registry.PermViewEndpoint},
+	}
+	update(t, s, func(tx registry.Tx) error { return tx.CreateRole(&orig) })
+	get := func(t *testing.T) *registry.Role {
+		t.Helper()
+		var r *registry.Role
+		view(t, s, func(tx registry.Tx) error {
+			var err error
+			r, err = tx.GetRole(orig.ID)
+			return err
+		})
+		return r
+	}
+	tests := []struct {
+		name        string
+		update      registry.Role
+		permissions []registry.Permission
+	}{
+		{"rename and add permissions", registry.Role{
+			ID: orig.ID, Name: "Approver-ish",
+			Permissions: []registry.Permission{registry.PermViewEndpoint, registry.PermModifyEndpoint},
+		}, []registry.Permission{registry.PermViewEndpoint, registry.PermModifyEndpoint}},
+		{"clear permissions", registry.Role{ID: orig.ID, Name: "Nothing"}, nil},
+		// AccountID, BuiltIn and CreatedAt are not replaced.
+		{"only name and permissions change", registry.Role{
+			ID: orig.ID, AccountID: acctB, Name: "Viewer", BuiltIn: true, CreatedAt: at(time.Hour),
+			Permissions: registry.AllPermissions,
+		}, registry.AllPermissions},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			update(t, s, func(tx registry.Tx) error { return tx.UpdateRole(&tc.update) })
+			want := orig
+			want.Name, want.Permissions = tc.update.Name, tc.permissions
+			if d := diff(&want, get(t)); d != "" {
+				t.Errorf("after UpdateRole (-want +got):\n%s", d)
+			}
+		})
+	}
+	err := s.Update(t.Context(), func(tx registry.Tx) error {
+		return tx.UpdateRole(&registry.Role{ID: "nope", Name: "x"})
+	})
+	wantErr(t, "UpdateRole missing", err, registry.ErrNotFound)
+}
+
+func testDeleteRole(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	grants := seedGrants(t, s)
+	update(t, s, func(tx registry.Tx) error { return tx.DeleteRole("role-custom") })
+	view(t, s, func(tx registry.Tx) error {
+		_, err := tx.GetRole("role-custom")
+		wantErr(t, "GetRole after DeleteRole", err, registry.ErrNotFound)
+		for user, want := range map[string][]registry.Grant{
+			"u1": {grants[0], grants[1]},
+			"u2": {grants[3]},
+		} {
+			got, err := tx.ListGrants(user)
+			if err != nil {
+				t.Fatalf("ListGrants(%q): %v", user, err)
+			}
+			if d := diff(want, got); d != "" {
+				t.Errorf("ListGrants(%q) after DeleteRole (-want +got):\n%s", user, d)
+			}
+		}
+		roles, err := tx.ListRoles()
+		if err != nil {
+			t.Fatalf("ListRoles: %v", err)
+		}
+		if len(roles) != 2 {
+			t.Errorf("ListRoles after DeleteRole = %+v, want the two built-in roles", roles)
+		}
+		return nil
+	})
+	err := s.Update(t.Context(), func(tx registry.Tx) error { return tx.DeleteRole("role-custom") })
+	wantErr(t, "DeleteRole again", err, registry.ErrNotFound)
+	// The id can be used again, and starts with no grants.
+	update(t, s, func(tx registry.Tx) error {
+		return tx.CreateRole(&registry.Role{ID: "role-custom", AccountID: acctA, Name: "Again"})
+	})
+	view(t, s, func(tx registry.Tx) error {
+		got, err := tx.ListGrants("u2")
+		if err != nil {
+			t.Fatalf("ListGrants: %v", err)
+		}
+		if d := diff([]registry.Grant{grants[3]}, got); d != "" {
+			t.Errorf("ListGrants after re-creating the role (-want +got):\n%s", d)
+		}
+		return nil
+	})
+}
+
+func testDeleteGrant(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	grants := seedGrants(t, s)
+	tests := []struct {
+		name             string
+		user, role, acct string
+		want             error
+		wantU1, wantU2   []registry.Grant
+	}{
+		{"other account", "u1", registry.RoleAuditor, acctB, registry.ErrNotFound,
+			grants[:3], grants[3:]},
+		{"other user", "u2", registry.RoleAdministrator, acctRoot, registry.ErrNotFound,
+			grants[:3], grants[3:]},
+		{"missing role", "u1", "nope", acctA, registry.ErrNotFound,
+			grants[:3], grants[3:]},
+		{"one grant", "u1", registry.RoleAuditor, acctA, nil,
+			[]registry.Grant{grants[0], grants[2]}, grants[3:]},
+		{"again", "u1", registry.RoleAuditor, acctA, registry.ErrNotFound,
+			[]registry.Grant{grants[0], grants[2]}, grants[3:]},
+		{"same role, other user kept", "u2", "role-custom", acctB, nil,
+			[]registry.Grant{grants[0], grants[2]}, grants[3:4]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Update(t.Context(), func(tx registry.Tx) error {
+				return tx.DeleteGrant(tc.user, tc.role, tc.acct)
+			})
+			wantErr(t, "DeleteGrant", err, tc.want)
+			view(t, s, func(tx registry.Tx) error {
+				for user, want := range map[string][]registry.Grant{"u1": tc.wantU1, "u2": tc.wantU2} {
+					got, err := tx.ListGrants(user)
+					if err != nil {
+						t.Fatalf("ListGrants(%q): %v", user, err)
+					}
+					if d := diff(want, got); d != "" {
+						t.Errorf("ListGrants(%q) (-want +got):\n%s", user, d)
+					}
+				}
+				return nil
+			})
 		})
 	}
 }

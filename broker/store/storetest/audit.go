@@ -70,13 +70,17 @@ func testAudit(t *testing.T, s registry.Store) {
 var errRollback = errors.New("storetest: roll back")
 
 func testListAudit(t *testing.T, s registry.Store) {
+	const (
+		fail = registry.OutcomeFailure
+		ok   = registry.OutcomeSuccess
+	)
 	events := []registry.AuditEvent{
-		{Time: at(0), Action: "endpoint.register", AccountID: acctA},
-		{Time: at(time.Minute), Action: "endpoint.approve", AccountID: acctA},
-		{Time: at(2 * time.Minute), Action: "endpointx.other", AccountID: acctB},
-		{Time: at(3 * time.Minute), Action: "key.create", AccountID: acctB},
-		{Time: at(4 * time.Minute), Action: "endpoint", AccountID: acctRoot},
-		{Time: at(5 * time.Minute), Action: "endpoint.approve", AccountID: acctB},
+		{Time: at(0), Action: "endpoint.register", AccountID: acctA, Actor: "key:k1", Target: "ep-1", Outcome: ok},
+		{Time: at(time.Minute), Action: "endpoint.approve", AccountID: acctA, Actor: "user:u1", Target: "ep-1", Outcome: ok},
+		{Time: at(2 * time.Minute), Action: "endpointx.other", AccountID: acctB, Actor: "user:u10", Target: "ep-10", Outcome: fail},
+		{Time: at(3 * time.Minute), Action: "key.create", AccountID: acctB, Actor: "user:u1", Target: "k1", Outcome: ok},
+		{Time: at(4 * time.Minute), Action: "endpoint", AccountID: acctRoot, Actor: "system"},
+		{Time: at(5 * time.Minute), Action: "endpoint.approve", AccountID: acctB, Actor: "user:u1", Target: "ep-10", Outcome: fail},
 	}
 	appendAudit(t, s, events)
 	id := func(i int) int64 { return events[i].ID }
@@ -94,12 +98,25 @@ func testListAudit(t *testing.T, s registry.Store) {
 		{"accounts", registry.AuditFilter{AccountIDs: []string{acctB, acctRoot}}, []int{2, 3, 4, 5}},
 		{"empty non-nil accounts match nothing", registry.AuditFilter{AccountIDs: []string{}}, nil},
 		{"since (inclusive)", registry.AuditFilter{Since: at(3 * time.Minute)}, []int{3, 4, 5}},
+		{"until (exclusive)", registry.AuditFilter{Until: at(3 * time.Minute)}, []int{0, 1, 2}},
+		{"since until window", registry.AuditFilter{Since: at(time.Minute), Until: at(4 * time.Minute)}, []int{1, 2, 3}},
+		{"empty window", registry.AuditFilter{Since: at(time.Minute), Until: at(time.Minute)}, nil},
+		{"actor exact", registry.AuditFilter{Actor: "user:u1"}, []int{1, 3, 5}},
+		{"actor is not a prefix", registry.AuditFilter{Actor: "user:"}, nil},
+		{"actor is case-sensitive", registry.AuditFilter{Actor: "USER:U1"}, nil},
+		{"target exact", registry.AuditFilter{Target: "ep-1"}, []int{0, 1}},
+		{"outcome", registry.AuditFilter{Outcome: fail}, []int{2, 5}},
+		{"actor target outcome", registry.AuditFilter{Actor: "user:u1", Target: "ep-10", Outcome: fail}, []int{5}},
 		{"after id (exclusive)", registry.AuditFilter{AfterID: id(3)}, []int{4, 5}},
 		{"limit", registry.AuditFilter{Limit: 2}, []int{0, 1}},
 		{"page", registry.AuditFilter{AfterID: id(1), Limit: 2}, []int{2, 3}},
 		{"combined", registry.AuditFilter{
 			AccountIDs: []string{acctA, acctB}, Action: "endpoint.", Since: at(time.Minute), AfterID: id(0), Limit: 5,
 		}, []int{1, 5}},
+		{"combined with new fields", registry.AuditFilter{
+			AccountIDs: []string{acctA, acctB}, Action: "endpoint.", Actor: "user:u1", Outcome: ok,
+			Since: at(0), Until: at(5 * time.Minute), Limit: 5,
+		}, []int{1}},
 		{"no match", registry.AuditFilter{Action: "nope"}, nil},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -185,14 +186,16 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
 	endpoints := []registry.Endpoint{
 		{ID: "ep-1", AccountID: acctA, State: registry.StatePending, Type: "windows", KeyID: "key-1",
-			Hostname: "Alpha-PC", Description: "Reception desk", RegisteredAt: at(1 * time.Hour), RegisteredFrom: "10.1.2.3"},
+			Hostname: "Alpha-PC", Description: "Reception desk", RegisteredAt: at(1 * time.Hour), RegisteredFrom: "10.1.2.3",
+			LastSeenAt: at(10 * time.Hour)},
 		{ID: "ep-2", AccountID: acctA, State: registry.StateTrusted, Type: "linux", KeyID: "key-1",
-			Hostname: "beta", Description: "Build server", RegisteredAt: at(2 * time.Hour), RegisteredFrom: "10.200.0.1"},
+			Hostname: "beta", Description: "Build server", RegisteredAt: at(2 * time.Hour), RegisteredFrom: "10.200.0.1",
+			LastSeenAt: at(6 * time.Hour)},
 		{ID: "ep-3", AccountID: acctB, State: registry.StateTrusted, Type: "windows", KeyID: "key-2",
 			Hostname: "gamma", Description: "", RegisteredAt: at(3 * time.Hour), RegisteredFrom: "2001:db8::5"},
 		// Same RegisteredAt as ep-3: ordered by ID.
 		{ID: "ep-0-BUILD", AccountID: acctB, State: registry.StateRejected, Type: "macos",
-			Hostname: "delta", RegisteredAt: at(3 * time.Hour), RegisteredFrom: "192.0.2.1"},
+			Hostname: "delta", RegisteredAt: at(3 * time.Hour), RegisteredFrom: "192.0.2.1", LastSeenAt: at(4 * time.Hour)},
 		{ID: "ep-5", AccountID: acctRoot, State: registry.StateUntrusted, Type: "linux", KeyID: "key-2",
 			Hostname: "epsilon", Description: "Lab", RegisteredAt: at(5 * time.Hour), RegisteredFrom: "::ffff:10.9.9.9"},
 	}
@@ -204,6 +207,8 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 		}
 		return nil
 	})
+	// Last seen: ep-1 10h, ep-2 6h, ep-0-BUILD 4h; ep-3 (registered 3h) and
+	// ep-5 (registered 5h) never, which counts as last seen at registration.
 	all := []string{"ep-1", "ep-2", "ep-0-BUILD", "ep-3", "ep-5"}
 	tests := []struct {
 		name   string
@@ -224,6 +229,12 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 		{"registered before (exclusive)", registry.EndpointFilter{RegisteredBefore: at(3 * time.Hour)}, []string{"ep-1", "ep-2"}},
 		{"registered after (exclusive)", registry.EndpointFilter{RegisteredAfter: at(3 * time.Hour)}, []string{"ep-5"}},
 		{"registered between", registry.EndpointFilter{RegisteredAfter: at(time.Hour), RegisteredBefore: at(5 * time.Hour)}, []string{"ep-2", "ep-0-BUILD", "ep-3"}},
+		{"seen before (exclusive)", registry.EndpointFilter{SeenBefore: at(5 * time.Hour)}, []string{"ep-0-BUILD", "ep-3"}},
+		{"seen after (exclusive)", registry.EndpointFilter{SeenAfter: at(5 * time.Hour)}, []string{"ep-1", "ep-2"}},
+		{"seen between", registry.EndpointFilter{SeenAfter: at(4 * time.Hour), SeenBefore: at(10 * time.Hour)}, []string{"ep-2", "ep-5"}},
+		{"never seen counts as seen at registration", registry.EndpointFilter{SeenBefore: at(3 * time.Hour).Add(1)}, []string{"ep-3"}},
+		{"seen and registered", registry.EndpointFilter{RegisteredBefore: at(3 * time.Hour), SeenAfter: at(7 * time.Hour)}, []string{"ep-1"}},
+		{"stale and pending", registry.EndpointFilter{SeenBefore: at(7 * time.Hour), State: registry.StateTrusted}, []string{"ep-2", "ep-3"}},
 		{"text in hostname, any case", registry.EndpointFilter{Text: "ALPHA"}, []string{"ep-1"}},
 		{"text in id, description", registry.EndpointFilter{Text: "build"}, []string{"ep-2", "ep-0-BUILD"}},
 		{"text substring", registry.EndpointFilter{Text: "ta"}, []string{"ep-2", "ep-0-BUILD"}},
@@ -268,4 +279,36 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 			return nil
 		})
 	})
+}
+
+func testCountEndpoints(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	update(t, s, func(tx registry.Tx) error {
+		for i, acct := range []string{acctA, acctA, acctA, acctB} {
+			e := registry.Endpoint{
+				ID: fmt.Sprintf("ep-%d", i), AccountID: acct, State: registry.StatePending, RegisteredAt: at(0),
+			}
+			if err := tx.CreateEndpoint(&e); err != nil {
+				return err
+			}
+		}
+		// Every state counts; deleted endpoints do not.
+		if err := tx.TransitionEndpoint("ep-1", []registry.State{registry.StatePending}, registry.StateRejected, "user:u1", at(0)); err != nil {
+			return err
+		}
+		return tx.DeleteEndpoint("ep-2")
+	})
+	// Counts are per account, not per subtree.
+	for account, want := range map[string]int{acctA: 2, acctB: 1, acctRoot: 0, "nope": 0} {
+		view(t, s, func(tx registry.Tx) error {
+			got, err := tx.CountEndpoints(account)
+			if err != nil {
+				t.Fatalf("CountEndpoints(%q): %v", account, err)
+			}
+			if got != want {
+				t.Errorf("CountEndpoints(%q) = %d, want %d", account, got, want)
+			}
+			return nil
+		})
+	}
 }

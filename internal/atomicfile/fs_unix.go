@@ -19,3 +19,6 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// rename replaces newpath with oldpath atomically.
+func rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }

@@ -1,0 +1,319 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/apikey"
+)
+
+// CreateAccountRequest creates an account below ParentID ("" = the
+// caller's own account). Type "" = customer. A new customer account gets
+// the predefined keys of SPEC K6.
+type CreateAccountRequest struct {
+	ParentID          string
+	Name              string
+	Type              AccountType
+	TrustAllEndpoints bool
+	DenyUserCreation  bool
+	Settings          AccountSettings
+	Remote            netip.Addr
+}
+
+// AccountUpdate changes the non-nil fields of an account.
+type AccountUpdate struct {
+	Name              *string
+	Disabled          *bool
+	TrustAllEndpoints *bool
+	DenyUserCreation  *bool
+	Settings          *AccountSettings
+	Remote            netip.Addr
+}
+
+// Bounds of account settings; a zero setting means the default (lifetimes)
+// or no limit (quotas, stale time).
+const (
+	minTokenTTL       = time.Minute
+	maxDeviceTokenTTL = 24 * time.Hour
+	maxUserTokenTTL   = 7 * 24 * time.Hour
+	minRefreshTTL     = time.Hour
+	maxRefreshTTL     = 10 * 365 * 24 * time.Hour
+	minStaleAfter     = time.Hour
+	maxStaleAfter     = 10 * 365 * 24 * time.Hour
+)
+
+// validateSettings checks an account's settings and says which one is wrong.
+func validateSettings(s AccountSettings) error {
+	for _, c := range []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"device token lifetime", s.DeviceTokenTTL, minTokenTTL, maxDeviceTokenTTL},
+		{"user token lifetime", s.UserTokenTTL, minTokenTTL, maxUserTokenTTL},
+		{"refresh token lifetime", s.RefreshTTL, minRefreshTTL, maxRefreshTTL},
+		{"stale time", s.StaleAfter, minStaleAfter, maxStaleAfter},
+	} {
+		if c.d != 0 && (c.d < c.min || c.d > c.max) {
+			return E(KindInvalid, fmt.Sprintf("the %s must be 0 (the default) or between %s and %s", c.name, c.min, c.max), nil)
+		}
+	}
+	if s.KeyQuota < 0 || s.EndpointQuota < 0 {
+		return E(KindInvalid, "quotas must be 0 (no limit) or more", nil)
+	}
+	if s.DeleteStale && s.StaleAfter == 0 {
+		return E(KindInvalid, "deleting stale endpoints needs a stale time", nil)
+	}
+	return nil
+}
+
+// cleanName trims a name and checks it is present, short and printable.
+func cleanName(what, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > maxTextField || strings.ContainsFunc(s, isControl) {
+		return "", E(KindInvalid, fmt.Sprintf("%s must be 1 to %d bytes without control characters", what, maxTextField), nil)
+	}
+	return s, nil
+}
+
+// checkText checks an optional field's length and characters.
+func checkText(what, s string, max int) error {
+	if len(s) > max || strings.ContainsFunc(s, isControl) {
+		return E(KindInvalid, fmt.Sprintf("%s must be at most %d bytes without control characters", what, max), nil)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// quotaExceeded is the cause of a KindQuota error, for the audit trail.
+type quotaExceeded struct {
+	account string
+	actor   string
+}
+
+func (q *quotaExceeded) Error() string { return "quota reached" }
+
+// quotaError names the account and its quota (SPEC K9).
+func quotaError(a *Account, quota int, what, actor string) error {
+	return E(KindQuota, fmt.Sprintf("account %q has reached its quota of %d %s", a.Name, quota, what),
+		&quotaExceeded{account: a.ID, actor: actor})
+}
+
+// auditQuota records, in its own transaction, a change refused by a quota.
+func (r *Registry) auditQuota(ctx context.Context, action, target string, remote netip.Addr, err error) {
+	var q *quotaExceeded
+	if !errors.As(err, &q) {
+		return
+	}
+	now := r.now()
+	_ = r.store.Update(ctx, func(tx Tx) error {
+		return audit(tx, now, q.actor, action, q.account, target, OutcomeFailure, remote,
+			map[string]string{"reason": PublicMessage(err)})
+	})
+}
+
+// Names of the predefined keys of every customer account (SPEC K6).
+var predefinedKeys = []struct {
+	name string
+	typ  KeyType
+}{
+	{"Default key for client and gateway", KeyGeneral},
+	{"Chrome", KeyChrome},
+	{"Embedded", KeyEmbedded},
+	{"Edge", KeyEdge},
+}
+
+// createPredefinedKeys gives a customer account the keys of SPEC K6: every
+// flag off, each with one value whose secret is generated and thrown away,
+// so no one can use it until an admin regenerates it.
+func createPredefinedKeys(tx Tx, now time.Time, actor, accountID string) error {
+	for _, pk := range predefinedKeys {
+		_, publicID, err := apikey.Generate()
+		if err != nil {
+			return internal("generating key", err)
+		}
+		unusable, _, err := apikey.Generate() // hashed in place of the value: nobody holds it
+		if err != nil {
+			return internal("generating key", err)
+		}
+		k := &APIKey{ID: newID(), AccountID: accountID, Type: pk.typ, Name: pk.name, Active: true,
+			Predefined: true, CreatedBy: actor, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateAPIKey(k); err != nil {
+			return internal("creating predefined key", err)
+		}
+		v := &KeyValue{ID: newID(), KeyID: k.ID, PublicID: publicID, SecretHash: apikey.Hash(unusable),
+			Description: "predefined value: regenerate it to use it", CreatedAt: now}
+		if err := tx.CreateKeyValue(v); err != nil {
+			return internal("creating predefined key value", err)
+		}
+		if err := audit(tx, now, actor, "apikey.create", accountID, "apikey:"+k.ID, OutcomeSuccess, netip.Addr{},
+			map[string]string{"name": k.Name, "type": string(k.Type), "predefined": "true"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateAccount creates an account; the caller needs ModifyAccount at the
+// parent. Errors: KindInvalid, KindNotFound, KindPermission.
+func (r *Registry) CreateAccount(ctx context.Context, p *Principal, req CreateAccountRequest) (*Account, error) {
+	if p == nil {
+		return nil, E(KindUnauthenticated, "sign in first", nil)
+	}
+	name, err := cleanName("an account name", req.Name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Type == "" {
+		req.Type = AccountCustomer
+	}
+	if req.Type != AccountVendor && req.Type != AccountCustomer {
+		return nil, E(KindInvalid, fmt.Sprintf("unknown account type %q (vendor, customer)", req.Type), nil)
+	}
+	if err := validateSettings(req.Settings); err != nil {
+		return nil, err
+	}
+	if req.ParentID == "" {
+		req.ParentID = p.AccountID
+	}
+	now := r.now()
+	var out *Account
+	err = r.store.Update(ctx, func(tx Tx) error {
+		if err := authorize(tx, p, PermModifyAccount, req.ParentID); err != nil {
+			return err
+		}
+		parent, err := tx.GetAccount(req.ParentID)
+		if err != nil {
+			return internal("looking up account", err)
+		}
+		if parent.Type == AccountCustomer && req.Type == AccountVendor {
+			return E(KindInvalid, "a vendor account cannot be created under a customer account", nil)
+		}
+		a := &Account{ID: newID(), ParentID: parent.ID, Name: name, Type: req.Type,
+			TrustAllEndpoints: req.TrustAllEndpoints, DenyUserCreation: req.DenyUserCreation,
+			Settings: req.Settings, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateAccount(a); err != nil {
+			return internal("creating account", err)
+		}
+		detail := map[string]string{"name": a.Name, "type": string(a.Type), "parent_id": a.ParentID}
+		addSettingsDetail(detail, a)
+		if err := audit(tx, now, p.Actor(), "account.create", a.ID, "account:"+a.ID, OutcomeSuccess, req.Remote, detail); err != nil {
+			return err
+		}
+		if a.Type == AccountCustomer {
+			if err := createPredefinedKeys(tx, now, p.Actor(), a.ID); err != nil {
+				return err
+			}
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addSettingsDetail records an account's flags and settings in an audit detail.
+func addSettingsDetail(d map[string]string, a *Account) {
+	s := a.Settings
+	d["disabled"] = fmt.Sprint(a.Disabled)
+	d["trust_all_endpoints"] = fmt.Sprint(a.TrustAllEndpoints)
+	d["deny_user_creation"] = fmt.Sprint(a.DenyUserCreation)
+	d["device_token_ttl"] = s.DeviceTokenTTL.String()
+	d["user_token_ttl"] = s.UserTokenTTL.String()
+	d["refresh_ttl"] = s.RefreshTTL.String()
+	d["key_quota"] = fmt.Sprint(s.KeyQuota)
+	d["endpoint_quota"] = fmt.Sprint(s.EndpointQuota)
+	d["stale_after"] = s.StaleAfter.String()
+	d["delete_stale"] = fmt.Sprint(s.DeleteStale)
+}
+
+// GetAccount returns an account the caller holds ViewAccount at.
+// Errors: KindNotFound, KindPermission.
+func (r *Registry) GetAccount(ctx context.Context, p *Principal, id string) (*Account, error) {
+	var out *Account
+	err := r.store.View(ctx, func(tx Tx) error {
+		if err := authorize(tx, p, PermViewAccount, id); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.GetAccount(id)
+		if err != nil {
+			return internal("looking up account", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateAccount renames, disables or changes the settings of an account;
+// the caller needs ModifyAccount there. Disabling an account refuses every
+// key of it and below (K8). A caller cannot disable its own account.
+// Errors: KindInvalid, KindNotFound, KindPermission.
+func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u AccountUpdate) (*Account, error) {
+	if p == nil {
+		return nil, E(KindUnauthenticated, "sign in first", nil)
+	}
+	var name string
+	if u.Name != nil {
+		var err error
+		if name, err = cleanName("an account name", *u.Name); err != nil {
+			return nil, err
+		}
+	}
+	if u.Settings != nil {
+		if err := validateSettings(*u.Settings); err != nil {
+			return nil, err
+		}
+	}
+	now := r.now()
+	var out *Account
+	err := r.store.Update(ctx, func(tx Tx) error {
+		if err := authorize(tx, p, PermModifyAccount, id); err != nil {
+			return err
+		}
+		a, err := tx.GetAccount(id)
+		if err != nil {
+			return internal("looking up account", err)
+		}
+		if u.Name != nil {
+			a.Name = name
+		}
+		if u.Disabled != nil {
+			if *u.Disabled && !a.Disabled && id == p.AccountID {
+				return E(KindInvalid, "you cannot disable your own account", nil)
+			}
+			a.Disabled = *u.Disabled
+		}
+		if u.TrustAllEndpoints != nil {
+			a.TrustAllEndpoints = *u.TrustAllEndpoints
+		}
+		if u.DenyUserCreation != nil {
+			a.DenyUserCreation = *u.DenyUserCreation
+		}
+		if u.Settings != nil {
+			a.Settings = *u.Settings
+		}
+		a.UpdatedAt = now
+		if err := tx.UpdateAccount(a); err != nil {
+			return internal("updating account", err)
+		}
+		detail := map[string]string{"name": a.Name}
+		addSettingsDetail(detail, a)
+		out = a
+		return audit(tx, now, p.Actor(), "account.update", a.ID, "account:"+a.ID, OutcomeSuccess, u.Remote, detail)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,81 @@
+package registry
+
+import "time"
+
+// DeviceCode is the device code an HTTP registration hands out (SPEC E3):
+// the device exchanges it at /oauth/v1/token once its endpoint is trusted.
+// Only the hash of the code is stored. The key fields are the key the
+// registrant presented ("" = none): the endpoint's key, or the new key of a
+// pending key change (E4). A device code is consumed when tokens are issued
+// for it.
+type DeviceCode struct {
+	Hash          []byte
+	EndpointID    string
+	AccountID     string
+	KeyType       string
+	PublicKey     []byte
+	KeyThumbprint string
+	// Interval is the polling interval the registrant was told.
+	Interval   time.Duration
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time
+	LastPollAt time.Time // the last poll answered authorization_pending
+}
+
+// KeyChange is a pending change of an endpoint's public key (SPEC E4): an
+// unsigned registration for a known client id with another key. The old key
+// stays in force until an admin approves the change.
+type KeyChange struct {
+	EndpointID    string
+	AccountID     string
+	KeyType       string
+	PublicKey     []byte
+	KeyThumbprint string
+	KeyID         string // API key of the registration that asked for it
+	KeyValueID    string
+	RequestedAt   time.Time
+	RequestedFrom string
+}
+
+// OAuthTx is the part of Tx that the HTTP device flow (SPEC E3, E4, T4)
+// needs. Device codes and key changes belong to an endpoint: deleting the
+// endpoint deletes them.
+type OAuthTx interface {
+	// PutDeviceCode stores a device code, replacing the code of the same
+	// endpoint and key thumbprint (one live code per endpoint and key).
+	// ErrNotFound when the endpoint does not exist.
+	PutDeviceCode(dc *DeviceCode) error
+	// GetDeviceCode returns the code with this hash, or ErrNotFound.
+	GetDeviceCode(hash []byte) (*DeviceCode, error)
+	// RecordDevicePoll sets LastPollAt to at, in one conditional update that
+	// requires LastPollAt to be unset or not after notAfter. It returns
+	// ErrConflict when the previous poll was too recent (slow_down) and
+	// ErrNotFound when there is no such code.
+	RecordDevicePoll(hash []byte, at, notAfter time.Time) error
+	// ConsumeDeviceCode sets UsedAt to at, in one conditional update that
+	// requires the code unused and unexpired. ErrConflict when it was used
+	// or has expired; ErrNotFound when there is no such code.
+	ConsumeDeviceCode(hash []byte, at time.Time) error
+
+	// PutKeyChange stores the pending key change of an endpoint, replacing
+	// any earlier one. ErrNotFound when the endpoint does not exist.
+	PutKeyChange(kc *KeyChange) error
+	// GetKeyChange returns the pending key change of an endpoint, or ErrNotFound.
+	GetKeyChange(endpointID string) (*KeyChange, error)
+	// ListKeyChanges lists the pending key changes of the given accounts
+	// (nil = every account), ordered by RequestedAt, then EndpointID.
+	ListKeyChanges(accountIDs []string) ([]KeyChange, error)
+	// DeleteKeyChange removes an endpoint's pending key change; ErrNotFound
+	// when there is none.
+	DeleteKeyChange(endpointID string) error
+
+	// GetRefreshToken returns the refresh token with this hash without
+	// consuming it, or ErrNotFound.
+	GetRefreshToken(hash []byte) (*RefreshToken, error)
+	// RevokeAccessToken records that the access token with this jti is
+	// revoked until it expires at expiresAt. Revoking twice is not an error.
+	RevokeAccessToken(jti string, expiresAt time.Time) error
+	// AccessTokenRevoked reports whether the access token with this jti was revoked.
+	AccessTokenRevoked(jti string) (bool, error)
+}

@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+// The OAuthTx part of registry.Tx (migration 0003_oauth).
+
+// --- Device codes ---
+
+const deviceCodeCols = `hash, endpoint_id, account_id, key_type, public_key, key_thumbprint, interval_ns,
+	issued_at, expires_at, used_at, last_poll_at`
+
+func scanDeviceCode(r rowScanner) (registry.DeviceCode, error) {
+	var dc registry.DeviceCode
+	var interval int64
+	err := r.Scan(scanBlob{&dc.Hash}, &dc.EndpointID, &dc.AccountID, &dc.KeyType, scanBlob{&dc.PublicKey},
+		&dc.KeyThumbprint, &interval, scanTime{&dc.IssuedAt}, scanTime{&dc.ExpiresAt}, scanTime{&dc.UsedAt},
+		scanTime{&dc.LastPollAt})
+	dc.Interval = time.Duration(interval)
+	return dc, err
+}
+
+// PutDeviceCode replaces the code of the same endpoint and key thumbprint.
+func (t *tx) PutDeviceCode(dc *registry.DeviceCode) error {
+	if len(dc.Hash) == 0 {
+		return fmt.Errorf("storing device code of %s: empty hash", dc.EndpointID)
+	}
+	if _, err := t.exec(`DELETE FROM device_codes WHERE endpoint_id = ? AND key_thumbprint = ?`,
+		dc.EndpointID, dc.KeyThumbprint); err != nil {
+		return fmt.Errorf("storing device code of %s: %w", dc.EndpointID, err)
+	}
+	_, err := t.exec(`INSERT INTO device_codes (`+deviceCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		dc.Hash, dc.EndpointID, dc.AccountID, dc.KeyType, blob(dc.PublicKey), dc.KeyThumbprint,
+		int64(dc.Interval), nanos(dc.IssuedAt), nanos(dc.ExpiresAt), nanos(dc.UsedAt), nanos(dc.LastPollAt))
+	if err != nil {
+		return fmt.Errorf("storing device code of %s: %w", dc.EndpointID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetDeviceCode(hash []byte) (*registry.DeviceCode, error) {
+	return getOne(t, "device code", "", scanDeviceCode, `SELECT `+deviceCodeCols+` FROM device_codes WHERE hash = ?`, hash)
+}
+
+// byHash runs a conditional UPDATE of the device code with this hash and
+// tells a missing code (ErrNotFound) from a condition that failed
+// (ErrConflict).
+func (t *tx) byHash(what string, hash []byte, query string, args ...any) error {
+	res, err := t.exec(query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	ok, err := t.exists(`SELECT 1 FROM device_codes WHERE hash = ?`, hash)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", what, registry.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, registry.ErrConflict)
+}
+
+func (t *tx) RecordDevicePoll(hash []byte, at, notAfter time.Time) error {
+	return t.byHash("recording device poll", hash,
+		`UPDATE device_codes SET last_poll_at = ? WHERE hash = ? AND (last_poll_at IS NULL OR last_poll_at <= ?)`,
+		nanos(at), hash, nanos(notAfter))
+}
+
+// ConsumeDeviceCode treats a zero ExpiresAt as already expired.
+func (t *tx) ConsumeDeviceCode(hash []byte, at time.Time) error {
+	return t.byHash("consuming device code", hash,
+		`UPDATE device_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?`,
+		nanos(at), hash, nanos(at))
+}
+
+// --- Key changes ---
+
+const keyChangeCols = `endpoint_id, account_id, key_type, public_key, key_thumbprint, key_id, key_value_id,
+	requested_at, requested_from`
+
+func scanKeyChange(r rowScanner) (registry.KeyChange, error) {
+	var kc registry.KeyChange
+	err := r.Scan(&kc.EndpointID, &kc.AccountID, &kc.KeyType, scanBlob{&kc.PublicKey}, &kc.KeyThumbprint,
+		&kc.KeyID, &kc.KeyValueID, scanTime{&kc.RequestedAt}, &kc.RequestedFrom)
+	return kc, err
+}
+
+func (t *tx) PutKeyChange(kc *registry.KeyChange) error {
+	_, err := t.exec(`INSERT INTO endpoint_key_changes (`+keyChangeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (endpoint_id) DO UPDATE SET account_id = excluded.account_id, key_type = excluded.key_type,
+		public_key = excluded.public_key, key_thumbprint = excluded.key_thumbprint, key_id = excluded.key_id,
+		key_value_id = excluded.key_value_id, requested_at = excluded.requested_at,
+		requested_from = excluded.requested_from`,
+		kc.EndpointID, kc.AccountID, kc.KeyType, blob(kc.PublicKey), kc.KeyThumbprint, kc.KeyID, kc.KeyValueID,
+		nanos(kc.RequestedAt), kc.RequestedFrom)
+	if err != nil {
+		return fmt.Errorf("storing key change of %s: %w", kc.EndpointID, err)
+	}
+	return nil
+}
+
+func (t *tx) GetKeyChange(endpointID string) (*registry.KeyChange, error) {
+	return getOne(t, "key change of endpoint", endpointID, scanKeyChange,
+		`SELECT `+keyChangeCols+` FROM endpoint_key_changes WHERE endpoint_id = ?`, endpointID)
+}
+
+func (t *tx) ListKeyChanges(accountIDs []string) ([]registry.KeyChange, error) {
+	q := `SELECT ` + keyChangeCols + ` FROM endpoint_key_changes`
+	var args []any
+	if accountIDs != nil {
+		if len(accountIDs) == 0 {
+			return nil, nil
+		}
+		var c string
+		c, args = in("account_id", accountIDs)
+		q += ` WHERE ` + c
+	}
+	return list(t, "key changes", scanKeyChange, q+` ORDER BY requested_at, endpoint_id`, args...)
+}
+
+func (t *tx) DeleteKeyChange(endpointID string) error {
+	return t.execOne("deleting key change of endpoint", endpointID,
+		`DELETE FROM endpoint_key_changes WHERE endpoint_id = ?`, endpointID)
+}
+
+// --- Token state ---
+
+func (t *tx) GetRefreshToken(hash []byte) (*registry.RefreshToken, error) {
+	return getOne(t, "refresh token", "", scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`, hash)
+}
+
+func (t *tx) RevokeAccessToken(jti string, expiresAt time.Time) error {
+	_, err := t.exec(`INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`,
+		jti, nanos(expiresAt))
+	if err != nil {
+		return fmt.Errorf("revoking access token %s: %w", jti, err)
+	}
+	return nil
+}
+
+func (t *tx) AccessTokenRevoked(jti string) (bool, error) {
+	ok, err := t.exists(`SELECT 1 FROM revoked_access_tokens WHERE jti = ?`, jti)
+	if err != nil {
+		return false, fmt.Errorf("looking up revoked access token %s: %w", jti, err)
+	}
+	return ok, nil
+}
