@@ -267,7 +267,7 @@ func (b *bench) bareThroughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.HandshakesPerS = perSec(res.ok, res.elapsed)
+	r.HandshakesPerS = perSec(res.ok, res.busy)
 	r.BareCPUPerHandshakeMs, r.AgentsCPUPerHandshakeMs = cpu.perOp(res.ok)
 	l := summarize(succeeded(lat))
 	r.HandshakeP50Ms, r.HandshakeP99Ms = ms(l.p50), ms(l.p99)
@@ -386,7 +386,7 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 	if err != nil {
 		return fmt.Errorf("registration storm: %w", err)
 	}
-	r.RegistrationsPerS = perSec(res.ok, res.elapsed)
+	r.RegistrationsPerS = perSec(res.ok, res.busy)
 	r.BrokerCPUPerRegisterMs, r.AgentsCPUPerRegisterMs = cpu.perOp(res.ok)
 	l := summarize(lat)
 	r.RegisterP50Ms, r.RegisterP99Ms = ms(l.p50), ms(l.p99)
@@ -423,7 +423,7 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 	if err != nil {
 		return err
 	}
-	r.LoginsPerS = perSec(res.ok, res.elapsed)
+	r.LoginsPerS = perSec(res.ok, res.busy)
 	r.BrokerCPUPerLoginMs, r.AgentsCPUPerLoginMs = cpu.perOp(res.ok)
 	l = summarize(succeeded(llat))
 	r.LoginP50Ms, r.LoginP99Ms = ms(l.p50), ms(l.p99)

@@ -71,9 +71,12 @@ func (p *progress) finish() {
 // poolResult is what runPool did.
 type poolResult struct {
 	elapsed time.Duration
-	ok      int
-	failed  int
-	first   error // the first failure
+	// busy is the time until the last success: rates use it, so that a
+	// failure waiting out its timeout does not dilute them.
+	busy   time.Duration
+	ok     int
+	failed int
+	first  error // the first failure
 }
 
 // runPool calls fn(ctx, i) for i in [0, n) from conc goroutines and counts
@@ -111,6 +114,7 @@ func runPool(parent context.Context, n, conc, maxFail int, p *progress, fn func(
 					}
 				} else {
 					res.ok++
+					res.busy = max(res.busy, time.Since(start))
 				}
 				mu.Unlock()
 				if err == nil && p != nil {
