@@ -59,6 +59,7 @@ func startBroker(ctx context.Context, bin, dir string, extraArgs []string) (*bro
 	b.cmd = exec.Command(bin, args...)
 	b.cmd.Env = append(os.Environ(), "EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD="+password)
 	b.cmd.Stderr = logf
+	dieWithParent(b.cmd)
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
 		logf.Close()
@@ -314,13 +315,4 @@ func (m *cpuMeter) perOp(n int) (server, agents float64) {
 	}
 	agents = ms((selfCPU() - m.own) / time.Duration(n))
 	return server, agents
-}
-
-// selfCPU returns the CPU time this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
