@@ -24,7 +24,7 @@ help:
 	@echo "make build   build bin/edgetrust-broker, bin/edgetrust-agent, bin/edgetrustctl"
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
 	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
-	@echo "make cross   build every command for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
+	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
 	@echo "make bench   measure a real broker against this machine's limits; table on stdout, bench.json (BENCHFLAGS=--quick: under 2 min)"
@@ -40,12 +40,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Build every command for the other systems and vet the agent's packages,
-# tests included, as compiled there: those systems are compiled here, not run.
+# Build the programs that run on devices and admins' machines (the agent and
+# edgetrustctl) for the other systems and vet the agent's packages, tests
+# included, as compiled there: those systems are compiled here, not run. The
+# broker is Linux-only (its SQLite build is the slowest to cross-compile).
+CROSS_CMDS := ./cmd/edgetrust-agent ./cmd/edgetrustctl
 cross:
 	@set -e; for p in $(CROSS); do \
 	  os=$${p%/*}; arch=$${p#*/}; echo "cross $$os/$$arch"; \
-	  GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$os-$$arch/ $(CMDS); \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$os-$$arch/ $(CROSS_CMDS); \
 	  GOOS=$$os GOARCH=$$arch $(GO) vet ./agent/... ./internal/... ./cmd/edgetrust-agent; \
 	done
 

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	binDir = os.Getenv("EDGETRUST_BIN_DIR")
 	if binDir == "" {
-		dir, err := os.MkdirTemp("", "edgetrust-bin")
+		dir, err := binTempDir()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -53,6 +53,48 @@ func runMain(m *testing.M) int {
 }
 
 func bin(name string) string { return filepath.Join(binDir, name) }
+
+// binTempDir makes the directory the binaries are built into. Tests run
+// the agent as another user (nobody) too, so the directory and every
+// directory above it must be open to others: MkdirTemp makes it 0700, and
+// a TMPDIR closed to others is passed over for /tmp.
+func binTempDir() (string, error) {
+	for _, parent := range []string{os.TempDir(), "/tmp"} {
+		if !openToOthers(parent) {
+			continue
+		}
+		dir, err := os.MkdirTemp(parent, "edgetrust-bin")
+		if err != nil {
+			return "", err
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		return dir, nil
+	}
+	return "", fmt.Errorf("neither %s nor /tmp can be searched by other users; set EDGETRUST_BIN_DIR to a directory they can", os.TempDir())
+}
+
+// openToOthers reports whether other users may search dir and every
+// directory above it.
+func openToOthers(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
+}
 
 // childEnv is the environment of every process the tests start. The race
 // runtime sleeps a second at exit by default; that would swamp every

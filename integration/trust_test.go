@@ -6,7 +6,6 @@ package integration
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -17,11 +16,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	_ "modernc.org/sqlite"
 
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
 	"github.com/edgetrust/edgetrust/agent/state"
-	"github.com/edgetrust/edgetrust/broker/apikey"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -52,46 +49,38 @@ func (a *agentProc) fullStatus(t *testing.T) fullStatus {
 	return st
 }
 
-// keyValueDB opens the broker's SQLite store beside the running broker
-// (SQLite serialises the two processes' writes).
-func keyValueDB(t *testing.T, b *brokerProc) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(b.dataDir, "edgetrust.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
+// singleUseValue adds a value with a use limit of 1 to key k, through the
+// CLI as an admin would, and returns its id and value.
+func singleUseValue(a *admin, k createdKey) (id, value string) {
+	a.t.Helper()
+	var v struct {
+		ValueID string `json:"value_id"`
+		Value   string `json:"value"`
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	a.jsonOut(&v, "keys", "add-value", k.ID, "--description", "single use", "--use-limit", "1")
+	if v.ValueID == "" || !strings.HasPrefix(v.Value, "etk_") {
+		a.t.Fatalf("keys add-value returned %+v", v)
+	}
+	return v.ValueID, v.Value
 }
 
-// limitUses gives the key value a use limit. edgetrustctl cannot create
-// use-limited values yet (issue 3), so the test sets it in the store.
-func limitUses(t *testing.T, db *sql.DB, value string, limit int) {
-	t.Helper()
-	pub, err := apikey.Parse(value)
-	if err != nil {
-		t.Fatal(err)
+// useCount reads a value's use count from `keys show`.
+func useCount(a *admin, k createdKey, valueID string) int64 {
+	a.t.Helper()
+	var shown struct {
+		Values []struct {
+			ID       string `json:"id"`
+			UseCount int64  `json:"use_count"`
+		} `json:"values"`
 	}
-	res, err := db.Exec(`UPDATE key_values SET use_limit = ? WHERE public_id = ?`, limit, pub)
-	if err != nil {
-		t.Fatal(err)
+	a.jsonOut(&shown, "keys", "show", k.ID)
+	for _, v := range shown.Values {
+		if v.ID == valueID {
+			return v.UseCount
+		}
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("use limit set on %d key values, want 1", n)
-	}
-}
-
-func useCount(t *testing.T, db *sql.DB, value string) int {
-	t.Helper()
-	pub, err := apikey.Parse(value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := db.QueryRow(`SELECT use_count FROM key_values WHERE public_id = ?`, pub).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	a.t.Fatalf("keys show %s lists no value %s: %+v", k.ID, valueID, shown.Values)
+	return 0
 }
 
 // dialAs connects the agent's protocol client with the identity an agent
@@ -114,8 +103,7 @@ func TestCrashAfterRegistrationCommitted(t *testing.T) {
 	b := startBroker(t, t.TempDir(), "127.0.0.1:0")
 	adm := newAdmin(t, b)
 	k := adm.createKey("--auto-trust")
-	db := keyValueDB(t, b)
-	limitUses(t, db, k.Value, 1)
+	valueID, value := singleUseValue(adm, k)
 
 	dir := shortDir(t)
 	stateDir := filepath.Join(dir, "state")
@@ -126,19 +114,19 @@ func TestCrashAfterRegistrationCommitted(t *testing.T) {
 	// What the agent did before the crash: HELLO and REGISTER, answered,
 	// committed, and then nothing saved.
 	c := dialAs(t, b, stateDir)
-	reg, err := c.Register(context.Background(), protocol.Register{APIKey: k.Value, ClientType: "desktop_client"})
+	reg, err := c.Register(context.Background(), protocol.Register{APIKey: value, ClientType: "desktop_client"})
 	if err != nil || reg.State != protocol.StateTrusted || reg.Tokens == nil {
 		t.Fatalf("first registration: %+v, %v", reg, err)
 	}
 	c.Close()
-	if n := useCount(t, db, k.Value); n != 1 {
+	if n := useCount(adm, k, valueID); n != 1 {
 		t.Fatalf("use count after the first registration = %d, want 1", n)
 	}
 	if _, err := os.Stat(filepath.Join(stateDir, state.StateFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("state.json exists before the agent ever ran: %v", err)
 	}
 
-	ag := startAgentIn(t, b, k.Value, dir)
+	ag := startAgentIn(t, b, value, dir)
 	st := ag.waitState(t, "trusted", settle)
 	if st.EndpointID != id.ClientID || !st.HasAccessToken {
 		t.Fatalf("status after restart = %+v, want endpoint %s with a token", st, id.ClientID)
@@ -146,7 +134,7 @@ func TestCrashAfterRegistrationCommitted(t *testing.T) {
 	if _, msg, err := ag.login(nil); err != nil {
 		t.Fatalf("login after restart: %v %s", err, msg)
 	}
-	if n := useCount(t, db, k.Value); n != 1 {
+	if n := useCount(adm, k, valueID); n != 1 {
 		t.Fatalf("use count after the restart = %d, want still 1", n)
 	}
 	if eps := adm.endpoints(); len(eps) != 1 || eps[0].ID != id.ClientID || eps[0].State != "trusted" {
@@ -154,7 +142,7 @@ func TestCrashAfterRegistrationCommitted(t *testing.T) {
 	}
 	// The limit is in force: a new device with the spent value is refused.
 	other := dialAgent(t, b, newIdentity(t))
-	_, err = other.conn.Register(context.Background(), protocol.Register{APIKey: k.Value, ClientType: "desktop_client"})
+	_, err = other.conn.Register(context.Background(), protocol.Register{APIKey: value, ClientType: "desktop_client"})
 	var pe *protocol.Error
 	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidClient {
 		t.Fatalf("new device with the spent value: %v, want invalid_client", err)

@@ -166,11 +166,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /api/v1/endpoints?account_id=", func(tg target) (string, any) { return "/api/v1/endpoints?account_id=" + tg.account, nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
-		// One endpoint is looked up among the endpoints the caller may view:
-		// a caller without ViewEndpoint finds none (404, not 403).
+		// Like every resource: a caller who sees the endpoint's account
+		// without ViewEndpoint is told so (403); one who does not see it
+		// gets 404.
 		{"GET /api/v1/endpoints/{id}", func(tg target) (string, any) { return "/api/v1/endpoints/" + m.endpoint(tg, true), nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
-				"admin": "200 200 404 404 404", "keyviewer": all404}},
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 		{"POST /api/v1/endpoints/{id}/approve", func(tg target) (string, any) {
 			return "/api/v1/endpoints/" + m.endpoint(tg, false) + "/approve", nil
 		}, nil,
@@ -200,6 +201,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/endpoints/bulk (filter)", func(tg target) (string, any) {
 			m.endpoint(tg, false)
 			return "/api/v1/endpoints/bulk", api.BulkRequest{Action: "delete", Filter: &api.BulkFilter{AccountID: tg.account, State: "pending"}}
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+
+		// --- sessions (SPEC S6): another user's need ViewUser to list, ModifyUser to end ---
+		{"GET /api/v1/sessions?user_id=", func(tg target) (string, any) { return "/api/v1/sessions?user_id=" + m.user(tg), nil }, nil,
+			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"DELETE /api/v1/sessions/{id}", func(tg target) (string, any) { return "/api/v1/sessions/" + m.session(tg), nil }, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "204 204 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"DELETE /api/v1/sessions?user_id=", func(tg target) (string, any) {
+			return "/api/v1/sessions?user_id=" + m.sessionUser(tg), nil
 		}, nil,
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
@@ -458,6 +472,37 @@ func (m *matrixFixture) endpoint(tg target, trusted bool) string {
 	})
 	m.must(err, "registering")
 	return res.Endpoint.ID
+}
+
+// sessionUser makes a user of the target account with a live session (a
+// password sign-in) and returns the user's id, or an unknown id.
+func (m *matrixFixture) sessionUser(tg target) string {
+	id, _ := m.signedIn(tg)
+	return id
+}
+
+// session makes a user of the target account with a live session and
+// returns the session's id, or an unknown id.
+func (m *matrixFixture) session(tg target) string {
+	_, sid := m.signedIn(tg)
+	return sid
+}
+
+func (m *matrixFixture) signedIn(tg target) (userID, sessionID string) {
+	if !tg.known {
+		return uuid.NewString(), uuid.NewString()
+	}
+	ctx := context.Background()
+	name := m.name("s")
+	u, err := m.h.reg.CreateUser(ctx, m.root, registry.CreateUserRequest{AccountID: tg.account, Username: name, Password: "matrix-session-password"})
+	m.must(err, "creating user")
+	// Each sign-in from its own address: the per-address limit is not what is tested.
+	tp, _, err := m.h.reg.SignIn(ctx, registry.SignInRequest{Username: name, Password: "matrix-session-password", AccountID: tg.account,
+		Remote: netip.AddrFrom4([4]byte{127, 9, byte(m.n >> 8), byte(m.n)})})
+	m.must(err, "signing in")
+	p, err := m.h.reg.Authenticate(ctx, tp.AccessToken)
+	m.must(err, "authenticating")
+	return u.User.ID, p.SessionID
 }
 
 // listed turns a list answer into "200:listed" or "200:absent".

@@ -148,19 +148,12 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request, p *registry.
 }
 
 func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
-	id := r.PathValue("id")
-	eps, err := a.reg.ListEndpoints(r.Context(), p, registry.EndpointFilter{IDs: []string{id}})
+	ep, err := a.reg.GetEndpoint(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	for i := range eps {
-		if eps[i].ID == id {
-			writeJSON(w, http.StatusOK, endpointOut(&eps[i]))
-			return
-		}
-	}
-	a.writeError(w, r, registry.E(registry.KindNotFound, "not found", nil))
+	writeJSON(w, http.StatusOK, endpointOut(ep))
 }
 
 func (a *API) decide(action registry.Action) principalHandler {

@@ -8,11 +8,14 @@
 // is refused naming the field. Error bodies carry only the registry's public
 // message; the full error goes to the log.
 //
-// Admin routes take a user access token ("Authorization: Bearer") or an API
-// key with full API access ("X-API-Key" or "Authorization: ApiKey", SPEC
-// K1, K11). Every authentication failure answers the same 401 body. The
-// permission checks are the registry's: a resource of an account the caller
-// cannot see answers 404, never 403, so ids cannot be probed.
+// Routes other than sign-in and device login (login.go) take a user access
+// token ("Authorization: Bearer"), optionally with an API key, or an API
+// key alone that allows unauthenticated requests, acting as its run-as
+// identity (SPEC S5); on admin routes a key also needs full API access
+// (K1). A refused key answers one 403 body (K8), every other
+// authentication failure one 401 body. The permission checks are the
+// registry's: a resource of an account the caller cannot see answers 404,
+// never 403, so ids cannot be probed.
 package httpapi
 
 import (
@@ -126,6 +129,7 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
 
 	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1, its metadata, and key changes (oauth.go)
+	a.mountLogin(mux)            // device logins and sessions (login.go, sessions.go)
 
 	// Anything else under /api answers a JSON 404 rather than the mux's text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -172,55 +176,86 @@ func (a *API) harden(next http.Handler) http.Handler {
 type principalHandler func(w http.ResponseWriter, r *http.Request, p *registry.Principal)
 
 // unauthenticatedMessage is the one body of every authentication failure
-// of the admin API, whatever the credential and the reason: the reason goes
-// only to the log (and, for API keys, the audit).
-const unauthenticatedMessage = "missing, invalid or expired credentials: send \"Authorization: Bearer <access token>\" " +
-	"(sign in at /api/v1/signin) or an API key with full API access as \"X-API-Key: <value>\""
+// of the API that is not an API key's refusal, whatever the credential and
+// the reason: the reason goes only to the log.
+const unauthenticatedMessage = "missing, invalid or expired credentials: send \"Authorization: Bearer <user access token>\" " +
+	"(sign in at /api/v1/signin, or log in through a device at /api/v1/login), with or without \"X-API-Key: <value>\"; " +
+	"or only an API key that allows unauthenticated requests"
 
-// authed authenticates the caller: a user access token as "Authorization:
-// Bearer", or an API key with full API access (SPEC K1, K11) as "X-API-Key"
-// or "Authorization: ApiKey". The query form rest_api_key is not accepted
-// here: every admin client can set headers. Credentials are never logged.
-func (a *API) authed(next principalHandler) http.HandlerFunc {
+// authed authenticates the caller of an admin route (SPEC S5, K1, K11): a
+// user access token as "Authorization: Bearer", an API key as "X-API-Key"
+// or "Authorization: ApiKey", or both a key (X-API-Key) and a token. A key
+// needs full API access here; without a token it must also allow
+// unauthenticated requests, and the caller acts as its run-as identity.
+// Every refusal of a key answers the one 403 body of SPEC K8; every other
+// failure the one 401 body. The query form rest_api_key is not accepted:
+// every API client can set headers. Credentials are never logged.
+func (a *API) authed(next principalHandler) http.HandlerFunc { return a.authedAs(true, next) }
+
+// authedSelf is authed for a user's own routes (their sessions): a key
+// needs no full API access there.
+func (a *API) authedSelf(next principalHandler) http.HandlerFunc { return a.authedAs(false, next) }
+
+func (a *API) authedAs(admin bool, next principalHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.authenticate(r)
+		p, err := a.authenticate(r, admin)
 		if err != nil {
-			if k := registry.KindOf(err); k != registry.KindUnauthenticated && k != registry.KindInvalidClient {
-				a.writeError(w, r, err) // e.g. the store failed: not the caller's fault
-				return
+			switch registry.KindOf(err) {
+			case registry.KindUnauthenticated:
+				a.writeError(w, r, registry.E(registry.KindUnauthenticated, unauthenticatedMessage, err))
+			default:
+				a.writeError(w, r, err) // a key's refusal (one body), or the store failed
 			}
-			a.writeError(w, r, registry.E(registry.KindUnauthenticated, unauthenticatedMessage, err))
 			return
 		}
 		next(w, r, p)
 	}
 }
 
-// authenticate returns the principal of the request's credentials. Exactly
-// one credential must be sent.
-func (a *API) authenticate(r *http.Request) (*registry.Principal, error) {
-	authz := r.Header.Get("Authorization")
-	scheme, cred, hasAuth := strings.Cut(authz, " ")
-	cred = strings.TrimSpace(cred)
-	keys := r.Header.Values("X-API-Key")
-	switch {
-	case authz != "" && len(keys) > 0, len(keys) > 1:
-		return nil, registry.E(registry.KindUnauthenticated, "several credentials sent", nil)
-	case len(keys) == 1:
-		key := strings.TrimSpace(keys[0])
-		if key == "" {
-			return nil, registry.E(registry.KindUnauthenticated, "empty X-API-Key", nil)
-		}
-		return a.reg.AuthenticateKey(r.Context(), key, remote(r))
-	case hasAuth && cred != "" && strings.EqualFold(scheme, "Bearer"):
-		return a.reg.Authenticate(r.Context(), cred)
-	case hasAuth && cred != "" && strings.EqualFold(scheme, "ApiKey"):
-		return a.reg.AuthenticateKey(r.Context(), cred, remote(r))
-	case authz != "":
-		return nil, registry.E(registry.KindUnauthenticated, "unsupported Authorization scheme", nil)
-	default:
-		return nil, registry.E(registry.KindUnauthenticated, "no credentials", nil)
+// authenticate returns the principal of the request's credentials.
+func (a *API) authenticate(r *http.Request, admin bool) (*registry.Principal, error) {
+	c, err := callCredentials(r.Header)
+	if err != nil {
+		return nil, err
 	}
+	c.Remote, c.Admin = remote(r), admin
+	return a.reg.AuthenticateCall(r.Context(), c)
+}
+
+// callCredentials reads the API key and the user token of a request: at
+// most one key (X-API-Key or Authorization: ApiKey) and at most one token
+// (Authorization: Bearer).
+func callCredentials(h http.Header) (registry.CallCredentials, error) {
+	var c registry.CallCredentials
+	unauth := func(msg string) (registry.CallCredentials, error) {
+		return registry.CallCredentials{}, registry.E(registry.KindUnauthenticated, msg, nil)
+	}
+	authzs, keys := h.Values("Authorization"), h.Values("X-API-Key")
+	if len(authzs) > 1 || len(keys) > 1 {
+		return unauth("several Authorization or X-API-Key headers")
+	}
+	if len(keys) == 1 {
+		if c.APIKey = strings.TrimSpace(keys[0]); c.APIKey == "" {
+			return unauth("empty X-API-Key")
+		}
+	}
+	if len(authzs) == 1 {
+		scheme, cred, _ := strings.Cut(authzs[0], " ")
+		cred = strings.TrimSpace(cred)
+		switch {
+		case cred == "":
+			return unauth("empty Authorization credentials")
+		case strings.EqualFold(scheme, "Bearer"):
+			c.UserToken = cred
+		case strings.EqualFold(scheme, "ApiKey") && c.APIKey == "":
+			c.APIKey = cred
+		case strings.EqualFold(scheme, "ApiKey"):
+			return unauth("two API keys sent")
+		default:
+			return unauth("unsupported Authorization scheme")
+		}
+	}
+	return c, nil
 }
 
 // remote returns the caller's address, or the zero Addr.

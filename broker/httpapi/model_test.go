@@ -866,26 +866,38 @@ func TestAPIKeyAuthentication(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	root := h.tokens.User.AccountID
-	full := true
+	yes := true
 	adminID := h.tokens.User.ID
 
-	ck, err := h.c.CreateKey(ctx, api.CreateKeyRequest{AccountID: root, Name: "automation", FullAPIAccess: true})
+	// S5, K1: a key alone acts as its run-as identity when it allows
+	// unauthenticated requests; admin routes also need full API access.
+	ck, err := h.c.CreateKey(ctx, api.CreateKeyRequest{AccountID: root, Name: "automation", FullAPIAccess: true, AllowUnauthenticated: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.c.UpdateKey(ctx, ck.ID, api.UpdateKeyRequest{RunAsUserID: &adminID, FullAPIAccess: &full}); err != nil {
+	if _, err := h.c.UpdateKey(ctx, ck.ID, api.UpdateKeyRequest{RunAsUserID: &adminID}); err != nil {
 		t.Fatalf("UpdateKey run-as: %v", err)
 	}
 	plain, err := h.c.CreateKey(ctx, api.CreateKeyRequest{AccountID: root, Name: "plain"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fullOnly, err := h.c.CreateKey(ctx, api.CreateKeyRequest{AccountID: root, Name: "full, needs a user token", FullAPIAccess: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.UpdateKey(ctx, fullOnly.ID, api.UpdateKeyRequest{RunAsUserID: &adminID, FullAPIAccess: &yes}); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("accepted forms", func(t *testing.T) {
 		for name, hdr := range map[string]map[string]string{
-			"X-API-Key":             {"X-API-Key": ck.Value},
-			"Authorization: ApiKey": {"Authorization": "ApiKey " + ck.Value},
-			"scheme case":           {"Authorization": "apikey " + ck.Value},
+			"X-API-Key":                {"X-API-Key": ck.Value},
+			"Authorization: ApiKey":    {"Authorization": "ApiKey " + ck.Value},
+			"scheme case":              {"Authorization": "apikey " + ck.Value},
+			"key and user token":       {"Authorization": "Bearer " + h.tokens.AccessToken, "X-API-Key": fullOnly.Value},
+			"user token alone":         {"Authorization": "Bearer " + h.tokens.AccessToken},
+			"unauthenticated key+user": {"Authorization": "Bearer " + h.tokens.AccessToken, "X-API-Key": ck.Value},
 		} {
 			t.Run(name, func(t *testing.T) {
 				status, body := h.send(t, "GET", "/api/v1/accounts", hdr, nil)
@@ -906,28 +918,43 @@ func TestAPIKeyAuthentication(t *testing.T) {
 		}
 	})
 
-	// Every authentication failure answers the same 401 body.
-	refused := map[string]map[string]string{
-		"nothing":                  {},
-		"bad bearer":               {"Authorization": "Bearer not-a-token"},
-		"empty bearer":             {"Authorization": "Bearer "},
-		"unknown scheme":           {"Authorization": "Basic YWRtaW46YWRtaW4="},
-		"bad key":                  {"X-API-Key": "etk_nope"},
-		"key without full access":  {"X-API-Key": plain.Value},
-		"key without full, ApiKey": {"Authorization": "ApiKey " + plain.Value},
-		"both credentials":         {"Authorization": "Bearer " + h.tokens.AccessToken, "X-API-Key": ck.Value},
+	// Every failure without a key's refusal answers the same 401 body.
+	unauthenticated := map[string]map[string]string{
+		"nothing":              {},
+		"bad bearer":           {"Authorization": "Bearer not-a-token"},
+		"empty bearer":         {"Authorization": "Bearer "},
+		"unknown scheme":       {"Authorization": "Basic YWRtaW46YWRtaW4="},
+		"good key, bad bearer": {"Authorization": "Bearer not-a-token", "X-API-Key": ck.Value},
 	}
-	var first []byte
-	for name, hdr := range refused {
-		t.Run(name, func(t *testing.T) {
-			status, body := h.send(t, "GET", "/api/v1/keys", hdr, nil)
-			wantError(t, status, body, 401, "unauthorized", "Bearer")
-			if first == nil {
-				first = body
-			} else if diff := cmp.Diff(string(first), string(body)); diff != "" {
-				t.Errorf("401 bodies differ (-first +this):\n%s", diff)
-			}
-		})
+	// Every refusal of a key answers the same 403 body (SPEC K8).
+	refused := map[string]map[string]string{
+		"bad key":                          {"X-API-Key": "etk_nope"},
+		"key without full access":          {"X-API-Key": plain.Value},
+		"key without full, ApiKey":         {"Authorization": "ApiKey " + plain.Value},
+		"key without full, with a token":   {"Authorization": "Bearer " + h.tokens.AccessToken, "X-API-Key": plain.Value},
+		"key not allowing unauthenticated": {"X-API-Key": fullOnly.Value},
+		"bad key with a good token":        {"Authorization": "Bearer " + h.tokens.AccessToken, "X-API-Key": "etk_nope"},
+	}
+	for _, group := range []struct {
+		cases        map[string]map[string]string
+		status       int
+		code, inDesc string
+	}{
+		{unauthenticated, 401, "unauthorized", "Bearer"},
+		{refused, 403, "invalid_client", "invalid client credentials"},
+	} {
+		var first []byte
+		for name, hdr := range group.cases {
+			t.Run(name, func(t *testing.T) {
+				status, body := h.send(t, "GET", "/api/v1/keys", hdr, nil)
+				wantError(t, status, body, group.status, group.code, group.inDesc)
+				if first == nil {
+					first = body
+				} else if diff := cmp.Diff(string(first), string(body)); diff != "" {
+					t.Errorf("%d bodies differ (-first +this):\n%s", group.status, diff)
+				}
+			})
+		}
 	}
 	t.Run("query form is not accepted on admin routes", func(t *testing.T) {
 		status, body := h.send(t, "GET", "/api/v1/keys?rest_api_key="+ck.Value, nil, nil)

@@ -75,7 +75,11 @@ func TestOAuthDocs(t *testing.T) {
 		`{"access_token":"ey`, // the refresh
 		`{"active":true,"token_use":"device"`, `"cnf":{"jkt":"`,
 		"{}\n", `{"active":false}`,
-		`{"access_token":"ey`, // the RSA printer of an auto-trust key
+		`{"access_token":"ey`,       // the RSA printer of an auto-trust key
+		`{"error":"use_dpop_nonce"`, // a login's first DPoP proof
+		`{"access_token":"ey`, `"user":{"id":"`, `"username":"jdoe"`,
+		`{"access_token":"ey`, `"username":"paula"`, // a card login signed with HCP-Request-Signature
+		`"endpoint_id":"`, `"current":true}]`, "204\n", `{"error":"unauthorized"`,
 		`"device_authorization_endpoint":"` + h.srv.URL + `/oauth/v1/register"`,
 	} {
 		i := strings.Index(out, want)

@@ -18,8 +18,11 @@ type Principal struct {
 	AccountID string // the user's own account (for a key: the key's account)
 	// KeyID is set when the caller authenticated with an API key (SPEC K1):
 	// it then acts as the key's run-as user.
-	KeyID  string
-	grants []resolvedGrant
+	KeyID string
+	// SessionID is the session (refresh-token chain) of the user token the
+	// caller presented; "" for a key, or a token that names none.
+	SessionID string
+	grants    []resolvedGrant
 }
 
 type resolvedGrant struct {
@@ -117,7 +120,8 @@ func (r *Registry) auditSignIn(ctx context.Context, req SignInRequest, userID, a
 // Authenticate verifies a user access token and returns the principal with
 // its current grants (a revoked role takes effect at once). A token issued
 // through an endpoint stops working as soon as that endpoint is no longer
-// trusted. Errors: KindUnauthenticated.
+// trusted; a token revoked (RFC 7009) or whose session was ended (SPEC S6)
+// stops working at once. Errors: KindUnauthenticated.
 func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Principal, error) {
 	fail := func(err error) (*Principal, error) {
 		return nil, E(KindUnauthenticated, "missing, invalid or expired user token; sign in again", err)
@@ -138,12 +142,15 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 		if u.Disabled {
 			return errors.New("user disabled")
 		}
+		if err := tokenLive(tx, c); err != nil {
+			return err
+		}
 		if c.Endpoint != "" {
 			if _, err := trustedEndpoint(tx, c.Endpoint); err != nil {
 				return err
 			}
 		}
-		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID}
+		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID, SessionID: c.Session}
 		p.grants, err = grantsOf(tx, u.ID)
 		return err
 	})
@@ -151,6 +158,34 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 		return fail(err)
 	}
 	return p, nil
+}
+
+// errTokenDead is the cause of refusing an access token that verifies but
+// was revoked or whose session ended.
+var errTokenDead = errors.New("access token revoked or its session ended")
+
+// tokenLive refuses, with errTokenDead, an access token that was revoked
+// (RFC 7009) or whose session was ended or caught reusing a spent refresh
+// token (SPEC T2, S6); a store failure is an internal error.
+func tokenLive(tx Tx, c *token.Claims) error {
+	revoked, err := tx.AccessTokenRevoked(c.ID)
+	if err != nil {
+		return internal("looking up revocation", err)
+	}
+	if revoked {
+		return errTokenDead
+	}
+	if c.Session == "" {
+		return nil
+	}
+	ended, err := tx.RefreshChainRevoked(c.Session)
+	if err != nil {
+		return internal("looking up session", err)
+	}
+	if ended {
+		return errTokenDead
+	}
+	return nil
 }
 
 // authorize checks that p holds perm at accountID (through a grant at the

@@ -636,76 +636,9 @@ func (r *Registry) RemoveEdgeDevice(ctx context.Context, p *Principal, accountID
 	return nil
 }
 
-// errKeyAuth is what every refused admin call with an API key sees.
-func errKeyAuth(cause error) error {
-	return E(KindUnauthenticated, "invalid API key, or a key without full API access", cause)
-}
-
 // AuthenticateKey authenticates an admin API call made with an API key
-// instead of a user token (SPEC K1, K11). Only a key with full API access
-// is accepted; the principal acts as the key's run-as user with its run-as
-// role at the key's account (or, without a role, with the run-as user's own
-// grants limited to the key's account and below). A key without a run-as
-// user or role, or whose run-as user is gone or disabled, is refused. Every
-// refusal looks the same: KindUnauthenticated; the reason goes to the audit
-// trail (action "auth.apikey"). The principal's KeyID is set, so its
-// actions are audited as "key:<id>".
+// and no user token (SPEC K1, K11, S5): AuthenticateCall with only the key,
+// on an admin route.
 func (r *Registry) AuthenticateKey(ctx context.Context, value string, remote netip.Addr) (*Principal, error) {
-	now := r.now()
-	var p *Principal
-	err := r.store.Update(ctx, func(tx Tx) error {
-		p = nil
-		ku, err := r.checkKey(tx, now, value, "", remote)
-		if err != nil {
-			return err
-		}
-		k := ku.key
-		refuse := func(reason string) error {
-			return errKeyRefused(&refusal{reason: reason, publicID: ku.value.PublicID, keyID: k.ID, account: k.AccountID})
-		}
-		if !k.FullAPIAccess {
-			return refuse("no full API access")
-		}
-		pr := &Principal{AccountID: k.AccountID, KeyID: k.ID}
-		if k.RunAsUserID != "" {
-			u, err := tx.GetUser(k.RunAsUserID)
-			if errors.Is(err, ErrNotFound) {
-				return refuse("run-as user unknown")
-			}
-			if err != nil {
-				return internal("looking up user", err)
-			}
-			if u.Disabled {
-				return refuse("run-as user disabled")
-			}
-			pr.UserID, pr.Username = u.ID, u.Username
-		}
-		if k.RunAsRoleID != "" {
-			if _, err := tx.GetRole(k.RunAsRoleID); errors.Is(err, ErrNotFound) {
-				return refuse("run-as role unknown")
-			} else if err != nil {
-				return internal("looking up role", err)
-			}
-		}
-		if k.RunAsUserID == "" && k.RunAsRoleID == "" {
-			return refuse("no run-as user or role")
-		}
-		if pr.grants, err = runAsGrants(tx, k); err != nil {
-			return err
-		}
-		if err := tx.RecordKeyUse(ku.value.ID, now, addrString(remote), false); err != nil {
-			return internal("recording key use", err)
-		}
-		p = pr
-		return audit(tx, now, pr.Actor(), "auth.apikey", k.AccountID, "apikey:"+k.ID, OutcomeSuccess, remote,
-			map[string]string{"key_public_id": ku.value.PublicID})
-	})
-	if err != nil {
-		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "auth.apikey", err, remote, "")
-			return nil, errKeyAuth(err)
-		}
-		return nil, err
-	}
-	return p, nil
+	return r.AuthenticateCall(ctx, CallCredentials{APIKey: value, Remote: remote, Admin: true})
 }

@@ -416,7 +416,7 @@ func TestAuthenticateKey(t *testing.T) {
 	refused := func(value, reason string) {
 		t.Helper()
 		_, err := e.reg.AuthenticateKey(e.ctx, value, loopback)
-		wantKind(t, err, registry.KindUnauthenticated)
+		wantKind(t, err, registry.KindInvalidClient) // one answer for every reason (K8)
 		if r := registry.RefusalReason(err); r != reason {
 			t.Fatalf("reason %q, want %q", r, reason)
 		}
@@ -427,6 +427,11 @@ func TestAuthenticateKey(t *testing.T) {
 	refused(k.Value, "no full API access")
 	refused("etk_nonsense", "malformed")
 	if _, err := e.reg.UpdateAPIKey(e.ctx, e.admin, k.Key.ID, registry.APIKeyUpdate{FullAPIAccess: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	// S5: without a user token, only a key that allows unauthenticated requests.
+	refused(k.Value, "no user token, and the key does not allow unauthenticated requests")
+	if _, err := e.reg.UpdateAPIKey(e.ctx, e.admin, k.Key.ID, registry.APIKeyUpdate{AllowUnauthenticated: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	refused(k.Value, "no run-as user or role")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,99 +22,309 @@ const (
 	LoginShortID           = "short_id"
 )
 
-// LoginRequest is a user login from a device (SPEC S1–S3a, S7).
+// LoginRequest is a user login from a device (SPEC S1–S4, S7).
 type LoginRequest struct {
 	APIKey string
+	// AccountID names the account to log in to when no device token is
+	// sent and the key belongs to an account above it (K5); "" = the key's
+	// own account. With a device token the endpoint's account applies.
+	AccountID string
 	// DeviceToken is the device access token of the endpoint; required
 	// unless the key allows untrusted endpoints (S2).
 	DeviceToken string
-	// JKT is the thumbprint of the key the caller proved on its transport
-	// ("" if none). A token bound to a key is accepted only with that proof.
-	JKT      string
-	Type     string
-	Username string
-	Domain   string
-	UPN      string
-	Remote   netip.Addr
+	// JKT is the thumbprint of the key the caller proved on its transport:
+	// the QUIC connection's key, or the key of a DPoP proof the HTTP
+	// transport verified ("" if none). A token bound to a key is accepted
+	// only with a proof of that key (T3).
+	JKT string
+	// Body and Signature are the exact request body and its decoded
+	// HCP-Request-Signature (nil = none): the weaker proof of possession of
+	// T3, checked with the endpoint's registered key when JKT is empty.
+	Body      []byte
+	Signature []byte
+	// ProofError is a proof of possession the transport refused (a DPoP
+	// proof that is malformed, stale or replayed). Once the key has passed
+	// (a refused key answers first, K8), the login fails with
+	// KindAccessDenied wrapping it.
+	ProofError error
+	Type       string
+	Username   string
+	Domain     string
+	UPN        string
+	Password   string
+	CardID     string
+	ShortID    string
+	Remote     netip.Addr
 }
 
-// Login issues a user token for the person logged in on a device. Session
-// types through a trusted endpoint are secure logins (S3): the transport
-// vouches for the OS user. Users are looked up only in the endpoint's own
-// account and a user holding any role is refused (S3a); an unknown user is
-// created without roles unless the account forbids it (S7). Errors:
-// KindInvalid, KindInvalidClient, KindAccessDenied, KindUnknownUser,
-// KindLoginRefused.
+// Login is LoginUser without the user.
 func (r *Registry) Login(ctx context.Context, req LoginRequest) (*TokenPair, error) {
+	tp, _, err := r.LoginUser(ctx, req)
+	return tp, err
+}
+
+// LoginUser issues a user token for a person at a device and returns the
+// user (without its password hash). Session types through a trusted
+// endpoint are secure logins (S3): the transport vouches for the OS user.
+//
+// The key must pass K8 for the endpoint's account. Without a device token
+// the key must allow untrusted endpoints (S2), and card and short-id logins
+// need a key that also allows unauthenticated requests (S4). A device token
+// must be valid, unrevoked, of an endpoint trusted now, bound to the
+// endpoint's current key, and come with a proof of possession of that key
+// (JKT, or Signature over Body). Users are looked up only in the
+// endpoint's account (the key's target account without one); session,
+// card and short-id logins never issue a token for a user holding a role
+// (S3a); an unknown session user is created without roles unless the
+// account forbids it (S7). Password logins check an Argon2id hash, are
+// rate-limited with the administrators' sign-in, and look alike for every
+// failure.
+//
+// Errors: KindInvalid, KindInvalidClient (every key refusal),
+// KindAccessDenied (device token, endpoint trust or proof of possession),
+// KindUnknownUser, KindLoginRefused, KindRateLimited.
+func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair, *User, error) {
 	switch req.Type {
-	case LoginSessionUser, LoginSessionUserDomain, LoginUPN:
-	case LoginPassword, LoginCardID, LoginShortID:
-		return nil, E(KindInvalid, fmt.Sprintf("login type %q is not available on this broker yet", req.Type), nil)
+	case LoginSessionUser, LoginSessionUserDomain, LoginUPN, LoginPassword, LoginCardID, LoginShortID:
 	default:
-		return nil, E(KindInvalid, fmt.Sprintf("unknown login type %q", req.Type), nil)
+		return nil, nil, E(KindInvalid, fmt.Sprintf("unknown login type %q (%s)", req.Type, strings.Join(LoginTypes, ", ")), nil)
 	}
 	if err := validateLoginNames(&req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var dev *token.Claims
-	if req.DeviceToken != "" {
-		c, err := r.signer.Verify(req.DeviceToken)
-		if err != nil || c.Type != token.TypeDevice {
-			return nil, E(KindAccessDenied, "device token is invalid or expired", err)
-		}
-		if c.JKT != "" && c.JKT != req.JKT {
-			return nil, E(KindAccessDenied, "device token is bound to another key", nil)
-		}
-		dev = c
+	if len(req.Signature) > MaxSignatureBytes {
+		return nil, nil, E(KindInvalid, "HCP-Request-Signature is too long", nil)
 	}
 	now := r.now()
-	var tp *TokenPair
-
-	err := r.store.Update(ctx, func(tx Tx) error {
-		tp = nil
-		target := ""
-		if dev != nil {
-			target = dev.Account
+	// A bad device token is answered only once the key has passed.
+	var dev *token.Claims
+	var devErr error
+	if req.DeviceToken != "" {
+		c, err := r.signer.Verify(req.DeviceToken)
+		switch {
+		case err != nil:
+			devErr = E(KindAccessDenied, "device token is invalid or expired", err)
+		case c.Type != token.TypeDevice:
+			devErr = E(KindAccessDenied, "device token is invalid or expired", errors.New("not a device token"))
+		default:
+			dev = c
 		}
-		ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
-		if err != nil {
-			return err
-		}
-		account := ku.target.ID
-		endpointID := ""
-		if dev != nil {
-			ep, err := trustedEndpoint(tx, dev.Subject)
+	}
+	// A password is checked outside the write transaction (Argon2id takes
+	// a while): the transaction then insists on the same user and hash.
+	var checked *User
+	if req.Type == LoginPassword {
+		err := r.store.View(ctx, func(tx Tx) error {
+			sc, err := r.loginScope(tx, now, &req, dev, devErr)
 			if err != nil {
 				return err
 			}
-			account, endpointID = ep.AccountID, ep.ID
-		} else if !ku.key.AllowUntrustedEndpoints {
-			return E(KindAccessDenied, "a trusted endpoint's device token is required", nil)
+			checked, err = passwordUser(tx, sc.account, &req)
+			if KindOf(err) == KindLoginRefused {
+				checked, err = nil, nil // verifyPassword spends the same time
+			}
+			return err
+		})
+		if err == nil && (!r.signIn.allow("addr:"+addrString(req.Remote), now) || !r.signIn.allow("user:"+strings.ToLower(req.Username), now)) {
+			err = E(KindRateLimited, "too many login attempts; wait a minute and try again", nil)
 		}
-		u, err := r.findOrCreateSessionUser(tx, now, account, &req)
+		if err == nil {
+			err = verifyPassword(checked, req.Password)
+		}
+		if err != nil {
+			r.auditLoginFailure(ctx, &req, dev, err)
+			return nil, nil, err
+		}
+	}
+	var tp *TokenPair
+	var user *User
+	err := r.store.Update(ctx, func(tx Tx) error {
+		tp, user = nil, nil
+		sc, err := r.loginScope(tx, now, &req, dev, devErr)
 		if err != nil {
 			return err
 		}
-
-		grants, err := tx.ListGrants(u.ID)
-		if err != nil {
-			return internal("listing grants", err)
-		}
-		if len(grants) > 0 || u.Disabled {
-			return E(KindLoginRefused, "this user cannot log in through a device", nil)
-		}
-		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: endpointID}, "")
+		u, err := r.loginTarget(tx, now, sc.account, &req, checked)
 		if err != nil {
 			return err
 		}
-		return audit(tx, now, actorOf(endpointID, ku.key.ID), "login."+req.Type, account, "user:"+u.ID, OutcomeSuccess, req.Remote,
-			map[string]string{"username": u.Username, "key_id": ku.key.ID})
+		if u.Disabled {
+			return E(KindLoginRefused, "this user cannot log in through a device", errors.New("user disabled"))
+		}
+		if req.Type != LoginPassword {
+			grants, err := tx.ListGrants(u.ID)
+			if err != nil {
+				return internal("listing grants", err)
+			}
+			if len(grants) > 0 {
+				return E(KindLoginRefused, "this user cannot log in through a device", errors.New("user holds a role (S3a)"))
+			}
+		}
+		if err := tx.RecordKeyUse(sc.key.value.ID, now, addrString(req.Remote), false); err != nil {
+			return internal("recording key use", err)
+		}
+		if sc.endpointID != "" {
+			if err := tx.TouchEndpoint(sc.endpointID, now, addrString(req.Remote)); err != nil && !errors.Is(err, ErrNotFound) {
+				return internal("touching endpoint", err)
+			}
+		}
+		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}, "")
+		if err != nil {
+			return err
+		}
+		user = u
+		return audit(tx, now, actorOf(sc.endpointID, sc.key.key.ID), "login."+req.Type, sc.account, "user:"+u.ID, OutcomeSuccess, req.Remote,
+			map[string]string{"username": u.Username, "key_id": sc.key.key.ID})
 	})
 	if err != nil {
 		r.auditLoginFailure(ctx, &req, dev, err)
+		return nil, nil, err
+	}
+	out := *user
+	out.PasswordHash = ""
+	return tp, &out, nil
+}
+
+// LoginTypes are the login types of SPEC S1.
+var LoginTypes = []string{LoginSessionUser, LoginSessionUserDomain, LoginUPN, LoginPassword, LoginCardID, LoginShortID}
+
+// loginScope is where a login happens: the key that admitted it, the
+// account users are looked up in, and the endpoint it came through.
+type loginScope struct {
+	key        *keyUse
+	account    string
+	endpointID string
+}
+
+// loginScope checks the key first (K8), then the device token (devErr:
+// why it did not verify) and its proof of possession, and the key's
+// allowances (S2, S4).
+func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *token.Claims, devErr error) (*loginScope, error) {
+	target := req.AccountID
+	if dev != nil {
+		target = dev.Account
+	}
+	ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
+	if err != nil {
 		return nil, err
 	}
-	return tp, nil
+	if devErr != nil {
+		return nil, devErr
+	}
+	if req.ProofError != nil {
+		return nil, E(KindAccessDenied, "the proof of possession was refused", req.ProofError)
+	}
+	if dev == nil {
+		if !ku.key.AllowUntrustedEndpoints {
+			return nil, E(KindAccessDenied, "a trusted endpoint's device token is required", nil)
+		}
+		if (req.Type == LoginCardID || req.Type == LoginShortID) && !ku.key.AllowUnauthenticated {
+			return nil, E(KindAccessDenied, "card and short-id logins need a trusted endpoint's device token, or a key that allows unauthenticated requests", nil)
+		}
+		return &loginScope{key: ku, account: ku.target.ID}, nil
+	}
+	if err := tokenLive(tx, dev); errors.Is(err, errTokenDead) {
+		return nil, E(KindAccessDenied, "device token is invalid or expired", err)
+	} else if err != nil {
+		return nil, err
+	}
+	ep, err := trustedEndpoint(tx, dev.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if ep.KeyThumbprint != dev.JKT {
+		// Issued before the endpoint's key changed (E4): refresh it.
+		return nil, E(KindAccessDenied, "device token is bound to another key", nil)
+	}
+	if dev.JKT != "" {
+		proven := req.JKT
+		if proven == "" && req.Signature != nil {
+			pk, err := storedKey(ep.KeyType, ep.PublicKey)
+			if err != nil {
+				return nil, err
+			}
+			if pk.Verify(req.Body, req.Signature) == nil {
+				proven = ep.KeyThumbprint
+			}
+		}
+		if proven != dev.JKT {
+			return nil, E(KindAccessDenied, "the device token needs proof of possession of the device key: a DPoP proof or HCP-Request-Signature", nil)
+		}
+	}
+	return &loginScope{key: ku, account: ep.AccountID, endpointID: ep.ID}, nil
+}
+
+// loginTarget finds the user a login names in account. checked is the
+// user whose password was verified (password logins).
+func (r *Registry) loginTarget(tx Tx, now time.Time, account string, req *LoginRequest, checked *User) (*User, error) {
+	switch req.Type {
+	case LoginPassword:
+		u, err := passwordUser(tx, account, req)
+		if err != nil {
+			return nil, err
+		}
+		if checked == nil || u.ID != checked.ID || u.PasswordHash != checked.PasswordHash {
+			return nil, errPasswordLogin(errors.New("user or password changed during the login"))
+		}
+		return u, nil
+	case LoginCardID, LoginShortID:
+		f, what := UserFilter{AccountID: account, CardID: req.CardID}, "card"
+		if req.Type == LoginShortID {
+			f, what = UserFilter{AccountID: account, ShortID: req.ShortID}, "short id"
+		}
+		u, err := findUser(tx, f, nil)
+		if err != nil {
+			return nil, err
+		}
+		if u == nil {
+			return nil, E(KindUnknownUser, "unknown user: no user of this account has this "+what, nil)
+		}
+		return u, nil
+	}
+	return r.findOrCreateSessionUser(tx, now, account, req)
+}
+
+// errPasswordLogin is every failure of a password login.
+func errPasswordLogin(cause error) error {
+	return E(KindLoginRefused, "login failed: wrong username or password", cause)
+}
+
+// passwordUser returns the one user of account with a password whose
+// username (and domain) the login names, or, for a name with an "@", whose
+// UPN it is. No such user, or several, is errPasswordLogin.
+func passwordUser(tx Tx, account string, req *LoginRequest) (*User, error) {
+	users, err := tx.FindUsers(UserFilter{AccountID: account, Username: req.Username, Domain: req.Domain})
+	if err != nil {
+		return nil, internal("finding user", err)
+	}
+	users = slices.DeleteFunc(users, func(u User) bool { return !strings.EqualFold(u.Domain, req.Domain) })
+	if len(users) == 0 && req.Domain == "" && strings.Contains(req.Username, "@") {
+		if users, err = tx.FindUsers(UserFilter{AccountID: account, UPN: req.Username}); err != nil {
+			return nil, internal("finding user", err)
+		}
+	}
+	users = slices.DeleteFunc(users, func(u User) bool { return u.PasswordHash == "" })
+	if len(users) != 1 {
+		return nil, errPasswordLogin(fmt.Errorf("%d users with a password match", len(users)))
+	}
+	return &users[0], nil
+}
+
+// verifyPassword checks password against u's hash; a nil u costs the same
+// time as a wrong password, and a disabled user fails like it.
+func verifyPassword(u *User, password string) error {
+	if u == nil {
+		_, _ = checkPassword(dummyHash(), password)
+		return errPasswordLogin(errors.New("unknown user"))
+	}
+	ok, err := checkPassword(u.PasswordHash, password)
+	if err != nil || !ok {
+		return errPasswordLogin(errors.New("wrong password"))
+	}
+	if u.Disabled {
+		return errPasswordLogin(errors.New("user disabled"))
+	}
+	return nil
 }
 
 func actorOf(endpointID, keyID string) string {
@@ -125,7 +336,7 @@ func actorOf(endpointID, keyID string) string {
 
 func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev *token.Claims, err error) {
 	if KindOf(err) == KindInvalidClient {
-		r.auditRefusal(ctx, "login."+req.Type, err, req.Remote, req.Username)
+		r.auditRefusal(ctx, "login."+req.Type, err, req.Remote, loginName(req))
 		return
 	}
 	if KindOf(err) == KindInternal {
@@ -136,17 +347,41 @@ func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev
 	if dev != nil {
 		actor, account = "endpoint:"+dev.Subject, dev.Account
 	}
+	detail := map[string]string{"reason": KindOf(err).String()}
+	var e *Error
+	if errors.As(err, &e) && e.Err != nil {
+		detail["cause"] = e.Err.Error()
+	}
 	_ = r.store.Update(ctx, func(tx Tx) error {
-		return audit(tx, now, actor, "login."+req.Type, account, "username:"+req.Username, OutcomeFailure, req.Remote,
-			map[string]string{"reason": KindOf(err).String()})
+		return audit(tx, now, actor, "login."+req.Type, account, loginName(req), OutcomeFailure, req.Remote, detail)
 	})
 }
 
+// loginName is the audit target of a login that failed: what it named,
+// never a password (a card or short id is an identifier, like a username).
+func loginName(req *LoginRequest) string {
+	switch req.Type {
+	case LoginCardID:
+		return "card_id:" + req.CardID
+	case LoginShortID:
+		return "short_id:" + req.ShortID
+	case LoginUPN:
+		if req.UPN != "" {
+			return "upn:" + req.UPN
+		}
+	}
+	return "username:" + req.Username
+}
+
 func validateLoginNames(req *LoginRequest) error {
-	for name, v := range map[string]string{"username": req.Username, "domain": req.Domain, "upn": req.UPN} {
+	for name, v := range map[string]string{"username": req.Username, "domain": req.Domain, "upn": req.UPN,
+		"card_id": req.CardID, "short_id": req.ShortID} {
 		if len(v) > maxTextField || strings.ContainsAny(v, "\x00\r\n") {
 			return E(KindInvalid, name+" is too long or has control characters", nil)
 		}
+	}
+	if len(req.Password) > maxPasswordBytes {
+		return E(KindInvalid, fmt.Sprintf("password is longer than %d bytes", maxPasswordBytes), nil)
 	}
 	switch req.Type {
 	case LoginUPN:
@@ -157,6 +392,18 @@ func validateLoginNames(req *LoginRequest) error {
 		if req.Username == "" || req.Domain == "" {
 			return E(KindInvalid, "username and domain are required", nil)
 		}
+	case LoginPassword:
+		if req.Username == "" || req.Password == "" {
+			return E(KindInvalid, "username and password are required", nil)
+		}
+	case LoginCardID:
+		if req.CardID == "" {
+			return E(KindInvalid, "card_id is required", nil)
+		}
+	case LoginShortID:
+		if req.ShortID == "" {
+			return E(KindInvalid, "short_id is required", nil)
+		}
 	default:
 		if req.Username == "" {
 			return E(KindInvalid, "username is required", nil)
@@ -164,6 +411,9 @@ func validateLoginNames(req *LoginRequest) error {
 	}
 	return nil
 }
+
+// maxPasswordBytes bounds a password (Argon2id reads all of it).
+const maxPasswordBytes = 1024
 
 // findOrCreateSessionUser finds the user a session login names in account,
 // creating it (S7) when the account allows it. session_user names a user

@@ -424,12 +424,10 @@ func (r *Registry) introspect(tx Tx, now time.Time, tok string) (*Introspection,
 		if err != nil {
 			return inactive, nil
 		}
-		revoked, err := tx.AccessTokenRevoked(c.ID)
-		if err != nil {
-			return nil, internal("looking up revocation", err)
-		}
-		if revoked {
+		if err := tokenLive(tx, c); errors.Is(err, errTokenDead) {
 			return inactive, nil
+		} else if err != nil {
+			return nil, err
 		}
 		subject := SubjectUser
 		if c.Type == token.TypeDevice {

@@ -64,6 +64,7 @@ type Registry struct {
 	deviceTTL, userTTL, refreshTTL, pendingTTL time.Duration
 
 	signIn *limiterSet
+	dpop   dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
 }
 
 // New returns a Registry.
@@ -207,14 +208,17 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*T
 	}
 	c.IssuedAt = now
 	c.ExpiresAt = now.Add(ttl)
+	if chain == "" {
+		chain = newID()
+	}
+	if c.Type == token.TypeUser {
+		c.Session = chain // ending the session (S6) ends this token at once
+	}
 	access, err := r.signer.Mint(c)
 	if err != nil {
 		return nil, fmt.Errorf("minting token: %w", err)
 	}
 	secret, hash := token.NewOpaque(refreshPrefix)
-	if chain == "" {
-		chain = newID()
-	}
 	rt := &RefreshToken{
 		ID: newID(), Hash: hash, ChainID: chain, AccountID: c.Account,
 		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint,

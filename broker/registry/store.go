@@ -134,13 +134,16 @@ type Tx interface {
 	SetMeta(key, value string) error
 }
 
-// UserFilter selects users; empty fields match anything. Username, Domain and
-// UPN compare case-insensitively.
+// UserFilter selects users; empty fields match anything. Every field but
+// AccountID compares case-insensitively (card and short ids as the registry
+// keeps them unique per account, SPEC S4).
 type UserFilter struct {
 	AccountID string
 	Username  string
 	Domain    string
 	UPN       string
+	CardID    string
+	ShortID   string
 }
 
 // EndpointFilter selects endpoints; zero fields match anything.

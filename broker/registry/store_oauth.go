@@ -78,4 +78,43 @@ type OAuthTx interface {
 	RevokeAccessToken(jti string, expiresAt time.Time) error
 	// AccessTokenRevoked reports whether the access token with this jti was revoked.
 	AccessTokenRevoked(jti string) (bool, error)
+
+	// RecordDPoPProof records that the DPoP proof with this id (a digest of
+	// the key thumbprint and the proof's jti, SPEC T3) was seen, and keeps
+	// it until expiresAt. It returns ErrConflict, changing nothing, when the
+	// id was recorded before, so a proof is accepted once across every
+	// broker sharing the store.
+	RecordDPoPProof(id string, expiresAt time.Time) error
+	// PurgeDPoPProofs deletes the proof ids kept until before `before` and
+	// returns how many it deleted.
+	PurgeDPoPProofs(before time.Time) (int, error)
+
+	// ListRefreshChains summarises the chains of refresh tokens of one
+	// subject that are live at `at` (they hold a token unused, unrevoked and
+	// unexpired at `at`): a user's sessions (SPEC S6). Ordered by
+	// StartedAt, then ChainID.
+	ListRefreshChains(subjectType, subjectID string, at time.Time) ([]RefreshChain, error)
+	// GetRefreshChain summarises one chain; Live tells whether it is live
+	// at `at`. ErrNotFound when no token has this chain id.
+	GetRefreshChain(chainID string, at time.Time) (*RefreshChain, error)
+	// RefreshChainRevoked reports whether any token of the chain is revoked
+	// (the session was ended, or a spent token of it was reused). A chain
+	// without tokens is not revoked.
+	RefreshChainRevoked(chainID string) (bool, error)
+}
+
+// RefreshChain summarises a chain of refresh tokens rotated from one
+// another: one sign-in or login and its refreshes, which the API shows as a
+// session (SPEC S6).
+type RefreshChain struct {
+	ChainID     string
+	SubjectType string
+	SubjectID   string
+	AccountID   string
+	EndpointID  string    // the endpoint a user's login came through, if any
+	StartedAt   time.Time // IssuedAt of its first token
+	RefreshedAt time.Time // IssuedAt of its latest token
+	ExpiresAt   time.Time // the latest ExpiresAt of its tokens
+	Revoked     bool      // some token of it is revoked
+	Live        bool      // it holds a token unused, unrevoked and unexpired
 }

@@ -21,6 +21,8 @@ type SweepResult struct {
 	PendingExpired int
 	// RefreshPurged counts refresh tokens deleted 30 days after they expired.
 	RefreshPurged int
+	// DPoPPurged counts DPoP proofs forgotten once their nonce expired.
+	DPoPPurged int
 }
 
 // IsStale reports whether ep, an endpoint of acct, counts as stale at now
@@ -87,7 +89,10 @@ func (r *Registry) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		res.RefreshPurged, err = tx.PurgeRefreshTokens(now.Add(-refreshPurgeAfter))
+		if res.RefreshPurged, err = tx.PurgeRefreshTokens(now.Add(-refreshPurgeAfter)); err != nil {
+			return err
+		}
+		res.DPoPPurged, err = tx.PurgeDPoPProofs(now)
 		return err
 	})
 	if err != nil {

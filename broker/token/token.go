@@ -45,6 +45,9 @@ type Claims struct {
 	Type      string // TypeDevice or TypeUser
 	JKT       string // cnf.jkt: thumbprint of the key the token is bound to ("" = unbound)
 	Endpoint  string // for user tokens: the endpoint the login came through
+	// Session is "sid": for user tokens, the session (refresh-token chain)
+	// the token belongs to, so ending the session ends the token at once.
+	Session string
 }
 
 type privateClaims struct {
@@ -52,6 +55,7 @@ type privateClaims struct {
 	Type     string `json:"token_type"`
 	Cnf      *cnf   `json:"cnf,omitempty"`
 	Endpoint string `json:"endpoint_id,omitempty"`
+	Session  string `json:"sid,omitempty"`
 }
 
 type cnf struct {
@@ -147,7 +151,7 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 		IssuedAt: jwt.NewNumericDate(c.IssuedAt),
 		Expiry:   jwt.NewNumericDate(c.ExpiresAt),
 	}
-	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint}
+	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint, Session: c.Session}
 	if c.JKT != "" {
 		pc.Cnf = &cnf{JKT: c.JKT}
 	}
@@ -182,7 +186,7 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 	c := &Claims{
 		Issuer: std.Issuer, Subject: std.Subject, ID: std.ID,
 		ExpiresAt: std.Expiry.Time().UTC(),
-		Account:   pc.Account, Type: pc.Type, Endpoint: pc.Endpoint,
+		Account:   pc.Account, Type: pc.Type, Endpoint: pc.Endpoint, Session: pc.Session,
 	}
 	if len(std.Audience) > 0 {
 		c.Audience = std.Audience[0]

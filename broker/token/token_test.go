@@ -40,7 +40,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 	want := Claims{
 		Issuer: "edgetrust", Audience: "edgetrust", Subject: "ep-1", ID: "jti-1",
 		IssuedAt: clk.t, ExpiresAt: clk.t.Add(15 * time.Minute),
-		Account: "acct-1", Type: TypeDevice, JKT: "thumb",
+		Account: "acct-1", Type: TypeDevice, JKT: "thumb", Endpoint: "ep-0", Session: "chain-1",
 	}
 	tok, err := iss.Mint(want)
 	if err != nil {

@@ -539,6 +539,11 @@ func cmdStatus(_ context.Context, o *options, e env) int {
 	row("account", s.AccountID)
 	row("device token", expiry(s.HasAccessToken, s.AccessExpiresAt, now))
 	row("refresh token", expiry(s.HasAccessToken && !s.RefreshExpiresAt.IsZero(), s.RefreshExpiresAt, now))
+	if !s.UnreachableSince.IsZero() {
+		// S3c: logins are then served from cached user tokens only.
+		row("connection", "broker unreachable since "+s.UnreachableSince.Local().Format(time.RFC3339)+
+			" ("+now.Sub(s.UnreachableSince).Round(time.Second).String()+")")
+	}
 	row("last error", s.LastError)
 	if !s.UpdatedAt.IsZero() {
 		row("updated", s.UpdatedAt.Local().Format(time.RFC3339))

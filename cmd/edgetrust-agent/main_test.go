@@ -148,6 +148,17 @@ func TestStatus(t *testing.T) {
 			t.Error("status printed a token")
 		}
 	}
+	if strings.Contains(out, "unreachable") {
+		t.Errorf("table says unreachable while the broker answers: %q", out)
+	}
+	// S3c: an unreachable broker is named in the table.
+	if err := state.Save(dir, state.State{EndpointID: "e-1", State: state.Trusted, Broker: "b:1",
+		UnreachableSince: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = runCmd(t, noEnv, "status", "--state-dir="+dir); code != 0 || !strings.Contains(out, "broker unreachable since") {
+		t.Errorf("table of an unreachable broker: %d %q", code, out)
+	}
 	// Corrupt file: failure, one line.
 	os.WriteFile(filepath.Join(dir, state.StateFile), nil, 0o600)
 	code, _, errs = runCmd(t, noEnv, "status", "--state-dir", dir)

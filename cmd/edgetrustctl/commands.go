@@ -26,7 +26,7 @@ var (
 )
 
 // groupOrder orders the commands in the help text.
-var groupOrder = []string{"login", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
+var groupOrder = []string{"login", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
 
 func commands() []*command {
 	cmds := baseCommands()
@@ -102,7 +102,7 @@ Example:
   edgetrustctl accounts list -o json`,
 			setup: setupAccountsList,
 		},
-	}, modelCommands()...)
+	}, append(modelCommands(), sessionCommands()...)...)
 }
 
 func noArgs(args []string) error {

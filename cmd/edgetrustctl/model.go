@@ -832,7 +832,7 @@ func setupKeysUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.StringVar(&group, "group", "", "new group")
 	fs.BoolVar(&allowUntrusted, "allow-untrusted-endpoints", false, "let untrusted endpoints log users in (insecure; legacy clients only)")
 	fs.BoolVar(&allowUn, "allow-unauthenticated", false, "allow requests without a user token (insecure; legacy clients only)")
-	fs.BoolVar(&fullAPI, "full-api-access", false, "let the key call the admin API as its run-as user")
+	fs.BoolVar(&fullAPI, "full-api-access", false, "let the key call the admin API: beside a user token, or alone (with --allow-unauthenticated) as its run-as user")
 	fs.StringVar(&runAsUser, "run-as-user", "", "user id the key acts as on the admin API")
 	fs.StringVar(&runAsRole, "run-as-role", "", "role id the key acts with on the admin API")
 	return func(c *cli, args []string) error {

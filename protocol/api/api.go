@@ -33,8 +33,9 @@ type Key struct {
 	FullAPIAccess           bool       `json:"full_api_access"`
 	ExpiresAt               *time.Time `json:"expires_at"` // nil: never expires
 	AllowedIPs              []string   `json:"allowed_ips"`
-	// RunAsUserID and RunAsRoleID are the identity the key acts with on the
-	// admin API when it has full API access (SPEC K1, K10); "" when unset.
+	// RunAsUserID and RunAsRoleID are the identity the key acts with when
+	// it is sent without a user token, which needs AllowUnauthenticated
+	// (and FullAPIAccess on the admin API; SPEC K1, S5, K10); "" when unset.
 	RunAsUserID string `json:"run_as_user_id"`
 	RunAsRoleID string `json:"run_as_role_id"`
 	// Predefined marks the keys every customer account is created with

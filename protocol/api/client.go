@@ -44,9 +44,10 @@ func (c *Client) SetToken(tok string) {
 	c.mu.Unlock()
 }
 
-// SetAPIKey sets an API key value with full API access (SPEC K1), sent as
-// "X-API-Key" instead of a user token; "" sends none. A token set with
-// SetToken takes precedence.
+// SetAPIKey sets an API key value sent as "X-API-Key"; "" sends none. With
+// a token set too, both are sent: the key admits the call and the token's
+// user makes it (SPEC S5). Alone, the key must allow unauthenticated
+// requests, and for admin routes have full API access (K1).
 func (c *Client) SetAPIKey(value string) {
 	c.mu.Lock()
 	c.apiKey = value
@@ -263,10 +264,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		c.mu.Lock()
 		tok, key := c.token, c.apiKey
 		c.mu.Unlock()
-		switch {
-		case tok != "":
+		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
-		case key != "":
+		}
+		if key != "" {
 			req.Header.Set("X-API-Key", key)
 		}
 	}

@@ -23,7 +23,7 @@ func TestClientRequests(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		auth := r.Header.Get("Authorization")
 		if k := r.Header.Get("X-API-Key"); k != "" {
-			auth = "X-API-Key " + k
+			auth = strings.TrimSpace(auth + " X-API-Key " + k)
 		}
 		got = req{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, strings.TrimSpace(string(b)), auth}
 		w.Header().Set("Content-Type", "application/json")
@@ -109,6 +109,21 @@ func TestClientRequests(t *testing.T) {
 			_, err := k.ListRoles(ctx)
 			return err
 		}, req{"GET", "/api/v1/roles", "", "", "X-API-Key etk_x"}},
+		{"API key and a token", func() error {
+			k := api.New(srv.URL, srv.Client())
+			k.SetToken("tok")
+			k.SetAPIKey("etk_x")
+			_, err := k.ListRoles(ctx)
+			return err
+		}, req{"GET", "/api/v1/roles", "", "", "Bearer tok X-API-Key etk_x"}},
+		{"ListSessions", func() error { _, err := c.ListSessions(ctx, ""); return err },
+			req{"GET", "/api/v1/sessions", "", "", "Bearer tok"}},
+		{"ListSessions of a user", func() error { _, err := c.ListSessions(ctx, "u 1"); return err },
+			req{"GET", "/api/v1/sessions", "user_id=u+1", "", "Bearer tok"}},
+		{"EndSession", func() error { return c.EndSession(ctx, "s/1") },
+			req{"DELETE", "/api/v1/sessions/s%2F1", "", "", "Bearer tok"}},
+		{"EndSessions", func() error { _, err := c.EndSessions(ctx, "u"); return err },
+			req{"DELETE", "/api/v1/sessions", "user_id=u", "", "Bearer tok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

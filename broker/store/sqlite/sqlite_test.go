@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,32 +301,38 @@ func TestMigrationOrder(t *testing.T) {
 	})
 }
 
-// TestLaterMigrationAfter0002 applies a 0003 that depends on 0002's
-// columns to a database Open already migrated: only 0003 runs.
+// TestLaterMigrationAfter0002 applies a later migration that depends on
+// 0002's columns to a database Open already migrated: only it runs.
 func TestLaterMigrationAfter0002(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "later.db"))
 	defer s.Close()
+	known := sqlite.KnownMigrationsForTest()
+	next := known[len(known)-1] + 1
 	fsys := fstest.MapFS{
-		"migrations/0003_oauth.sql": &fstest.MapFile{Data: []byte(`
+		fmt.Sprintf("migrations/%04d_later.sql", next): &fstest.MapFile{Data: []byte(`
 CREATE TABLE oauth_clients (id TEXT NOT NULL PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts (id)) STRICT;
 CREATE INDEX users_card_lookup ON users (card_id);`)},
 	}
-	for _, name := range []string{"0001_init.sql", "0002_accounts_keys.sql"} {
-		b, err := os.ReadFile(filepath.Join("migrations", name))
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Already applied: running them again would fail (tables exist).
-		fsys["migrations/"+name] = &fstest.MapFile{Data: b}
+		fsys["migrations/"+filepath.Base(name)] = &fstest.MapFile{Data: b}
 	}
 	if err := sqlite.ApplyMigrationsForTest(t.Context(), s, fsys); err != nil {
-		t.Fatalf("applying 0003: %v", err)
+		t.Fatalf("applying %04d: %v", next, err)
 	}
 	got, err := sqlite.AppliedMigrationsForTest(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]int{1, 2, 3}, got); d != "" {
+	if d := cmp.Diff(append(known, next), got); d != "" {
 		t.Errorf("applied (-want +got):\n%s", d)
 	}
 }

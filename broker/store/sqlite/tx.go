@@ -217,6 +217,14 @@ func (t *tx) FindUsers(f registry.UserFilter) ([]registry.User, error) {
 		conds = append(conds, "lower(upn) = lower(?)")
 		args = append(args, f.UPN)
 	}
+	if f.CardID != "" {
+		conds = append(conds, "lower(card_id) = lower(?)")
+		args = append(args, f.CardID)
+	}
+	if f.ShortID != "" {
+		conds = append(conds, "lower(short_id) = lower(?)")
+		args = append(args, f.ShortID)
+	}
 	return list(t, "users", scanUser,
 		`SELECT `+userCols+` FROM users`+whereClause(conds)+` ORDER BY created_at, id`, args...)
 }

@@ -257,7 +257,8 @@ func testFindUsers(t *testing.T, s registry.Store) {
 		{ID: "u1", AccountID: acctA, Username: "Alice", Domain: "CORP", UPN: "Alice@Corp.Example", CreatedAt: at(0)},
 		{ID: "u2", AccountID: acctA, Username: "alice", Domain: "LAB", UPN: "alice@lab.example", CreatedAt: at(time.Second)},
 		{ID: "u3", AccountID: acctB, Username: "alice", Domain: "corp", CreatedAt: at(2 * time.Second)},
-		{ID: "u4", AccountID: acctB, Username: "bob", CreatedAt: at(0)},
+		{ID: "u4", AccountID: acctB, Username: "bob", CardID: "CARD-7", ShortID: "0042", CreatedAt: at(0)},
+		{ID: "u5", AccountID: acctA, Username: "carol", CardID: "card-8", ShortID: "42", CreatedAt: at(3 * time.Second)},
 	}
 	update(t, s, func(tx registry.Tx) error {
 		for i := range users {
@@ -272,14 +273,21 @@ func testFindUsers(t *testing.T, s registry.Store) {
 		filter registry.UserFilter
 		want   []string // ordered by CreatedAt, ID
 	}{
-		{"everything", registry.UserFilter{}, []string{"u1", "u4", "u2", "u3"}},
+		{"everything", registry.UserFilter{}, []string{"u1", "u4", "u2", "u3", "u5"}},
 		{"account", registry.UserFilter{AccountID: acctB}, []string{"u4", "u3"}},
 		{"username any case", registry.UserFilter{Username: "ALICE"}, []string{"u1", "u2", "u3"}},
 		{"username and domain", registry.UserFilter{Username: "alice", Domain: "Corp"}, []string{"u1", "u3"}},
 		{"all fields", registry.UserFilter{AccountID: acctA, Username: "aLiCe", Domain: "corp"}, []string{"u1"}},
 		{"upn any case", registry.UserFilter{UPN: "alice@corp.example"}, []string{"u1"}},
 		{"account is exact", registry.UserFilter{AccountID: "ACCT-A"}, nil},
-		{"no match", registry.UserFilter{Username: "carol"}, nil},
+		{"no match", registry.UserFilter{Username: "dave"}, nil},
+		// Card and short ids (SPEC S4).
+		{"card id", registry.UserFilter{CardID: "CARD-7"}, []string{"u4"}},
+		{"card id any case", registry.UserFilter{CardID: "Card-8"}, []string{"u5"}},
+		{"card id in another account", registry.UserFilter{AccountID: acctA, CardID: "card-7"}, nil},
+		{"short id", registry.UserFilter{ShortID: "42"}, []string{"u5"}},
+		{"short id keeps leading zeros", registry.UserFilter{ShortID: "0042"}, []string{"u4"}},
+		{"short id in another account", registry.UserFilter{AccountID: acctA, ShortID: "0042"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,7 +313,7 @@ func testFindUsers(t *testing.T, s registry.Store) {
 			if err != nil {
 				t.Fatalf("FindUsers: %v", err)
 			}
-			if d := diff(users[:2], got); d != "" {
+			if d := diff([]registry.User{users[0], users[1], users[4]}, got); d != "" {
 				t.Errorf("FindUsers mismatch (-want +got):\n%s", d)
 			}
 			return nil

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"Meta", testMeta},
 		{"Transactions", testTransactions},
 		{"OAuth", testOAuth},
+		{"Login", testLogin},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/edgetrust/edgetrust/protocol/api"
+)
+
+// This file holds the commands of users' sessions (SPEC S6) and of
+// endpoints' pending key changes (SPEC E4).
+
+func sessionCommands() []*command {
+	return []*command{
+		{
+			path: "sessions list", args: "[--user ID]",
+			summary: "list your sessions (or, with --user, another user's)",
+			help: `Lists the live sessions of the signed-in user, oldest first: each sign-in or
+device login and its refreshes. CURRENT marks this session. With --user, an
+administrator (ViewUser) lists another user's sessions.
+
+Example:
+  edgetrustctl sessions list -o json`,
+			setup: setupSessionsList,
+		},
+		{
+			path: "sessions end", args: "(ID | --all [--user ID])",
+			summary: "end a session: its tokens stop working at once",
+			help: `Ends one session by id: its refresh token and access tokens stop working at
+once. With --all, ends every session of the signed-in user (this one too:
+sign in again afterwards), or with --user every session of another user (an
+administrator with ModifyUser).
+
+Example:
+  edgetrustctl sessions end 3f2c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f
+  edgetrustctl sessions end --all --user 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b`,
+			setup: setupSessionsEnd,
+		},
+		{
+			path: "endpoints key-changes", args: "",
+			summary: "list pending key changes of endpoints",
+			help: `Lists the endpoints whose device registered again with another public key
+(SPEC E4): the old key stays in force until you approve the change. Shows
+the old and the new key's fingerprint and where the change came from; with
+--account only that account's.
+
+Example:
+  edgetrustctl endpoints key-changes -o json`,
+			setup: setupKeyChanges,
+		},
+		keyChangeAction("approve-key-change", "put an endpoint's new public key in force", true),
+		keyChangeAction("reject-key-change", "drop an endpoint's pending key change", false),
+	}
+}
+
+func setupSessionsList(fs *pflag.FlagSet) func(*cli, []string) error {
+	var user string
+	fs.StringVar(&user, "user", "", "id of the user whose sessions to list (default: yours)")
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		ss, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Session, error) {
+			return cl.ListSessions(ctx, user)
+		})
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			if ss == nil {
+				ss = []api.Session{}
+			}
+			return c.printJSON(ss)
+		}
+		return c.table("ID\tSTARTED\tREFRESHED\tEXPIRES\tENDPOINT\tCURRENT", len(ss), func(i int) []string {
+			s := ss[i]
+			return []string{s.ID, utc(s.StartedAt), utc(s.RefreshedAt), utc(s.ExpiresAt), s.EndpointID, yesNo(s.Current)}
+		})
+	}
+}
+
+func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func setupSessionsEnd(fs *pflag.FlagSet) func(*cli, []string) error {
+	var (
+		all  bool
+		user string
+	)
+	fs.BoolVar(&all, "all", false, "end every session of the user (yours, or --user's)")
+	fs.StringVar(&user, "user", "", "with --all: the user whose sessions to end (default: yours)")
+	return func(c *cli, args []string) error {
+		if all {
+			if err := noArgs(args); err != nil {
+				return usagef("give a session id or --all, not both")
+			}
+			n, err := call(c, func(ctx context.Context, cl *api.Client) (int, error) {
+				return cl.EndSessions(ctx, user)
+			})
+			if err != nil {
+				return err
+			}
+			return c.done(api.SessionsEnded{Ended: n}, "ended %d sessions\n", n)
+		}
+		if user != "" {
+			return usagef("--user goes with --all; to end one session give its id")
+		}
+		id, err := oneID(args, "session id (see \""+prog+" sessions list\")")
+		if err != nil {
+			return err
+		}
+		_, err = call(c, func(ctx context.Context, cl *api.Client) (struct{}, error) {
+			return struct{}{}, cl.EndSession(ctx, id)
+		})
+		if err != nil {
+			return err
+		}
+		return c.done(map[string]any{"id": id, "ended": true}, "session %s ended\n", id)
+	}
+}
+
+func setupKeyChanges(fs *pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		kcs, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.KeyChange, error) {
+			return cl.ListKeyChanges(ctx, c.g.account)
+		})
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			if kcs == nil {
+				kcs = []api.KeyChange{}
+			}
+			return c.printJSON(kcs)
+		}
+		return c.table("ENDPOINT\tSTATE\tHOSTNAME\tOLD-KEY\tNEW-KEY\tREQUESTED\tFROM", len(kcs), func(i int) []string {
+			k := kcs[i]
+			return []string{k.EndpointID, k.State, k.Hostname, keyCell(k.OldKeyType, k.OldKeyFingerprint),
+				keyCell(k.KeyType, k.KeyFingerprint), utc(k.RequestedAt), k.RequestedFrom}
+		})
+	}
+}
+
+// keyCell shows a key as "type:fingerprint".
+func keyCell(typ, fingerprint string) string {
+	if typ == "" {
+		return "none"
+	}
+	return typ + ":" + fingerprint
+}
+
+func keyChangeAction(name, summary string, approve bool) *command {
+	return &command{
+		path: "endpoints " + name, args: "ID",
+		summary: summary,
+		help: `Decides an endpoint's pending key change (see "` + prog + ` endpoints key-changes").
+Approving puts the new key in force, keeps the endpoint's state, and revokes
+the refresh tokens of the old key; rejecting drops the change and keeps the
+old key.
+
+Example:
+  ` + prog + ` endpoints ` + name + ` 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a`,
+		setup: func(fs *pflag.FlagSet) func(*cli, []string) error {
+			return func(c *cli, args []string) error {
+				id, err := oneID(args, "endpoint id")
+				if err != nil {
+					return err
+				}
+				ep, err := call(c, func(ctx context.Context, cl *api.Client) (*api.Endpoint, error) {
+					if approve {
+						return cl.ApproveKeyChange(ctx, id)
+					}
+					return cl.RejectKeyChange(ctx, id)
+				})
+				if err != nil {
+					return err
+				}
+				verb := "rejected"
+				if approve {
+					verb = "approved"
+				}
+				return c.done(ep, "key change of endpoint %s %s; its key is %s\n", id, verb,
+					keyCell(ep.KeyType, ep.KeyFingerprint))
+			}
+		},
+	}
+}
