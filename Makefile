@@ -7,6 +7,7 @@ VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 CMDS      := ./cmd/edgetrust-broker ./cmd/edgetrust-agent ./cmd/edgetrustctl
 FUZZTIME  ?= 30s
+BENCHFLAGS ?=
 # Packages: version from git (packaging/version.sh), architecture of this Go.
 PKG_VERSION = $(shell sh packaging/version.sh)
 PKG_ARCH  ?= $(shell $(GO) env GOARCH)
@@ -15,7 +16,7 @@ DIST      := $(CURDIR)/dist
 # Other systems the binaries are cross-built for (docs/platforms.md).
 CROSS     ?= windows/amd64 darwin/arm64 linux/arm64
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz cross clean help package
+.PHONY: all build run test test-race-bin lint unit integration fuzz cross bench clean help package
 
 all: build
 
@@ -26,6 +27,7 @@ help:
 	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
+	@echo "make bench   measure a real broker against this machine's limits; table on stdout, bench.json (BENCHFLAGS=--quick: under 2 min)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
@@ -80,6 +82,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The benchmark starts the broker built here as its own process; see BENCHMARKS.md.
+bench:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/edgetrust-broker ./cmd/edgetrust-bench
+	$(BIN)/edgetrust-bench --broker-bin $(BIN)/edgetrust-broker --json $(CURDIR)/bench.json $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) dist

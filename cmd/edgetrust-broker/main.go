@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -90,6 +94,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	refreshTTL := fs.Duration("refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
 	_ = fs.MarkHidden("refresh-token-ttl")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
+	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -132,6 +138,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr); err != nil {
+			return usageError{fmt.Sprintf("--pprof %q: %v", *pprofAddr, err)}
+		}
+	}
 	logCfg := zap.NewProductionConfig()
 	logCfg.Level = zap.NewAtomicLevelAt(lvl)
 	logCfg.OutputPaths = []string{"stderr"}
@@ -158,6 +169,27 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	return b.Run(ctx)
+}
+
+// servePprof serves the profiles of net/http/pprof (registered on
+// http.DefaultServeMux, which the broker's API does not use) on a loopback
+// address until ctx ends.
+func servePprof(ctx context.Context, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return errors.New("want a loopback address")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return nil
 }
 
 func isTerminal(w io.Writer) bool {
