@@ -177,6 +177,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, nil,
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		// --- key changes (SPEC E4): seen with ViewEndpoint, decided with ModifyEndpoint ---
+		{"GET /api/v1/key-changes?account_id=", func(tg target) (string, any) { return "/api/v1/key-changes?account_id=" + tg.account, nil }, nil,
+			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"POST /api/v1/endpoints/{id}/approve-key-change", func(tg target) (string, any) {
+			return "/api/v1/endpoints/" + m.keyChange(tg) + "/approve-key-change", nil
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "200 200 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"POST /api/v1/endpoints/{id}/reject-key-change", func(tg target) (string, any) {
+			return "/api/v1/endpoints/" + m.keyChange(tg) + "/reject-key-change", nil
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "200 200 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 		{"POST /api/v1/endpoints/{id}/reject", func(tg target) (string, any) {
 			return "/api/v1/endpoints/" + m.endpoint(tg, false) + "/reject", nil
 		}, nil,
@@ -476,6 +490,27 @@ func (m *matrixFixture) endpoint(tg target, trusted bool) string {
 
 // sessionUser makes a user of the target account with a live session (a
 // password sign-in) and returns the user's id, or an unknown id.
+// keyChange returns a trusted endpoint of the target's account with a
+// pending key change: an unsigned registration of its client id with
+// another public key (SPEC E4).
+func (m *matrixFixture) keyChange(tg target) string {
+	id := m.endpoint(tg, true)
+	if !tg.known {
+		return id
+	}
+	pub, _, err := ed25519.GenerateKey(nil)
+	m.must(err, "generating key")
+	res, err := m.h.reg.Register(context.Background(), registry.RegisterRequest{
+		APIKey: m.auto[tg.name].Value, ClientID: id, ClientType: "desktop_client",
+		KeyType: registry.KeyTypeEd25519, PublicKey: pub, Remote: netip.MustParseAddr("10.1.2.3"),
+	})
+	m.must(err, "registering with another key")
+	if !res.KeyChange {
+		m.t.Fatalf("registering %s with another key made no key change: %+v", id, res)
+	}
+	return id
+}
+
 func (m *matrixFixture) sessionUser(tg target) string {
 	id, _ := m.signedIn(tg)
 	return id
