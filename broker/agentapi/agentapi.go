@@ -11,6 +11,7 @@ package agentapi
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,7 @@ type Server struct {
 	helloTO  time.Duration
 	reqTO    time.Duration
 	seenIntv time.Duration
+	heavy    *workers // run deep work off the connections' goroutines
 }
 
 // New returns a Server.
@@ -73,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("agentapi.New: Config.Registry is nil")
 	}
-	s := &Server{reg: cfg.Registry, log: cfg.Logger, helloTO: cfg.HelloTimeout, reqTO: cfg.RequestTimeout, seenIntv: cfg.SeenInterval}
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, helloTO: cfg.HelloTimeout, reqTO: cfg.RequestTimeout, seenIntv: cfg.SeenInterval, heavy: newWorkers()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -122,11 +124,19 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 }
 
 // session is the state of one agent connection.
+//
+// An idle agent costs the broker two goroutines of its own (besides
+// quic-go's): serveConn, which accepts request streams, and control, which
+// waits for the next frame on the control stream. Everything that goes deep
+// (JSON, signatures, registry and store calls) runs on short-lived
+// goroutines (offStack) so the two long-lived stacks stay small; the
+// shutdown close is a context.AfterFunc, and pushed decisions are queued by
+// a bus callback and drained by a goroutine that exists only while there is
+// something to push.
 type session struct {
 	s      *Server
 	conn   *quic.Conn
 	remote netip.Addr
-	log    *zap.Logger
 
 	proven   chan struct{} // closed once the Hello verified
 	clientID string
@@ -138,8 +148,15 @@ type session struct {
 
 	lastSeen time.Time
 
-	stateMu sync.Mutex
-	told    string // the last state the agent was told, in REGISTERED or DECISION
+	wg *sync.WaitGroup // the connection's goroutines
+
+	stateMu     sync.Mutex
+	told        string           // the last state the agent was told, in REGISTERED or DECISION
+	pending     []registry.Event // decisions waiting to be pushed
+	pushing     bool             // REGISTERED was sent: pending events may be pushed
+	drainer     bool             // a drain goroutine is running
+	stopped     bool             // no more pushes (connection ending or endpoint deleted)
+	unsubscribe func()           // ends the bus subscription
 }
 
 // tell records the state sent to the agent and reports whether it changed.
@@ -159,18 +176,15 @@ func remoteAddr(a net.Addr) netip.Addr {
 }
 
 func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
-	ss := &session{s: s, conn: conn, remote: remoteAddr(conn.RemoteAddr()), proven: make(chan struct{})}
-	ss.log = s.log.With(zap.String(fieldRemote, ss.remote.String()))
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-ctx.Done():
-			conn.CloseWithError(closeNormal, "broker shutting down")
-		case <-conn.Context().Done():
-		}
-	}()
 	var wg sync.WaitGroup
+	ss := &session{s: s, conn: conn, remote: remoteAddr(conn.RemoteAddr()), proven: make(chan struct{}), wg: &wg}
+	stop := context.AfterFunc(ctx, func() { conn.CloseWithError(closeNormal, "broker shutting down") })
+	defer stop()
+	// The connection lives as long as its control stream (PROTOCOL.md 3.1):
+	// when control ends, the connection is closed, which also ends the
+	// accept loop below and every request in flight. A connection left open
+	// without its control stream would have no one answering it.
+	cctx := conn.Context()
 	defer wg.Wait()
 	first := true
 	for {
@@ -183,8 +197,8 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 			first = false
 			go func() {
 				defer wg.Done()
-				defer cancel()
 				ss.control(cctx, str)
+				conn.CloseWithError(closeNormal, "control stream ended")
 			}()
 			continue
 		}
@@ -192,6 +206,57 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 			defer wg.Done()
 			ss.request(cctx, str)
 		}()
+	}
+}
+
+// offStack runs f on one of w's workers and waits for it, so that the
+// stack f grows (JSON, crypto, the store) is not kept by the caller, a
+// goroutine that lives as long as its agent.
+func offStack[T any](w *workers, f func() T) T {
+	var out T
+	w.run(func() { out = f() })
+	return out
+}
+
+// workers is an elastic set of goroutines for deep work. A job goes to an
+// idle worker, or to a new one when none is idle; a worker idle for
+// workerIdle ends. Workers are as many as jobs ever ran at once, and their
+// stacks, grown once, are reused instead of grown again for every job.
+type workers struct {
+	jobs chan func() // unbuffered: a send succeeds only to an idle worker
+}
+
+const workerIdle = 30 * time.Second
+
+func newWorkers() *workers { return &workers{jobs: make(chan func())} }
+
+// run runs f on a worker and returns when f has returned.
+func (w *workers) run(f func()) {
+	done := make(chan struct{})
+	job := func() {
+		defer close(done)
+		f()
+	}
+	select {
+	case w.jobs <- job:
+	default:
+		go w.work(job)
+	}
+	<-done
+}
+
+func (w *workers) work(job func()) {
+	job()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case job := <-w.jobs:
+			job()
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			return
+		}
 	}
 }
 
@@ -204,74 +269,190 @@ func (ss *session) writeCtrl(m protocol.Message) error {
 }
 
 // control runs the control stream: Hello, Register, pushes, heartbeats.
+// It only reads frames; handleHello and handle do the rest off its stack.
 func (ss *session) control(ctx context.Context, str *quic.Stream) {
 	ss.ctrl = str
 	defer str.Close()
-	rd := protocol.NewReader(str)
 	str.SetReadDeadline(time.Now().Add(ss.s.helloTO))
-	m, err := rd.ReadMessage()
-	if err != nil {
-		ss.log.Info("agent connection without hello", zap.Error(err))
-		if errors.Is(err, protocol.ErrBadPayload) {
-			ss.fail(protocol.CodeBadRequest, "malformed HELLO")
+	var hdr [protocol.HeaderSize]byte
+	for {
+		t, payload, err := readFrame(str, hdr[:])
+		if err != nil {
+			offStack(ss.s.heavy, func() struct{} {
+				ss.info("agent connection without hello", zap.Error(err))
+				ss.conn.CloseWithError(closeCode(protocol.CodeProofRequired), "hello expected")
+				return struct{}{}
+			})
 			return
 		}
-		ss.conn.CloseWithError(closeCode(protocol.CodeProofRequired), "hello expected")
-		return
+		next, ok := offStack(ss.s.heavy, func() (r helloResult) { return ss.handleHello(t, payload) }).get()
+		if !ok {
+			return
+		}
+		if next {
+			break
+		}
+	}
+	defer ss.stopPushes()
+	str.SetReadDeadline(time.Time{})
+	for {
+		t, payload, err := readFrame(str, hdr[:])
+		if err != nil {
+			if errors.Is(err, protocol.ErrFrameTooLarge) {
+				str.CancelRead(quic.StreamErrorCode(protocol.CodeFrameTooLarge))
+				offStack(ss.s.heavy, func() struct{} {
+					ss.fail(protocol.CodeFrameTooLarge, fmt.Sprintf("frames are limited to %d bytes", protocol.MaxFrameSize))
+					return struct{}{}
+				})
+				return
+			}
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				ss.debug("control stream ended", zap.Error(err))
+			}
+			return
+		}
+		if !offStack(ss.s.heavy, func() bool { return ss.handle(ctx, t, payload) }) {
+			return
+		}
+	}
+}
+
+// helloResult is what handling one frame before HELLO_OK decided.
+type helloResult uint8
+
+const (
+	helloSkip helloResult = iota // unknown frame type: read the next
+	helloDone                    // HELLO_OK written
+	helloEnd                     // the connection is over
+)
+
+func (r helloResult) get() (next, ok bool) { return r == helloDone, r != helloEnd }
+
+// handleHello handles the first known frame of the control stream, which
+// must be a HELLO.
+func (ss *session) handleHello(t protocol.FrameType, payload *[]byte) helloResult {
+	m, err := protocol.Decode(t, *payload)
+	putPayload(payload)
+	if err != nil {
+		ss.info("agent connection without hello", zap.Error(err))
+		ss.fail(protocol.CodeBadRequest, "malformed HELLO")
+		return helloEnd
+	}
+	if m == nil {
+		return helloSkip // unknown frame type (PROTOCOL.md, "Extensibility")
 	}
 	hello, ok := m.(*protocol.Hello)
 	if !ok {
 		ss.fail(protocol.CodeProofRequired, "the first frame must be HELLO")
-		return
+		return helloEnd
 	}
 	if code, msg := ss.verifyHello(hello); code != 0 {
-		ss.log.Info("hello refused", zap.String(fieldReason, msg))
+		ss.info("hello refused", zap.String(fieldReason, msg))
 		ss.fail(code, msg)
-		return
+		return helloEnd
 	}
-	ss.log = ss.log.With(zap.String(fieldEndpoint, ss.clientID))
 	// Subscribe before registering so no decision made in between is missed;
-	// pushes start once REGISTERED is written.
-	events, unsubscribe := ss.s.reg.Bus().Subscribe(ss.clientID)
-	defer unsubscribe()
+	// pushes start once REGISTERED is written. The subscription ends with
+	// the control stream (stopPushes).
+	unsubscribe := ss.s.reg.Bus().SubscribeFunc(ss.clientID, ss.enqueue)
+	ss.stateMu.Lock()
+	ss.unsubscribe = unsubscribe
+	ss.stateMu.Unlock()
 	close(ss.proven)
 	if err := ss.writeCtrl(&protocol.HelloOK{Capability: min(hello.Capability, protocol.Capability), ServerTime: time.Now().UnixMilli()}); err != nil {
-		return
+		ss.debug("writing HELLO_OK", zap.Error(err))
+		return helloEnd
 	}
-	str.SetReadDeadline(time.Time{})
+	return helloDone
+}
 
-	pushing := false
-	for {
-		m, err := rd.ReadMessage()
-		if err != nil {
-			if errors.Is(err, protocol.ErrFrameTooLarge) {
-				str.CancelRead(quic.StreamErrorCode(protocol.CodeFrameTooLarge))
-				ss.fail(protocol.CodeFrameTooLarge, fmt.Sprintf("frames are limited to %d bytes", protocol.MaxFrameSize))
-				return
-			}
-			if errors.Is(err, protocol.ErrBadPayload) {
-				ss.writeCtrl(&protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed frame"})
-				continue
-			}
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				ss.log.Debug("control stream ended", zap.Error(err))
-			}
-			return
+// handle handles one frame on the control stream after HELLO_OK and reports
+// whether the stream goes on.
+func (ss *session) handle(ctx context.Context, t protocol.FrameType, payload *[]byte) bool {
+	m, err := protocol.Decode(t, *payload)
+	putPayload(payload)
+	if err != nil {
+		ss.writeCtrl(&protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed frame"})
+		return true
+	}
+	switch m := m.(type) {
+	case nil: // unknown frame type: skipped
+	case *protocol.Register:
+		if ss.register(ctx, m) {
+			ss.startPushes()
 		}
-		switch m := m.(type) {
-		case *protocol.Register:
-			if ss.register(ctx, m) && !pushing {
-				pushing = true
-				go ss.push(ctx, events)
-			}
-		case *protocol.Ping:
-			ss.seen(ctx)
-			if err := ss.writeCtrl(&protocol.Pong{Seq: m.Seq}); err != nil {
-				return
-			}
-		case *protocol.Pong:
-		default:
-			ss.writeCtrl(&protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s is not valid on the control stream", m.FrameType())})
+	case *protocol.Ping:
+		ss.seen(ctx)
+		if err := ss.writeCtrl(&protocol.Pong{Seq: m.Seq}); err != nil {
+			return false
+		}
+	case *protocol.Pong:
+	default:
+		ss.writeCtrl(&protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s is not valid on the control stream", m.FrameType())})
+	}
+	return true
+}
+
+// payloadPool holds frame payload buffers: a connection holds one only
+// while it reads and decodes a frame, never while it waits for one.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledPayload bounds the buffers kept for reuse; rare larger frames
+// get a buffer of their own.
+const maxPooledPayload = 4 << 10
+
+func putPayload(p *[]byte) {
+	if p != nil && cap(*p) <= maxPooledPayload {
+		*p = (*p)[:0]
+		payloadPool.Put(p)
+	}
+}
+
+// readFrame reads one frame's header and payload from r, hdr being a
+// HeaderSize scratch buffer. The payload comes from payloadPool (give it
+// back with putPayload). Errors are those of protocol.Reader.ReadMessage:
+// io.EOF between frames, io.ErrUnexpectedEOF inside one, ErrFrameTooLarge
+// (payload not read).
+func readFrame(r io.Reader, hdr []byte) (protocol.FrameType, *[]byte, error) {
+	if _, err := io.ReadFull(r, hdr[:protocol.HeaderSize]); err != nil {
+		return 0, nil, err
+	}
+	t := protocol.FrameType(hdr[0])
+	n := binary.BigEndian.Uint32(hdr[1:protocol.HeaderSize])
+	if n > protocol.MaxFrameSize {
+		return 0, nil, protocol.ErrFrameTooLarge
+	}
+	p := payloadPool.Get().(*[]byte)
+	if cap(*p) < int(n) {
+		*p = make([]byte, n, max(int(n), 512))
+	}
+	*p = (*p)[:n]
+	if _, err := io.ReadFull(r, *p); err != nil {
+		putPayload(p)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return t, p, nil
+}
+
+// readMessage reads the next known message from r, skipping unknown frame
+// types, like protocol.Reader.ReadMessage without a buffer of its own.
+func readMessage(r io.Reader) (protocol.Message, error) {
+	var hdr [protocol.HeaderSize]byte
+	for {
+		t, p, err := readFrame(r, hdr[:])
+		if err != nil {
+			return nil, err
+		}
+		m, err := protocol.Decode(t, *p)
+		putPayload(p)
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			return m, nil
 		}
 	}
 }
@@ -329,48 +510,115 @@ func (ss *session) register(ctx context.Context, m *protocol.Register) bool {
 	}
 	ss.lastSeen = time.Now()
 	ss.tell(string(res.Endpoint.State))
-	ss.log.Info("endpoint registered", zap.String(fieldState, string(res.Endpoint.State)), zap.Bool("new", res.Created))
+	ss.info("endpoint registered", zap.String(fieldState, string(res.Endpoint.State)), zap.Bool("new", res.Created))
 	ss.writeCtrl(&protocol.Registered{EndpointID: res.Endpoint.ID, State: string(res.Endpoint.State), AccountID: res.Endpoint.AccountID, Tokens: wireTokens(res.Tokens)})
 	return true
 }
 
-// push forwards decisions about this endpoint to the agent.
-func (ss *session) push(ctx context.Context, events <-chan registry.Event) {
+// enqueue is the bus callback: it queues an event for the agent (dropping
+// it past subscriberBuffer, like a full channel would) and starts a drain
+// goroutine if pushes have started and none runs.
+func (ss *session) enqueue(ev registry.Event) {
+	ss.stateMu.Lock()
+	defer ss.stateMu.Unlock()
+	if ss.stopped || len(ss.pending) >= pushBuffer {
+		return
+	}
+	ss.pending = append(ss.pending, ev)
+	ss.kickLocked()
+}
+
+// pushBuffer bounds the decisions queued for one agent.
+const pushBuffer = 8
+
+// startPushes lets queued and future decisions be pushed (after REGISTERED).
+func (ss *session) startPushes() {
+	ss.stateMu.Lock()
+	defer ss.stateMu.Unlock()
+	ss.pushing = true
+	ss.kickLocked()
+}
+
+// stopPushes ends the subscription and stops pushes. A push being written
+// finishes.
+func (ss *session) stopPushes() {
+	ss.stateMu.Lock()
+	unsubscribe := ss.unsubscribe
+	ss.stopped, ss.pending = true, nil
+	ss.stateMu.Unlock()
+	if unsubscribe != nil {
+		unsubscribe()
+	}
+}
+
+// kickLocked starts the drain goroutine when there is work for it.
+func (ss *session) kickLocked() {
+	if !ss.pushing || ss.drainer || ss.stopped || len(ss.pending) == 0 {
+		return
+	}
+	ss.drainer = true
+	ss.wg.Add(1) // control has not returned: the count is above zero
+	go func() {
+		defer ss.wg.Done()
+		ss.drain()
+	}()
+}
+
+// drain pushes queued decisions in order and ends when the queue is empty.
+func (ss *session) drain() {
+	ctx := ss.conn.Context()
 	for {
-		select {
-		case <-ctx.Done():
+		ss.stateMu.Lock()
+		if ss.stopped || len(ss.pending) == 0 {
+			ss.drainer = false
+			ss.pending = nil
+			ss.stateMu.Unlock()
 			return
-		case ev := <-events:
-			// Events the agent already knows of (the registration's own, or
-			// one that raced with REGISTERED) are not pushed again.
-			if !ss.tell(string(ev.State)) {
-				continue
-			}
-			d := &protocol.Decision{EndpointID: ev.EndpointID, State: string(ev.State)}
-			if ev.State == registry.StateTrusted {
-				tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt)
-				if err != nil {
-					// The state moved on again; the next event will say so.
-					ss.logError("issuing tokens for pushed approval", err)
-					continue
-				}
-				d.Tokens = wireTokens(tp)
-			}
-			if err := ss.writeCtrl(d); err != nil {
-				return
-			}
-			ss.log.Info("decision pushed", zap.String(fieldState, d.State))
-			if ev.State == registry.StateDeleted {
-				ss.ctrl.Close()
-				select {
-				case <-ss.conn.Context().Done():
-				case <-time.After(2 * time.Second):
-				}
-				ss.conn.CloseWithError(closeNormal, "endpoint deleted")
-				return
-			}
+		}
+		ev := ss.pending[0]
+		ss.pending = ss.pending[1:]
+		ss.stateMu.Unlock()
+		if !ss.push(ctx, ev) {
+			ss.stateMu.Lock()
+			ss.stopped, ss.drainer, ss.pending = true, false, nil
+			ss.stateMu.Unlock()
+			return
 		}
 	}
+}
+
+// push forwards one decision about this endpoint to the agent and reports
+// whether pushes go on.
+func (ss *session) push(ctx context.Context, ev registry.Event) bool {
+	// Events the agent already knows of (the registration's own, or one
+	// that raced with REGISTERED) are not pushed again.
+	if !ss.tell(string(ev.State)) {
+		return true
+	}
+	d := &protocol.Decision{EndpointID: ev.EndpointID, State: string(ev.State)}
+	if ev.State == registry.StateTrusted {
+		tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt)
+		if err != nil {
+			// The state moved on again; the next event will say so.
+			ss.logError("issuing tokens for pushed approval", err)
+			return true
+		}
+		d.Tokens = wireTokens(tp)
+	}
+	if err := ss.writeCtrl(d); err != nil {
+		return false
+	}
+	ss.info("decision pushed", zap.String(fieldState, d.State))
+	if ev.State == registry.StateDeleted {
+		ss.ctrl.Close()
+		select {
+		case <-ss.conn.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+		ss.conn.CloseWithError(closeNormal, "endpoint deleted")
+		return false
+	}
+	return true
 }
 
 func (ss *session) seen(ctx context.Context) {
@@ -392,10 +640,10 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 	defer cancel()
 	answer := func(m protocol.Message) {
 		if err := protocol.WriteMessage(str, m); err != nil {
-			ss.log.Debug("writing answer", zap.Error(err))
+			ss.debug("writing answer", zap.Error(err))
 		}
 	}
-	m, err := protocol.NewReader(str).ReadMessage()
+	m, err := readMessage(str)
 	if err != nil {
 		switch {
 		case errors.Is(err, protocol.ErrFrameTooLarge):
@@ -441,15 +689,44 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 }
 
 func (ss *session) logError(msg string, err error) {
+	level := zap.InfoLevel
+	if registry.KindOf(err) == registry.KindInternal {
+		level = zap.ErrorLevel
+	}
+	ce := ss.s.log.Check(level, msg)
+	if ce == nil {
+		return
+	}
 	fields := []zap.Field{zap.String("kind", registry.KindOf(err).String()), zap.Error(err)}
 	if r := registry.RefusalReason(err); r != "" {
 		fields = append(fields, zap.String(fieldReason, r))
 	}
-	if registry.KindOf(err) == registry.KindInternal {
-		ss.log.Error(msg, fields...)
-		return
+	ce.Write(ss.fields(fields)...)
+}
+
+func (ss *session) info(msg string, fields ...zap.Field) {
+	if ce := ss.s.log.Check(zap.InfoLevel, msg); ce != nil {
+		ce.Write(ss.fields(fields)...)
 	}
-	ss.log.Info(msg, fields...)
+}
+
+func (ss *session) debug(msg string, fields ...zap.Field) {
+	if ce := ss.s.log.Check(zap.DebugLevel, msg); ce != nil {
+		ce.Write(ss.fields(fields)...)
+	}
+}
+
+// fields adds the connection's own fields to a log entry: they are built
+// when something is logged, not kept in a logger per connection.
+func (ss *session) fields(fields []zap.Field) []zap.Field {
+	out := make([]zap.Field, 0, len(fields)+2)
+	out = append(out, zap.String(fieldRemote, ss.remote.String()))
+	select {
+	case <-ss.proven: // clientID is set for good
+		out = append(out, zap.String(fieldEndpoint, ss.clientID))
+	default:
+	}
+	return append(out, fields...)
 }
 
 // codeOf maps a registry error to its wire code: the one place this happens.

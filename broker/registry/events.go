@@ -24,20 +24,26 @@ type Bus interface {
 	// Subscribe returns a channel of events for one endpoint id ("" = every
 	// event) and a function that ends the subscription.
 	Subscribe(endpointID string) (<-chan Event, func())
+	// SubscribeFunc calls deliver with each event for one endpoint id ("" =
+	// every event) until the returned function is called. deliver runs on
+	// the publisher's goroutine, one event at a time, and must not block: it
+	// queues the event or drops it. It costs no goroutine and no channel,
+	// which matters for one subscription per connected agent.
+	SubscribeFunc(endpointID string, deliver func(Event)) func()
 }
 
 // LocalBus is an in-process Bus. Its zero value is not usable; call NewLocalBus.
 type LocalBus struct {
 	mu   sync.Mutex
 	next int
-	subs map[string]map[int]chan Event
+	subs map[string]map[int]func(Event)
 }
 
 var _ Bus = (*LocalBus)(nil)
 
 // NewLocalBus returns an empty in-process bus.
 func NewLocalBus() *LocalBus {
-	return &LocalBus{subs: make(map[string]map[int]chan Event)}
+	return &LocalBus{subs: make(map[string]map[int]func(Event))}
 }
 
 // subscriberBuffer bounds what a slow subscriber may fall behind; events past
@@ -49,11 +55,8 @@ func (b *LocalBus) Publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, key := range []string{ev.EndpointID, ""} {
-		for _, ch := range b.subs[key] {
-			select {
-			case ch <- ev:
-			default:
-			}
+		for _, deliver := range b.subs[key] {
+			deliver(ev)
 		}
 	}
 }
@@ -61,18 +64,28 @@ func (b *LocalBus) Publish(ev Event) {
 // Subscribe implements Bus.
 func (b *LocalBus) Subscribe(endpointID string) (<-chan Event, func()) {
 	ch := make(chan Event, subscriberBuffer)
+	return ch, b.SubscribeFunc(endpointID, func(ev Event) {
+		select {
+		case ch <- ev:
+		default:
+		}
+	})
+}
+
+// SubscribeFunc implements Bus.
+func (b *LocalBus) SubscribeFunc(endpointID string, deliver func(Event)) func() {
 	b.mu.Lock()
 	id := b.next
 	b.next++
 	m := b.subs[endpointID]
 	if m == nil {
-		m = make(map[int]chan Event)
+		m = make(map[int]func(Event), 1)
 		b.subs[endpointID] = m
 	}
-	m[id] = ch
+	m[id] = deliver
 	b.mu.Unlock()
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			b.mu.Lock()
 			delete(b.subs[endpointID], id)

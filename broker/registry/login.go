@@ -168,7 +168,13 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 				return internal("touching endpoint", err)
 			}
 		}
-		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}, "")
+		c := token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}
+		if acct := sc.key.target; acct != nil && acct.ID == u.AccountID {
+			// checkKey read this account in this transaction already.
+			tp, err = r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
+		} else {
+			tp, err = r.issue(tx, now, c, "")
+		}
 		if err != nil {
 			return err
 		}

@@ -181,18 +181,27 @@ type lifetimes struct{ device, user, refresh time.Duration }
 // lifetimesOf returns the account's own token lifetimes, the broker's
 // defaults where it sets none.
 func (r *Registry) lifetimesOf(tx Tx, accountID string) (lifetimes, error) {
-	lt := lifetimes{device: r.deviceTTL, user: r.userTTL, refresh: r.refreshTTL}
 	a, err := tx.GetAccount(accountID)
 	if errors.Is(err, ErrNotFound) {
-		return lt, nil
+		return r.lifetimesFrom(nil), nil
 	}
 	if err != nil {
-		return lt, internal("looking up account", err)
+		return lifetimes{}, internal("looking up account", err)
+	}
+	return r.lifetimesFrom(a), nil
+}
+
+// lifetimesFrom returns the token lifetimes of account a (nil = the
+// broker's defaults).
+func (r *Registry) lifetimesFrom(a *Account) lifetimes {
+	lt := lifetimes{device: r.deviceTTL, user: r.userTTL, refresh: r.refreshTTL}
+	if a == nil {
+		return lt
 	}
 	lt.device = orDefault(a.Settings.DeviceTokenTTL, lt.device)
 	lt.user = orDefault(a.Settings.UserTokenTTL, lt.user)
 	lt.refresh = orDefault(a.Settings.RefreshTTL, lt.refresh)
-	return lt, nil
+	return lt
 }
 
 // issue mints an access token for c and a refresh token in chain (a new
@@ -202,6 +211,11 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*T
 	if err != nil {
 		return nil, err
 	}
+	return r.issueWith(tx, now, lt, c, chain)
+}
+
+// issueWith is issue with the lifetimes of c's account already known.
+func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims, chain string) (*TokenPair, error) {
 	ttl := lt.user
 	if c.Type == token.TypeDevice {
 		ttl = lt.device

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	gojson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
@@ -136,6 +137,11 @@ func (i *Issuer) Issuer() string { return i.iss }
 func (i *Issuer) JWKS() []byte { return i.jwks }
 
 // Mint signs c. Issuer, Audience and (when zero) IssuedAt and ID are filled in.
+//
+// The payload is one struct marshalled once (keys in the order the jwt
+// builder's map would sort them, so tokens are byte-for-byte what it
+// produced) and signed by the Issuer's one go-jose signer: no map
+// round-trips per token.
 func (i *Issuer) Mint(c Claims) (string, error) {
 	if c.IssuedAt.IsZero() {
 		c.IssuedAt = i.now()
@@ -143,40 +149,69 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 	if c.ID == "" {
 		c.ID = RandomID()
 	}
-	std := jwt.Claims{
-		Issuer:   i.iss,
-		Subject:  c.Subject,
-		Audience: jwt.Audience{i.aud},
-		ID:       c.ID,
-		IssuedAt: jwt.NewNumericDate(c.IssuedAt),
-		Expiry:   jwt.NewNumericDate(c.ExpiresAt),
+	p := mintClaims{
+		Account: c.Account, Audience: i.aud, Endpoint: c.Endpoint,
+		Expiry: jwt.NewNumericDate(c.ExpiresAt), IssuedAt: jwt.NewNumericDate(c.IssuedAt),
+		Issuer: i.iss, ID: c.ID, Session: c.Session, Subject: c.Subject, Type: c.Type,
 	}
-	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint, Session: c.Session}
 	if c.JKT != "" {
-		pc.Cnf = &cnf{JKT: c.JKT}
+		p.Cnf = &cnf{JKT: c.JKT}
 	}
-	return jwt.Signed(i.signer).Claims(std).Claims(pc).Serialize()
+	payload, err := gojson.Marshal(&p)
+	if err != nil {
+		return "", fmt.Errorf("token: encoding claims: %w", err)
+	}
+	sig, err := i.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: signing: %w", err)
+	}
+	return sig.CompactSerialize()
+}
+
+// mintClaims is the payload of a minted token, its fields in key order.
+type mintClaims struct {
+	Account  string           `json:"acct,omitempty"`
+	Audience string           `json:"aud,omitempty"`
+	Cnf      *cnf             `json:"cnf,omitempty"`
+	Endpoint string           `json:"endpoint_id,omitempty"`
+	Expiry   *jwt.NumericDate `json:"exp,omitempty"`
+	IssuedAt *jwt.NumericDate `json:"iat,omitempty"`
+	Issuer   string           `json:"iss,omitempty"`
+	ID       string           `json:"jti,omitempty"`
+	Session  string           `json:"sid,omitempty"`
+	Subject  string           `json:"sub,omitempty"`
+	Type     string           `json:"token_type"`
+}
+
+// verifyClaims is what Verify decodes a payload into, in one pass.
+type verifyClaims struct {
+	jwt.Claims
+	privateClaims
 }
 
 // Verify checks the signature (EdDSA only, known key id), issuer, audience
 // and expiry of tok and returns its claims. Every failure wraps ErrInvalid.
 func (i *Issuer) Verify(tok string) (*Claims, error) {
-	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA})
+	parsed, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if len(parsed.Headers) != 1 {
+	if len(parsed.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: want one signature", ErrInvalid)
 	}
-	key, ok := i.keys[parsed.Headers[0].KeyID]
+	key, ok := i.keys[parsed.Signatures[0].Header.KeyID]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown key id", ErrInvalid)
 	}
-	var std jwt.Claims
-	var pc privateClaims
-	if err := parsed.Claims(key, &std, &pc); err != nil {
+	payload, err := parsed.Verify(key)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	var vc verifyClaims
+	if err := gojson.Unmarshal(payload, &vc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	std, pc := &vc.Claims, &vc.privateClaims
 	if std.Expiry == nil {
 		return nil, fmt.Errorf("%w: no exp", ErrInvalid)
 	}
@@ -203,12 +238,27 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 // Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub, base64url
 // without padding: the value of a bound token's cnf.jkt (RFC 7800).
 func Thumbprint(pub crypto.PublicKey) (string, error) {
+	if k, ok := pub.(ed25519.PublicKey); ok && len(k) == ed25519.PublicKeySize {
+		// The members of an OKP key in lexicographic order (RFC 8037
+		// section 2), as go-jose writes them, without its formatting.
+		var in [len(okpPrefix) + 43 + len(okpSuffix)]byte
+		n := copy(in[:], okpPrefix)
+		base64.RawURLEncoding.Encode(in[n:], k)
+		copy(in[n+43:], okpSuffix)
+		h := sha256.Sum256(in[:])
+		return base64.RawURLEncoding.EncodeToString(h[:]), nil
+	}
 	b, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("token: thumbprint: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
+
+const (
+	okpPrefix = `{"crv":"Ed25519","kty":"OKP","x":"`
+	okpSuffix = `"}`
+)
 
 // RandomID returns 128 random bits, base64url: token and record ids.
 func RandomID() string {
