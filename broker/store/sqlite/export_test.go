@@ -8,22 +8,48 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
 )
 
 // PragmaForTest reads PRAGMA name on the writer or a reader connection.
 func PragmaForTest(ctx context.Context, s *Store, writer bool, name string) (string, error) {
-	db := s.r
-	if writer {
-		db = s.w
-	}
 	var v sql.NullString
-	err := db.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	if writer {
+		err := s.onWriter(ctx, func(ctx context.Context, c *sql.Conn) error {
+			return c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+		})
+		return v.String, err
+	}
+	c, release, err := s.reader(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release(nil)
+	err = c.conn.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
 	return v.String, err
 }
 
+// CommitsForTest counts the COMMITs of Update batches so far.
+func CommitsForTest(s *Store) int64 { return s.commits.Load() }
+
+// SendingForTest counts the Updates waiting for the writer to take them.
+func SendingForTest(s *Store) int64 { return s.sending.Load() }
+
+// BatchForTest numbers the writer transaction tx belongs to; 0 in a View.
+func BatchForTest(t registry.Tx) uint64 { return t.(*tx).batch }
+
+// MaxBatchForTest is the most Updates one transaction holds.
+const MaxBatchForTest = maxBatch
+
 // AppliedMigrationsForTest lists schema_migrations versions in order.
 func AppliedMigrationsForTest(ctx context.Context, s *Store) ([]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	c, release, err := s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release(nil)
+	rows, err := c.conn.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +80,11 @@ func KnownMigrationsForTest() []int {
 
 // MarkMigrationForTest records version as applied without running anything.
 func MarkMigrationForTest(ctx context.Context, s *Store, version int) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixNano())
-	return err
+	return s.onWriter(ctx, func(ctx context.Context, c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			version, time.Now().UnixNano())
+		return err
+	})
 }
 
 // LoadMigrationsForTest lists the names of fsys's migrations in the order
@@ -80,7 +108,9 @@ func ApplyMigrationsForTest(ctx context.Context, s *Store, fsys fs.FS) error {
 	if err != nil {
 		return err
 	}
-	return s.applyMigrations(ctx, ms)
+	return s.onWriter(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return applyMigrations(ctx, c, s.log, ms)
+	})
 }
 
 // MigrateToForTest creates the database at path with only the embedded
@@ -101,6 +131,5 @@ func MigrateToForTest(ctx context.Context, path string, upTo int) error {
 		return err
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{w: db, log: zap.NewNop()}
-	return errors.Join(s.applyMigrations(ctx, sub), db.Close())
+	return errors.Join(applyMigrations(ctx, db, zap.NewNop(), sub), db.Close())
 }

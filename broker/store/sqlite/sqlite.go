@@ -3,10 +3,12 @@
 //
 // The database runs in WAL mode with synchronous=FULL, so a committed Update
 // survives a crash, and readers never block the writer. Writes go through one
-// connection and start with BEGIN IMMEDIATE: writers are serialised by the
-// pool, and a transaction never has to upgrade a read lock to a write lock
-// (the source of SQLITE_BUSY errors busy_timeout cannot fix). Views use a
-// separate pool of query-only connections.
+// connection owned by a writer goroutine, which group-commits the Updates
+// queued while it was busy: one BEGIN IMMEDIATE, a savepoint per Update (a
+// failing Update undoes only its own writes), one COMMIT and one fsync for
+// all, and each Update returns only after that COMMIT (writer.go). Views
+// use a separate pool of query-only connections. Every connection keeps its
+// statements prepared (conn.go), so a query is parsed once per connection.
 //
 // The schema lives in embedded, append-only migrations (migrations/*.sql)
 // that Open applies in order. Times are stored as Unix nanoseconds, NULL for
@@ -25,6 +27,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,13 +50,35 @@ type Config struct {
 
 // Store is a registry.Store on SQLite. It is safe for concurrent use.
 type Store struct {
-	w   *sql.DB // one connection; every Update goes through it
+	w   *sql.DB // one connection, wc; migrations run on it before wc is taken
 	r   *sql.DB // query-only connections for View
 	log *zap.Logger
+
+	// wc is the writer connection, used only by the writer goroutine and by
+	// the Update whose fn it is running (see writer.go).
+	wc    *dbConn
+	queue chan *request // Updates waiting for the writer; unbuffered
+	// pool holds the reader connections not in use; nil stands for one
+	// that broke and is reopened by the next View.
+	pool chan *dbConn
+
+	closing    chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer goroutine returns
+	closeOnce  sync.Once
+	closeErr   error
+
+	// For tests: COMMITs of Update batches, Updates on their way into the
+	// queue, and the writer's count of batches (writer goroutine only).
+	commits  atomic.Int64
+	sending  atomic.Int64
+	batchSeq uint64
 }
 
 // readers is the size of the View pool.
 const readers = 4
+
+// errClosed is returned by Update and View after Close.
+var errClosed = errors.New("sqlite: store is closed")
 
 // Log field names.
 const (
@@ -82,7 +108,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Pragmas go in the DSN so every connection, including ones the pool
 	// opens later, gets them. busy_timeout is applied first by the driver.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	w, err := sql.Open("sqlite", cfg.Path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// temp_store(MEMORY) keeps the writer's savepoint journal (one savepoint
+	// per Update of a group commit, writer.go) in memory: on the default, it
+	// spills to a temporary file after 64 KiB, a write syscall per page.
+	w, err := sql.Open("sqlite", cfg.Path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}
@@ -90,32 +119,56 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, log: log}
-	if err := w.PingContext(ctx); err != nil {
+	s := &Store{
+		w:          w,
+		log:        log,
+		queue:      make(chan *request),
+		pool:       make(chan *dbConn, readers),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	fail := func(err error) (*Store, error) {
+		for range len(s.pool) {
+			if c := <-s.pool; c != nil {
+				_ = c.close()
+			}
+		}
+		if s.wc != nil {
+			_ = s.wc.close()
+		}
+		if s.r != nil {
+			_ = s.r.Close()
+		}
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite.Open: %s: %w", cfg.Path, err)
 	}
-	if err := s.migrate(ctx); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("sqlite.Open: %s: %w", cfg.Path, err)
+	if err := w.PingContext(ctx); err != nil {
+		return fail(err)
+	}
+	if err := applyMigrations(ctx, w, log, nil); err != nil {
+		return fail(err)
+	}
+	if s.wc, err = newDBConn(ctx, w); err != nil {
+		return fail(err)
 	}
 
 	// Readers are opened after the writer switched the file to WAL.
-	r, err := sql.Open("sqlite", cfg.Path+"?"+common+"&_pragma=query_only(1)")
+	s.r, err = sql.Open("sqlite", cfg.Path+"?"+common+"&_pragma=query_only(1)")
 	if err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("sqlite.Open: %w", err)
+		return fail(err)
 	}
-	r.SetMaxOpenConns(readers)
-	r.SetMaxIdleConns(readers)
-	r.SetConnMaxLifetime(0)
-	r.SetConnMaxIdleTime(0)
-	if err := r.PingContext(ctx); err != nil {
-		_ = r.Close()
-		_ = w.Close()
-		return nil, fmt.Errorf("sqlite.Open: %s: %w", cfg.Path, err)
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	s.r.SetConnMaxLifetime(0)
+	s.r.SetConnMaxIdleTime(0)
+	for range readers {
+		c, err := newDBConn(ctx, s.r)
+		if err != nil {
+			return fail(err)
+		}
+		s.pool <- c
 	}
-	s.r = r
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -133,62 +186,106 @@ func createPrivate(p string) error {
 	return os.Chmod(p, 0o600)
 }
 
-// Close closes both pools.
+// Close waits for the Updates the writer has taken and the Views in
+// progress, then closes every connection. Update and View fail afterwards.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone
+		var errs []error
+		for range readers {
+			if c := <-s.pool; c != nil {
+				errs = append(errs, c.close())
+			}
+		}
+		errs = append(errs, s.wc.close(), s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
-// Update runs fn in one BEGIN IMMEDIATE transaction on the writer
-// connection, commits when fn returns nil and otherwise rolls back and
-// returns fn's error unchanged. A panic in fn rolls back and is re-raised.
-// Calling Update or View from inside fn on the same Store deadlocks (Update)
-// or sees a snapshot without fn's writes (View); use the Tx instead.
+// Update runs fn in a read-write transaction and returns once it is
+// committed (durably: synchronous=FULL), or returns fn's error unchanged
+// after undoing fn's writes. A panic in fn undoes its writes and is
+// re-raised. fn runs on the caller's goroutine, after the Updates queued
+// before it and seeing their writes.
+//
+// Updates are group-committed: see writer.go. Calling Update from inside fn
+// on the same Store deadlocks; View from inside fn sees a snapshot without
+// fn's writes; use the Tx instead.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
-	return s.run(ctx, s.w, false, fn)
+	return s.update(ctx, &request{fn: fn})
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot of the
 // last commit at fn's first read. Writes through its Tx fail.
 func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
-	return s.run(ctx, s.r, true, fn)
-}
-
-func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(registry.Tx) error) (err error) {
-	stx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, release, err := s.reader(ctx)
 	if err != nil {
+		return err
+	}
+	// BEGIN and ROLLBACK run whatever ctx does: an interrupted one would
+	// leave the connection in an unknown state.
+	bg := context.WithoutCancel(ctx)
+	if _, err := c.exec(bg, "BEGIN"); err != nil {
+		release(err)
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	t := &tx{ctx: ctx, tx: stx}
-	// After fn returns, stx is committed or rolled back, so a Tx kept
-	// beyond fn fails with sql.ErrTxDone.
-	done := false
+	t := &tx{ctx: ctx, qctx: ctx, c: c}
+	ended := false
 	defer func() {
-		if !done {
-			// fn panicked.
-			if rerr := stx.Rollback(); rerr != nil {
-				s.log.Error("sqlite: rollback after panic", zap.Error(rerr))
-			}
+		if !ended {
+			// fn panicked or called runtime.Goexit.
+			t.done.Store(true)
+			_, err := c.exec(bg, "ROLLBACK")
+			release(err)
 		}
 	}()
 	ferr := fn(t)
-	done = true
+	t.done.Store(true)
+	ended = true
+	// Nothing to commit; ROLLBACK just ends the read transaction.
+	_, err = c.exec(bg, "ROLLBACK")
+	release(err)
 	if ferr != nil {
-		if rerr := stx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			s.log.Error("sqlite: rollback", zap.Error(rerr))
-		}
 		return ferr
 	}
-	if readOnly {
-		// Nothing to commit; Rollback just ends the read transaction.
-		if rerr := stx.Rollback(); rerr != nil {
-			return fmt.Errorf("sqlite: end read transaction: %w", rerr)
-		}
-		return nil
-	}
-	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+	if err != nil {
+		return fmt.Errorf("sqlite: end read transaction: %w", err)
 	}
 	return nil
+}
+
+// reader takes a connection from the View pool. release(nil) gives it
+// back; release(err) closes it as broken, and the next View opens another.
+func (s *Store) reader(ctx context.Context) (*dbConn, func(error), error) {
+	var c *dbConn
+	select {
+	case c = <-s.pool:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	case <-s.closing:
+		return nil, nil, errClosed
+	}
+	if c == nil {
+		var err error
+		if c, err = newDBConn(ctx, s.r); err != nil {
+			s.pool <- nil
+			return nil, nil, fmt.Errorf("sqlite: opening a reader: %w", err)
+		}
+	}
+	release := func(err error) {
+		if err != nil {
+			s.log.Error("sqlite: closing a reader connection after an error", zap.Error(err))
+			_ = c.close()
+			c = nil
+		}
+		s.pool <- c
+	}
+	return c, release, nil
 }
 
 //go:embed migrations/*.sql
@@ -241,27 +338,31 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the pending embedded migrations.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	return s.applyMigrations(ctx, ms)
+// migrationDB is what applyMigrations needs: *sql.DB or *sql.Conn.
+type migrationDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
-// applyMigrations applies those of ms (ordered by version) not yet recorded
-// in schema_migrations, in order, each in its own transaction together with
-// its schema_migrations row.
-func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// applyMigrations applies those of ms (ordered by version; nil means the
+// embedded ones) not yet recorded in schema_migrations, in order, each in
+// its own transaction together with its schema_migrations row.
+func applyMigrations(ctx context.Context, db migrationDB, log *zap.Logger, ms []migration) error {
+	if ms == nil {
+		var err error
+		if ms, err = migrations(); err != nil {
+			return err
+		}
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
 	applied_at INTEGER NOT NULL
 ) STRICT`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	applied := map[int]bool{}
-	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
 		return fmt.Errorf("reading schema_migrations: %w", err)
 	}
@@ -288,16 +389,16 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		if applied[m.version] {
 			continue
 		}
-		if err := s.apply(ctx, m); err != nil {
+		if err := apply(ctx, db, m); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		s.log.Info("sqlite: applied migration", zap.Int(logFieldVersion, m.version), zap.String(logFieldName, m.name))
+		log.Info("sqlite: applied migration", zap.Int(logFieldVersion, m.version), zap.String(logFieldName, m.name))
 	}
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, m migration) error {
-	stx, err := s.w.BeginTx(ctx, nil)
+func apply(ctx context.Context, db migrationDB, m migration) error {
+	stx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

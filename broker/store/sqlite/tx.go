@@ -7,28 +7,90 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 )
 
-// tx implements registry.Tx on one database/sql transaction. Every query
-// uses the context given to Update or View.
+// tx implements registry.Tx on one transaction of a dbConn. Its statements
+// run on the cached prepared statements of that connection.
 type tx struct {
+	// ctx is the context given to Update or View: every statement first
+	// fails with ctx.Err() once it is done.
 	ctx context.Context
-	tx  *sql.Tx
+	// qctx is the context the driver gets. For an Update it is ctx without
+	// its cancellation: the driver answers a cancellation by interrupting
+	// the statement, and an interrupted write rolls back the whole SQLite
+	// transaction, which a group commit shares with other Updates.
+	qctx context.Context
+	c    *dbConn
+	// done is set when fn returned: the transaction is no longer fn's.
+	done atomic.Bool
+	// batch numbers the writer's transactions (0 in a View), for tests.
+	batch uint64
 }
 
 var _ registry.Tx = (*tx)(nil)
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// errRow is a rowScanner for a query that failed before it ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// usable returns why t can run no more statements, or nil.
+func (t *tx) usable() error {
+	if t.done.Load() {
+		return sql.ErrTxDone
+	}
+	return t.ctx.Err()
+}
+
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	res, err := t.c.exec(t.qctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	return res, nil
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	return t.c.query(t.qctx, query, args...)
+}
+
+// queryRow runs a query for at most one row; Scan returns sql.ErrNoRows
+// when there is none.
+func (t *tx) queryRow(query string, args ...any) rowScanner {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return oneRow{rows}
+}
+
+// oneRow scans the first row of rows and closes them, as sql.Row does.
+type oneRow struct{ rows *sql.Rows }
+
+func (r oneRow) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
 }
 
 // execOne runs an UPDATE or DELETE by primary key and returns an error
@@ -51,7 +113,7 @@ func (t *tx) execOne(what, id, query string, args ...any) error {
 // exists reports whether query (a SELECT 1 ...) returns a row.
 func (t *tx) exists(query string, args ...any) (bool, error) {
 	var one int
-	err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(&one)
+	err := t.queryRow(query, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -61,7 +123,7 @@ func (t *tx) exists(query string, args ...any) (bool, error) {
 // count runs a SELECT count(*) query.
 func (t *tx) count(what, id, query string, args ...any) (int, error) {
 	var n int
-	if err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(&n); err != nil {
+	if err := t.queryRow(query, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting %s %s: %w", what, id, err)
 	}
 	return n, nil
@@ -69,7 +131,7 @@ func (t *tx) count(what, id, query string, args ...any) (int, error) {
 
 // getOne scans the single row of query, or returns ErrNotFound.
 func getOne[T any](t *tx, what, id string, scan func(rowScanner) (T, error), query string, args ...any) (*T, error) {
-	v, err := scan(t.tx.QueryRowContext(t.ctx, query, args...))
+	v, err := scan(t.queryRow(query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s: %w", what, id, registry.ErrNotFound)
 	}
@@ -81,7 +143,7 @@ func getOne[T any](t *tx, what, id string, scan func(rowScanner) (T, error), que
 
 // list scans every row of query.
 func list[T any](t *tx, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", what, err)
 	}
@@ -697,7 +759,7 @@ func (t *tx) ConsumeRefreshToken(hash []byte, at time.Time) (*registry.RefreshTo
 	if err != nil {
 		return nil, fmt.Errorf("consuming refresh token: %w", err)
 	}
-	rt, err := scanRefresh(t.tx.QueryRowContext(t.ctx,
+	rt, err := scanRefresh(t.queryRow(
 		`SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("consuming refresh token: %w", registry.ErrNotFound)
@@ -811,7 +873,7 @@ func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 
 func (t *tx) GetMeta(key string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := t.queryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("meta %s: %w", key, registry.ErrNotFound)
 	}
