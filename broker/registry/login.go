@@ -160,12 +160,12 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 				return E(KindLoginRefused, "this user cannot log in through a device", errors.New("user holds a role (S3a)"))
 			}
 		}
-		if err := tx.RecordKeyUse(sc.key.value.ID, now, addrString(req.Remote), false); err != nil {
-			return internal("recording key use", err)
+		if err := recordUse(tx, now, sc.key, req.Remote); err != nil {
+			return err
 		}
-		if sc.endpointID != "" {
-			if err := tx.TouchEndpoint(sc.endpointID, now, addrString(req.Remote)); err != nil && !errors.Is(err, ErrNotFound) {
-				return internal("touching endpoint", err)
+		if sc.endpoint != nil {
+			if err := seen(tx, now, sc.endpoint, req.Remote); err != nil {
+				return err
 			}
 		}
 		c := token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}
@@ -200,6 +200,7 @@ type loginScope struct {
 	key        *keyUse
 	account    string
 	endpointID string
+	endpoint   *Endpoint // the trusted endpoint of the device token, if any
 }
 
 // loginScope checks the key first (K8), then the device token (devErr:
@@ -257,7 +258,7 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *toke
 			return nil, E(KindAccessDenied, "the device token needs proof of possession of the device key: a DPoP proof or HCP-Request-Signature", nil)
 		}
 	}
-	return &loginScope{key: ku, account: ep.AccountID, endpointID: ep.ID}, nil
+	return &loginScope{key: ku, account: ep.AccountID, endpointID: ep.ID, endpoint: ep}, nil
 }
 
 // loginTarget finds the user a login names in account. checked is the

@@ -230,11 +230,11 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 			}
 			return internal("consuming device code", err)
 		}
-		if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), false); err != nil {
-			return internal("recording key use", err)
+		if err := recordUse(tx, now, ku, req.Remote); err != nil {
+			return err
 		}
-		if err := tx.TouchEndpoint(ep.ID, now, addrString(req.Remote)); err != nil {
-			return internal("touching endpoint", err)
+		if err := seen(tx, now, ep, req.Remote); err != nil {
+			return err
 		}
 		if tp, err = r.issueDevice(tx, now, ep); err != nil {
 			return err
