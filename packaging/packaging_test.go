@@ -88,6 +88,9 @@ func TestScriptsParse(t *testing.T) {
 // test verifies the installed units themselves, binaries in place.
 func TestUnitsVerify(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must verify the units: systemd-analyze is not installed (apt-get install systemd)")
+		}
 		t.Skip("systemd-analyze is not installed")
 	}
 	exe, err := os.Executable()
