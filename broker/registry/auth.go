@@ -90,10 +90,10 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 		r.auditSignIn(ctx, req, u.ID, u.AccountID, reason)
 		return nil, nil, fail
 	}
-	var tp *TokenPair
+	var is *issued
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, "")
+		is, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, "")
 		if err != nil {
 			return err
 		}
@@ -101,6 +101,10 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	})
 	if err != nil {
 		return nil, nil, internal("signing in", err)
+	}
+	tp, err := r.mint(is)
+	if err != nil {
+		return nil, nil, err
 	}
 	u.PasswordHash = ""
 	return tp, &u, nil

@@ -136,10 +136,10 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 			return nil, nil, err
 		}
 	}
-	var tp *TokenPair
+	var is *issued
 	var user *User
 	err := r.store.Update(ctx, func(tx Tx) error {
-		tp, user = nil, nil
+		is, user = nil, nil
 		sc, err := r.loginScope(tx, now, &req, dev, devErr)
 		if err != nil {
 			return err
@@ -171,9 +171,9 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 		c := token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}
 		if acct := sc.key.target; acct != nil && acct.ID == u.AccountID {
 			// checkKey read this account in this transaction already.
-			tp, err = r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
+			is, err = r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
 		} else {
-			tp, err = r.issue(tx, now, c, "")
+			is, err = r.issue(tx, now, c, "")
 		}
 		if err != nil {
 			return err
@@ -184,6 +184,10 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	})
 	if err != nil {
 		r.auditLoginFailure(ctx, &req, dev, err)
+		return nil, nil, err
+	}
+	tp, err := r.mint(is)
+	if err != nil {
 		return nil, nil, err
 	}
 	out := *user

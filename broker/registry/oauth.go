@@ -161,10 +161,10 @@ type DeviceTokenRequest struct {
 func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*TokenPair, error) {
 	now := r.now()
 	hash := token.HashOpaque(req.DeviceCode)
-	var tp *TokenPair
+	var is *issued
 	var answer error // an answer whose writes are committed (a recorded poll)
 	err := r.store.Update(ctx, func(tx Tx) error {
-		tp, answer = nil, nil
+		is, answer = nil, nil
 		dc, err := tx.GetDeviceCode(hash)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return internal("looking up device code", err)
@@ -236,7 +236,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 		if err := seen(tx, now, ep, req.Remote); err != nil {
 			return err
 		}
-		if tp, err = r.issueDevice(tx, now, ep); err != nil {
+		if is, err = r.issueDevice(tx, now, ep, ku.target); err != nil {
 			return err
 		}
 		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.token", ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, req.Remote,
@@ -251,7 +251,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 	if answer != nil {
 		return nil, answer
 	}
-	return tp, nil
+	return r.mint(is)
 }
 
 // pollPending records a poll of a code that waits for a decision and

@@ -56,6 +56,10 @@ type RegisterResult struct {
 	// than the endpoint's: it is now a pending key change (E4), and
 	// Endpoint.State says pending, as the registrant's key sees it.
 	KeyChange bool
+
+	// tokens are the Tokens issued in the transaction, minted into Tokens
+	// once it has committed.
+	tokens *issued
 }
 
 const maxTextField = 256
@@ -123,6 +127,10 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 		}
 		return nil, err
 	}
+	if res.Tokens, err = r.mint(res.tokens); err != nil {
+		return nil, err
+	}
+	res.tokens = nil
 	for _, ev := range events {
 		r.bus.Publish(ev)
 	}
@@ -195,11 +203,11 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 	*events = append(*events, Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
 	res.Endpoint, res.Created = *ep, true
 	if ep.State == StateTrusted && req.Proven && !req.DeferTokens {
-		tp, err := r.issueDevice(tx, now, ep)
+		is, err := r.issueDevice(tx, now, ep, ku.target)
 		if err != nil {
 			return err
 		}
-		res.Tokens = tp
+		res.tokens = is
 	}
 	return nil
 }
@@ -234,11 +242,11 @@ func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *ke
 	}
 	res.Endpoint = *ep
 	if ep.State == StateTrusted && req.Proven && !req.DeferTokens {
-		tp, err := r.issueDevice(tx, now, ep)
+		is, err := r.issueDevice(tx, now, ep, ku.target)
 		if err != nil {
 			return err
 		}
-		res.Tokens = tp
+		res.tokens = is
 	}
 	if ep.State == StateTrusted && req.Proven {
 		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.reregister", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, nil)
@@ -246,8 +254,14 @@ func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *ke
 	return nil
 }
 
-func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint) (*TokenPair, error) {
-	return r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, "")
+// issueDevice issues device tokens for ep in tx. acct, when not nil, is
+// ep's account as read in tx already (it saves reading it again).
+func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint, acct *Account) (*issued, error) {
+	c := token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}
+	if acct != nil && acct.ID == ep.AccountID {
+		return r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
+	}
+	return r.issue(tx, now, c, "")
 }
 
 // IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
@@ -256,7 +270,7 @@ func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint) (*TokenPair, 
 // KindNotFound, KindAccessDenied (not trusted, or another key).
 func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string) (*TokenPair, error) {
 	now := r.now()
-	var tp *TokenPair
+	var is *issued
 	err := r.store.Update(ctx, func(tx Tx) error {
 		ep, err := tx.GetEndpoint(endpointID)
 		if errors.Is(err, ErrNotFound) {
@@ -268,10 +282,13 @@ func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string
 		if ep.State != StateTrusted || ep.KeyThumbprint != jkt {
 			return E(KindAccessDenied, "endpoint is not trusted", nil)
 		}
-		tp, err = r.issueDevice(tx, now, ep)
+		is, err = r.issueDevice(tx, now, ep, nil)
 		return err
 	})
-	return tp, err
+	if err != nil {
+		return nil, err
+	}
+	return r.mint(is)
 }
 
 // Refresh exchanges a refresh token for a new pair in the same chain (SPEC
@@ -292,10 +309,10 @@ func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*Token
 // subjectID "" any subject.
 func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string) (*TokenPair, error) {
 	now := r.now()
-	var tp *TokenPair
+	var is *issued
 	var reuse *RefreshToken
 	err := r.store.Update(ctx, func(tx Tx) error {
-		tp, reuse = nil, nil
+		is, reuse = nil, nil
 		rt, err := tx.ConsumeRefreshToken(token.HashOpaque(refreshToken), now)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -327,7 +344,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
+			is, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
 			return err
 		default:
 			u, err := tx.GetUser(rt.SubjectID)
@@ -339,7 +356,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 					return err
 				}
 			}
-			tp, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
+			is, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
 			return err
 		}
 	})
@@ -349,7 +366,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 	if reuse != nil {
 		return nil, E(KindInvalidGrant, "refresh token is spent, revoked or expired", errors.New("reuse detected; chain revoked"))
 	}
-	return tp, nil
+	return r.mint(is)
 }
 
 // Seen records that an endpoint was seen now from remote.

@@ -204,9 +204,36 @@ func (r *Registry) lifetimesFrom(a *Account) lifetimes {
 	return lt
 }
 
-// issue mints an access token for c and a refresh token in chain (a new
-// chain when chain is ""), with the lifetimes of c's account.
-func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*TokenPair, error) {
+// issued is a token pair issued in a transaction whose access token is not
+// signed yet. The refresh token is stored in the transaction; the access
+// token is signed by mint once that transaction has committed, so that
+// signing (Ed25519 and JSON) never holds the store's single writer.
+type issued struct {
+	claims token.Claims
+	pair   TokenPair // without AccessToken
+}
+
+// mint signs the access token of is, which an Update issued and that Update
+// returned nil (is is committed); a nil is gives a nil pair. A token is
+// handed out only through mint, so never before its refresh token is
+// durable.
+func (r *Registry) mint(is *issued) (*TokenPair, error) {
+	if is == nil {
+		return nil, nil
+	}
+	access, err := r.signer.Mint(is.claims)
+	if err != nil {
+		return nil, internal("minting token", err)
+	}
+	tp := is.pair
+	tp.AccessToken = access
+	return &tp, nil
+}
+
+// issue issues, in tx, an access token for c and a refresh token in chain
+// (a new chain when chain is ""), with the lifetimes of c's account. The
+// caller mints the access token once tx has committed.
+func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*issued, error) {
 	lt, err := r.lifetimesOf(tx, c.Account)
 	if err != nil {
 		return nil, err
@@ -215,7 +242,7 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*T
 }
 
 // issueWith is issue with the lifetimes of c's account already known.
-func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims, chain string) (*TokenPair, error) {
+func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims, chain string) (*issued, error) {
 	ttl := lt.user
 	if c.Type == token.TypeDevice {
 		ttl = lt.device
@@ -227,10 +254,6 @@ func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims,
 	}
 	if c.Type == token.TypeUser {
 		c.Session = chain // ending the session (S6) ends this token at once
-	}
-	access, err := r.signer.Mint(c)
-	if err != nil {
-		return nil, fmt.Errorf("minting token: %w", err)
 	}
 	secret, hash := token.NewOpaque(refreshPrefix)
 	rt := &RefreshToken{
@@ -246,5 +269,5 @@ func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims,
 	if err := tx.CreateRefreshToken(rt); err != nil {
 		return nil, fmt.Errorf("storing refresh token: %w", err)
 	}
-	return &TokenPair{AccessToken: access, TokenType: "Bearer", ExpiresIn: ttl, RefreshToken: secret, RefreshExpiresIn: lt.refresh}, nil
+	return &issued{claims: c, pair: TokenPair{TokenType: "Bearer", ExpiresIn: ttl, RefreshToken: secret, RefreshExpiresIn: lt.refresh}}, nil
 }
