@@ -30,8 +30,10 @@ type Store interface {
 	Close() error
 }
 
-// Tx is the set of operations inside a transaction. Methods that look up one
-// row return an error wrapping ErrNotFound when it does not exist. Zero
+// Tx is the set of operations inside a transaction. A Tx belongs to the
+// goroutine running fn and only until fn returns: it is not safe for
+// concurrent use. Methods that look up one row return an error wrapping
+// ErrNotFound when it does not exist. Zero
 // time.Time values are stored as NULL and read back as zero.
 type Tx interface {
 	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 )
 
@@ -81,4 +82,13 @@ func (c *dbConn) close() error {
 	}
 	errs = append(errs, c.conn.Close())
 	return errors.Join(errs...)
+}
+
+// discard closes a connection that failed and drops the driver connection
+// instead of returning it to database/sql's idle pool, where the next
+// newDBConn would pick it up again (still inside a transaction, say).
+func (c *dbConn) discard() error {
+	// Returning driver.ErrBadConn from Raw marks the connection bad.
+	_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+	return c.close()
 }

@@ -280,7 +280,7 @@ func (s *Store) reader(ctx context.Context) (*dbConn, func(error), error) {
 	release := func(err error) {
 		if err != nil {
 			s.log.Error("sqlite: closing a reader connection after an error", zap.Error(err))
-			_ = c.close()
+			_ = c.discard()
 			c = nil
 		}
 		s.pool <- c

@@ -23,12 +23,13 @@ import (
 //	    SAVEPOINT u; run fn; ROLLBACK TO u; RELEASE u (fn failed or panicked)
 //	COMMIT                                     (one WAL fsync for the batch)
 //
-// and only after COMMIT tells each Update whose fn succeeded the outcome: a
-// nil Update is durable. An Update whose fn failed gets fn's error as soon
-// as its writes are undone. Each fn sees the writes of the fns before it, as
-// if they had run one after another; a failing fn undoes its own writes
-// only. When COMMIT fails, every Update of the batch whose fn succeeded
-// fails with that error.
+// and only after COMMIT tells each Update the outcome: a nil Update is
+// durable. Each fn sees the writes of the fns before it, as if they had run
+// one after another; a failing fn undoes its own writes only. Its error can
+// rest on what the earlier fns wrote (a use limit they spent, a token they
+// consumed), so it too is answered only after the COMMIT — at once only when
+// no earlier fn of the batch wrote anything. When COMMIT fails, every Update
+// of the batch that waited for it fails with that error.
 //
 // fn itself runs on its caller's goroutine: the writer hands the
 // transaction over (request.turn), waits until fn is done (request.ran) and
@@ -184,7 +185,8 @@ func (s *Store) runBatch(batch []*request) []*request {
 		return batch[n:]
 	}
 	s.batchSeq++
-	var ok []*request // fn returned nil; they learn the COMMIT's outcome
+	var ok []*request    // fn returned nil; they learn the COMMIT's outcome
+	var failed []failure // fn failed after earlier fns wrote: answered after the COMMIT
 	abandon := func(err error) {
 		if rerr := s.internal("ROLLBACK"); rerr != nil {
 			s.log.Error("sqlite: rollback of an abandoned batch", zap.Error(rerr))
@@ -192,6 +194,9 @@ func (s *Store) runBatch(batch []*request) []*request {
 		err = fmt.Errorf("sqlite: transaction abandoned: %w", err)
 		for _, r := range ok {
 			r.done <- err
+		}
+		for _, f := range failed {
+			f.r.done <- err
 		}
 	}
 	for i := 0; ; i++ {
@@ -212,7 +217,7 @@ func (s *Store) runBatch(batch []*request) []*request {
 		}
 		r := batch[i]
 		if r.raw != nil {
-			s.commit(ok)
+			s.commit(ok, failed)
 			return batch[i:]
 		}
 		if !r.claim() {
@@ -246,20 +251,33 @@ func (s *Store) runBatch(batch []*request) []*request {
 		if !out.abnormal {
 			// fn's writes are undone either way (by SQLite when the
 			// savepoint is gone with the whole transaction).
-			r.done <- out.err
+			if len(ok) == 0 {
+				r.done <- out.err // it saw only committed data
+			} else {
+				failed = append(failed, failure{r, out.err})
+			}
 		}
 		if err != nil {
 			abandon(err)
 			return batch[i+1:]
 		}
 	}
-	s.commit(ok)
+	s.commit(ok, failed)
 	return nil
 }
 
-// commit ends the open transaction and tells the Updates of ok.
-func (s *Store) commit(ok []*request) {
+// failure is an Update whose fn failed, waiting for its batch's COMMIT.
+type failure struct {
+	r   *request
+	err error
+}
+
+// commit ends the open transaction and tells the Updates of ok and failed:
+// those of failed get their fn's error once the COMMIT holds, the COMMIT's
+// error otherwise.
+func (s *Store) commit(ok []*request, failed []failure) {
 	if len(ok) == 0 {
+		// failed is empty too: a failure is held back only after a success.
 		// Nothing was written: no need for an fsync.
 		if err := s.internal("ROLLBACK"); err != nil {
 			s.log.Error("sqlite: rollback of an empty batch", zap.Error(err))
@@ -276,6 +294,13 @@ func (s *Store) commit(ok []*request) {
 	}
 	for _, r := range ok {
 		r.done <- err
+	}
+	for _, f := range failed {
+		if err != nil {
+			f.r.done <- err
+		} else {
+			f.r.done <- f.err
+		}
 	}
 }
 
