@@ -110,6 +110,14 @@ func (t *tx) execOne(what, id, query string, args ...any) error {
 	return nil
 }
 
+// insert runs an INSERT of the what with this id.
+func (t *tx) insert(what, id, query string, args ...any) error {
+	if _, err := t.exec(query, args...); err != nil {
+		return fmt.Errorf("creating %s %s: %w", what, id, err)
+	}
+	return nil
+}
+
 // exists reports whether query (a SELECT 1 ...) returns a row.
 func (t *tx) exists(query string, args ...any) (bool, error) {
 	var one int
@@ -199,15 +207,11 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 
 func (t *tx) CreateAccount(a *registry.Account) error {
 	st := &a.Settings
-	_, err := t.exec(`INSERT INTO accounts (`+accountCols+`)
+	return t.insert("account", a.ID, `INSERT INTO accounts (`+accountCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
 		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
 		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, nanos(a.CreatedAt), nanos(a.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("creating account %s: %w", a.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetAccount(id string) (*registry.Account, error) {
@@ -245,13 +249,9 @@ func scanUser(r rowScanner) (registry.User, error) {
 // CreateUser returns ErrConflict on a duplicate id, name, or non-empty
 // CardID or ShortID in the same account.
 func (t *tx) CreateUser(u *registry.User) error {
-	_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return t.insert("user", u.ID, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.AccountID, u.Username, u.Domain, u.UPN, u.Email, u.CardID, u.ShortID, u.PasswordHash,
 		u.Source, u.Disabled, nanos(u.CreatedAt), nanos(u.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("creating user %s: %w", u.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetUser(id string) (*registry.User, error) {
@@ -321,12 +321,8 @@ func scanRole(r rowScanner) (registry.Role, error) {
 }
 
 func (t *tx) CreateRole(r *registry.Role) error {
-	_, err := t.exec(`INSERT INTO roles (`+roleCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	return t.insert("role", r.ID, `INSERT INTO roles (`+roleCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		r.ID, r.AccountID, r.Name, jsonText{r.Permissions}, r.BuiltIn, nanos(r.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("creating role %s: %w", r.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetRole(id string) (*registry.Role, error) {
@@ -364,12 +360,8 @@ func scanGrant(r rowScanner) (registry.Grant, error) {
 }
 
 func (t *tx) CreateGrant(g *registry.Grant) error {
-	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?)`,
-		g.UserID, g.RoleID, g.AccountID, nanos(g.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("creating grant of role %s at %s to user %s: %w", g.RoleID, g.AccountID, g.UserID, err)
-	}
-	return nil
+	return t.insert("grant", fmt.Sprintf("of role %s at %s to user %s", g.RoleID, g.AccountID, g.UserID),
+		`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?)`, g.UserID, g.RoleID, g.AccountID, nanos(g.CreatedAt))
 }
 
 // ListGrants returns the user's grants ordered by CreatedAt, AccountID, RoleID.
@@ -399,16 +391,12 @@ func scanAPIKey(r rowScanner) (registry.APIKey, error) {
 }
 
 func (t *tx) CreateAPIKey(k *registry.APIKey) error {
-	_, err := t.exec(`INSERT INTO api_keys (`+apiKeyCols+`)
+	return t.insert("API key", k.ID, `INSERT INTO api_keys (`+apiKeyCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active,
 		k.AllowUnauthenticated, k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess,
 		nanos(k.ExpiresAt), prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.Predefined,
 		k.CreatedBy, nanos(k.CreatedAt), nanos(k.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("creating API key %s: %w", k.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetAPIKey(id string) (*registry.APIKey, error) {
@@ -472,14 +460,10 @@ func scanKeyValue(r rowScanner) (registry.KeyValue, error) {
 }
 
 func (t *tx) CreateKeyValue(v *registry.KeyValue) error {
-	_, err := t.exec(`INSERT INTO key_values (`+keyValueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return t.insert("key value", v.ID, `INSERT INTO key_values (`+keyValueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.KeyID, v.PublicID, blob(v.SecretHash), v.Description, nanos(v.CreatedAt),
 		nanos(v.ExpiresAt), nanos(v.RevokedAt), nanos(v.LastUsedAt), v.LastUsedFrom, v.UseCount, v.UseLimit,
 		v.EdgeDevice)
-	if err != nil {
-		return fmt.Errorf("creating key value %s: %w", v.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetKeyValue(id string) (*registry.KeyValue, error) {
@@ -514,26 +498,10 @@ func (t *tx) RecordKeyUse(valueID string, at time.Time, from string, consume boo
 			`UPDATE key_values SET last_used_at = ?, last_used_from = ? WHERE id = ?`,
 			nanos(at), from, valueID)
 	}
-	res, err := t.exec(`UPDATE key_values SET use_count = use_count + 1, last_used_at = ?, last_used_from = ?
+	return t.updateIf("consuming key value "+valueID, registry.ErrLimitReached,
+		`SELECT 1 FROM key_values WHERE id = ?`, valueID,
+		`UPDATE key_values SET use_count = use_count + 1, last_used_at = ?, last_used_from = ?
 		WHERE id = ? AND (use_limit <= 0 OR use_count < use_limit)`, nanos(at), from, valueID)
-	if err != nil {
-		return fmt.Errorf("consuming key value %s: %w", valueID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("consuming key value %s: %w", valueID, err)
-	}
-	if n == 1 {
-		return nil
-	}
-	ok, err := t.exists(`SELECT 1 FROM key_values WHERE id = ?`, valueID)
-	if err != nil {
-		return fmt.Errorf("consuming key value %s: %w", valueID, err)
-	}
-	if !ok {
-		return fmt.Errorf("consuming key value %s: %w", valueID, registry.ErrNotFound)
-	}
-	return fmt.Errorf("consuming key value %s: %w", valueID, registry.ErrLimitReached)
 }
 
 // --- Endpoints ---
@@ -553,16 +521,12 @@ func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 }
 
 func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
-	_, err := t.exec(`INSERT INTO endpoints (`+endpointCols+`)
+	return t.insert("endpoint", e.ID, `INSERT INTO endpoints (`+endpointCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
 		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
 		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
 		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("creating endpoint %s: %w", e.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
@@ -673,33 +637,29 @@ func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
 		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
 }
 
+// stateConflict is TransitionEndpoint's error when the endpoint's state is
+// not one of the states it may leave.
+type stateConflict []registry.State
+
+func (c stateConflict) Error() string {
+	return fmt.Sprintf("state not in %v: %v", []registry.State(c), registry.ErrConflict)
+}
+func (c stateConflict) Unwrap() error { return registry.ErrConflict }
+
 // TransitionEndpoint also sets UpdatedAt to at. An empty from allows no
 // transition (ErrConflict for an existing endpoint).
 func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.State, by string, at time.Time) error {
-	if len(from) > 0 {
-		c, a := in("state", from)
-		args := append([]any{string(to), by, nanos(at), nanos(at), id}, a...)
-		res, err := t.exec(`UPDATE endpoints SET state = ?, decided_by = ?, decided_at = ?, updated_at = ?
-			WHERE id = ? AND `+c, args...)
-		if err != nil {
-			return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
-		}
-		if n == 1 {
-			return nil
-		}
+	what := "transitioning endpoint " + id + " to " + string(to)
+	failed := stateConflict(from) // formatted only if the transition fails
+	const existsQuery = `SELECT 1 FROM endpoints WHERE id = ?`
+	if len(from) == 0 {
+		return t.whyNotUpdated(what, failed, existsQuery, id)
 	}
-	ok, err := t.exists(`SELECT 1 FROM endpoints WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, err)
-	}
-	if !ok {
-		return fmt.Errorf("transitioning endpoint %s to %s: %w", id, to, registry.ErrNotFound)
-	}
-	return fmt.Errorf("transitioning endpoint %s to %s: state not in %v: %w", id, to, from, registry.ErrConflict)
+	c, a := in("state", from)
+	args := append([]any{string(to), by, nanos(at), nanos(at), id}, a...)
+	return t.updateIf(what, failed, existsQuery, id,
+		`UPDATE endpoints SET state = ?, decided_by = ?, decided_at = ?, updated_at = ?
+		WHERE id = ? AND `+c, args...)
 }
 
 // TouchEndpoint returns ErrNotFound when there is no such endpoint. It does
@@ -738,13 +698,9 @@ func (t *tx) CreateRefreshToken(rt *registry.RefreshToken) error {
 	if len(rt.Hash) == 0 {
 		return fmt.Errorf("creating refresh token %s: empty hash", rt.ID)
 	}
-	_, err := t.exec(`INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return t.insert("refresh token", rt.ID, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		rt.ID, rt.Hash, rt.ChainID, rt.SubjectType, rt.SubjectID, rt.AccountID, rt.EndpointID,
 		nanos(rt.IssuedAt), nanos(rt.ExpiresAt), nanos(rt.UsedAt), nanos(rt.RevokedAt))
-	if err != nil {
-		return fmt.Errorf("creating refresh token %s: %w", rt.ID, err)
-	}
-	return nil
 }
 
 // ConsumeRefreshToken treats a zero ExpiresAt as already expired.

@@ -46,10 +46,10 @@ func (t *tx) GetDeviceCode(hash []byte) (*registry.DeviceCode, error) {
 	return getOne(t, "device code", "", scanDeviceCode, `SELECT `+deviceCodeCols+` FROM device_codes WHERE hash = ?`, hash)
 }
 
-// byHash runs a conditional UPDATE of the device code with this hash and
-// tells a missing code (ErrNotFound) from a condition that failed
-// (ErrConflict).
-func (t *tx) byHash(what string, hash []byte, query string, args ...any) error {
+// updateIf runs a conditional UPDATE of one row and, when it touched none,
+// tells a missing row (ErrNotFound; existsQuery is a SELECT 1 of the row by
+// key) from a condition that failed (failed).
+func (t *tx) updateIf(what string, failed error, existsQuery string, key any, query string, args ...any) error {
 	res, err := t.exec(query, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -61,14 +61,25 @@ func (t *tx) byHash(what string, hash []byte, query string, args ...any) error {
 	if n == 1 {
 		return nil
 	}
-	ok, err := t.exists(`SELECT 1 FROM device_codes WHERE hash = ?`, hash)
+	return t.whyNotUpdated(what, failed, existsQuery, key)
+}
+
+// whyNotUpdated returns ErrNotFound when existsQuery finds no row for key,
+// else failed, each wrapped in what.
+func (t *tx) whyNotUpdated(what string, failed error, existsQuery string, key any) error {
+	ok, err := t.exists(existsQuery, key)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if !ok {
 		return fmt.Errorf("%s: %w", what, registry.ErrNotFound)
 	}
-	return fmt.Errorf("%s: %w", what, registry.ErrConflict)
+	return fmt.Errorf("%s: %w", what, failed)
+}
+
+// byHash runs a conditional UPDATE of the device code with this hash.
+func (t *tx) byHash(what string, hash []byte, query string, args ...any) error {
+	return t.updateIf(what, registry.ErrConflict, `SELECT 1 FROM device_codes WHERE hash = ?`, hash, query, args...)
 }
 
 func (t *tx) RecordDevicePoll(hash []byte, at, notAfter time.Time) error {
