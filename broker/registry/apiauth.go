@@ -77,18 +77,21 @@ func (r *Registry) AuthenticateCall(ctx context.Context, c CallCredentials) (*Pr
 			}
 			pr.UserID, pr.Username = u.ID, u.Username
 		}
-		if k.RunAsRoleID != "" {
-			if _, err := tx.GetRole(k.RunAsRoleID); errors.Is(err, ErrNotFound) {
+		switch {
+		case k.RunAsRoleID != "":
+			role, err := tx.GetRole(k.RunAsRoleID)
+			if errors.Is(err, ErrNotFound) {
 				return ku.refuse("run-as role unknown")
 			} else if err != nil {
 				return internal("looking up role", err)
 			}
-		}
-		if k.RunAsUserID == "" && k.RunAsRoleID == "" {
+			pr.grants = runAsRoleGrants(k, role)
+		case k.RunAsUserID == "":
 			return ku.refuse("no run-as user or role")
-		}
-		if pr.grants, err = runAsGrants(tx, k); err != nil {
-			return err
+		default:
+			if pr.grants, err = runAsUserGrants(tx, k); err != nil {
+				return err
+			}
 		}
 		if err := recordUse(tx, now, ku, c.Remote); err != nil {
 			return err

@@ -312,8 +312,19 @@ func runAsGrants(tx Tx, k *APIKey) ([]resolvedGrant, error) {
 		if err != nil {
 			return nil, internal("looking up role", err)
 		}
-		return []resolvedGrant{{accountID: k.AccountID, perms: role.Permissions}}, nil
+		return runAsRoleGrants(k, role), nil
 	}
+	return runAsUserGrants(tx, k)
+}
+
+// runAsRoleGrants is runAsGrants of a key whose run-as role is role.
+func runAsRoleGrants(k *APIKey, role *Role) []resolvedGrant {
+	return []resolvedGrant{{accountID: k.AccountID, perms: role.Permissions}}
+}
+
+// runAsUserGrants is runAsGrants of a key without a run-as role: its run-as
+// user's grants limited to the key's account and below; nil without one.
+func runAsUserGrants(tx Tx, k *APIKey) ([]resolvedGrant, error) {
 	if k.RunAsUserID == "" {
 		return nil, nil
 	}
