@@ -224,6 +224,20 @@ func fsyncRate(dir string, d time.Duration) (float64, error) {
 	return perSec(n, time.Since(start)), nil
 }
 
+// localTransport opens a client QUIC transport on a UDP socket on
+// 127.0.0.1. closeFn closes both and may be called more than once.
+func localTransport() (tr *quic.Transport, closeFn func(), err error) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, nil, err
+	}
+	tr = &quic.Transport{Conn: udp}
+	return tr, sync.OnceFunc(func() {
+		tr.Close()
+		udp.Close()
+	}), nil
+}
+
 // bareThroughput measures bare quic-go handshakes (N connections at the
 // same concurrency as the registration storm, held open) and round trips on
 // their open streams.
@@ -234,13 +248,11 @@ func (b *bench) bareThroughput(ctx context.Context) error {
 		return err
 	}
 	defer e.stop()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	tr, closeTr, err := localTransport()
 	if err != nil {
 		return err
 	}
-	tr := &quic.Transport{Conn: udp}
-	defer udp.Close()
-	defer tr.Close()
+	defer closeTr()
 
 	if err := b.bareWarmup(ctx, tr, e); err != nil {
 		return err
@@ -588,11 +600,11 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	defer e.stop()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	tr, closeTr, err := localTransport()
 	if err != nil {
 		return err
 	}
-	tr := &quic.Transport{Conn: udp}
+	defer closeTr() // early returns; closed explicitly before the broker starts
 	if err := b.bareWarmup(ctx, tr, e); err != nil {
 		return err
 	}
@@ -625,8 +637,7 @@ func (b *bench) memory(ctx context.Context) error {
 		b.logf("bare server after a GC: heap in use %.1f KiB/conn, stacks %.1f KiB/conn, %d goroutines", float64(heap)/k, float64(stack)/k, gs)
 	}
 	closeBare(conns)
-	tr.Close()
-	udp.Close()
+	closeTr()
 	e.stop()
 	if err != nil {
 		return err
