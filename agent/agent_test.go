@@ -569,6 +569,26 @@ func TestMaskAPIKey(t *testing.T) {
 	}
 }
 
+// last_error (status output) and the logs take describe's text: an error
+// that quotes the API key must not carry it there.
+func TestDescribeMasksAPIKey(t *testing.T) {
+	const key = "etk_pub123_secretvalue"
+	a := &Agent{cfg: Config{APIKey: key}}
+	errs := []error{
+		errors.New("dial: bad key " + key),
+		&protocol.Error{Code: protocol.CodeInvalidClient, Message: "unknown key " + key},
+	}
+	for _, err := range errs {
+		got := a.describe(err)
+		if strings.Contains(got, "secretvalue") {
+			t.Errorf("describe(%v) = %q, contains the key's secret", err, got)
+		}
+		if !strings.Contains(got, "etk_pub123_****") {
+			t.Errorf("describe(%v) = %q, want the masked key", err, got)
+		}
+	}
+}
+
 // A token lifetime too large for a time.Duration must not make the refresh
 // timer fire at once, over and over.
 func TestHugeTokenLifeDoesNotSpinRefresh(t *testing.T) {
