@@ -152,11 +152,14 @@ func decodeError(err error) error {
 	case errors.Is(err, io.EOF):
 		return invalid("the request needs a JSON body")
 	case errors.As(err, &te):
+		// te.Value of a number quotes it ("number 1234"), which may be a
+		// password sent unquoted: name only the JSON type, and keep no cause.
+		got, _, _ := strings.Cut(te.Value, " ")
 		field := te.Field
 		if field == "" {
-			return registry.E(registry.KindInvalid, fmt.Sprintf("the body must be a JSON object, not %s", te.Value), err)
+			return invalid("the body must be a JSON object, not %s", got)
 		}
-		return registry.E(registry.KindInvalid, fmt.Sprintf("field %q must be %s, not %s", field, jsonTypeName(te.Type.Kind().String()), te.Value), err)
+		return invalid("field %q must be %s, not %s", field, jsonTypeName(te.Type.Kind().String()), got)
 	case errors.As(err, &se):
 		// No cause: its text quotes a character of the body, which may be
 		// part of a password or token, and the cause is logged.

@@ -121,7 +121,9 @@ func parseForm(contentType string, body []byte) (url.Values, error) {
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, registry.E(registry.KindInvalid, "the form is malformed (a bad %-escape, or a ';')", err)
+		// No cause: its text quotes the bad escape, which may be part of a
+		// client_secret, and the cause is logged.
+		return nil, invalid("the form is malformed (a bad %%-escape, or a ';')")
 	}
 	for k, vs := range form {
 		if len(vs) > 1 {
