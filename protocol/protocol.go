@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // ALPN is the TLS application protocol of version 1 of the agent protocol.
@@ -315,9 +316,34 @@ func Decode(t FrameType, payload []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: %s", ErrBadPayload, t)
 	}
 	if err := json.Unmarshal(payload, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadPayload, t, err)
+		return nil, fmt.Errorf("%w: %s: %s", ErrBadPayload, t, jsonProblem(err))
 	}
 	return m, nil
+}
+
+// jsonProblem describes a decoding error without quoting the payload: a
+// field holding a secret (an API key sent as a number, say) must not reach
+// an error message or a log.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, jsonKind(te.Value))
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	default:
+		return "malformed JSON"
+	}
+}
+
+// jsonKind is the JSON type named by an UnmarshalTypeError's Value, which
+// for numbers also carries the number itself.
+func jsonKind(v string) string {
+	if kind, _, found := strings.Cut(v, " "); found {
+		return kind
+	}
+	return v
 }
 
 // Encode returns the complete frame (header and payload) for m.

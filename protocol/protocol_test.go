@@ -1041,3 +1041,24 @@ func TestProtocolDocExamples(t *testing.T) {
 		t.Errorf("found %d JSON examples and %d hex dumps in PROTOCOL.md; want at least 11 and 3", jsonN, dumpN)
 	}
 }
+
+// A payload that fails to decode is described without its values: a secret
+// sent with the wrong JSON type must not reach an error or a log.
+func TestDecodeErrorQuotesNoValues(t *testing.T) {
+	for name, payload := range map[string]string{
+		"number for a string": `{"api_key": 123456789}`,
+		"syntax":              `{"api_key": "etk_abc_s3cr3t" x}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := protocol.Decode(protocol.TypeRegister, []byte(payload))
+			if !errors.Is(err, protocol.ErrBadPayload) {
+				t.Fatalf("Decode = %v, want ErrBadPayload", err)
+			}
+			for _, secret := range []string{"123456789", "s3cr3t"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q quotes the payload", err)
+				}
+			}
+		})
+	}
+}
