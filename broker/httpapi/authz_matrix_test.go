@@ -64,6 +64,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, nil,
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		// Quotas (and disabled, token lifetimes) are the parent's controls:
+		// an Administrator of A sets them on C, never on A itself (issue 10).
+		{"PATCH /api/v1/accounts/{id} (quotas)", func(tg target) (string, any) {
+			return "/api/v1/accounts/" + tg.account, map[string]any{"settings": map[string]any{"key_quota": 100000}}
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "403 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 
 		// --- users ---
 		{"POST /api/v1/users", func(tg target) (string, any) {

@@ -256,9 +256,13 @@ func (r *Registry) GetAccount(ctx context.Context, p *Principal, id string) (*Ac
 }
 
 // UpdateAccount renames, disables or changes the settings of an account;
-// the caller needs ModifyAccount there. Disabling an account refuses every
-// key of it and below (K8). A caller cannot disable its own account.
-// Errors: KindInvalid, KindNotFound, KindPermission.
+// the caller needs ModifyAccount there. The controls an account's parent
+// sets over it — disabled, the quotas and the token lifetimes — need
+// ModifyAccount at the parent (for a root account, at itself): a customer
+// admin cannot lift its vendor's limits or re-enable its own account.
+// Disabling an account refuses every key of it and below (K8), and every
+// sign-in, token and login of its users. A caller cannot disable its own
+// account. Errors: KindInvalid, KindNotFound, KindPermission.
 func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u AccountUpdate) (*Account, error) {
 	if p == nil {
 		return nil, E(KindUnauthenticated, "sign in first", nil)
@@ -284,6 +288,15 @@ func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u
 		a, err := tx.GetAccount(id)
 		if err != nil {
 			return internal("looking up account", err)
+		}
+		if c := parentControls(a, u); c != "" {
+			above := a.ParentID
+			if above == "" {
+				above = a.ID
+			}
+			if err := authorize(tx, p, PermModifyAccount, above); err != nil {
+				return E(KindPermission, "only an administrator of the parent account can change "+c, err)
+			}
 		}
 		if u.Name != nil {
 			a.Name = name
@@ -313,7 +326,46 @@ func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u
 		return audit(tx, now, p.Actor(), "account.update", a.ID, "account:"+a.ID, OutcomeSuccess, u.Remote, detail)
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "account.update", "account:"+id, u.Remote, err)
 		return nil, err
 	}
 	return out, nil
 }
+
+// parentControls names the controls of a's parent that u would change
+// (disabled, quotas, token lifetimes), or "" if it changes none.
+func parentControls(a *Account, u AccountUpdate) string {
+	var c []string
+	if u.Disabled != nil && *u.Disabled != a.Disabled {
+		c = append(c, "disabled")
+	}
+	if s := u.Settings; s != nil {
+		if s.KeyQuota != a.Settings.KeyQuota || s.EndpointQuota != a.Settings.EndpointQuota {
+			c = append(c, "quotas")
+		}
+		if s.DeviceTokenTTL != a.Settings.DeviceTokenTTL || s.UserTokenTTL != a.Settings.UserTokenTTL || s.RefreshTTL != a.Settings.RefreshTTL {
+			c = append(c, "token lifetimes")
+		}
+	}
+	return strings.Join(c, ", ")
+}
+
+// accountLive refuses, with errAccountDisabled, an account that is
+// disabled or lies below a disabled one (its users cannot sign in, use
+// tokens or log in); a store failure is an internal error.
+func accountLive(tx Tx, accountID string) error {
+	chain, err := ancestors(tx, accountID)
+	if err != nil {
+		return internal("walking account tree", err)
+	}
+	for _, a := range chain {
+		if a.Disabled {
+			return errAccountDisabled
+		}
+	}
+	return nil
+}
+
+// errAccountDisabled is the cause of refusing a user or endpoint of a
+// disabled account.
+var errAccountDisabled = errors.New("account disabled")

@@ -90,6 +90,15 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 		r.auditSignIn(ctx, req, u.ID, u.AccountID, reason)
 		return nil, nil, fail
 	}
+	// A user of a disabled account (or one below it) cannot sign in: the
+	// vendor's switch holds over the customer's administrators too.
+	err = r.store.View(ctx, func(tx Tx) error { return accountLive(tx, u.AccountID) })
+	if errors.Is(err, errAccountDisabled) {
+		r.auditSignIn(ctx, req, u.ID, u.AccountID, "account disabled")
+		return nil, nil, fail
+	} else if err != nil {
+		return nil, nil, internal("signing in", err)
+	}
 	var is *issued
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
@@ -145,6 +154,9 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 		}
 		if u.Disabled {
 			return errors.New("user disabled")
+		}
+		if err := accountLive(tx, u.AccountID); err != nil {
+			return err
 		}
 		if err := tokenLive(tx, c); err != nil {
 			return err
@@ -306,4 +318,25 @@ func (p *Principal) covers(tx Tx, grants []resolvedGrant) error {
 		}
 	}
 	return nil
+}
+
+// auditDenied records, in its own transaction, an action p was refused for
+// want of rights (KindPermission) or on something p cannot see
+// (KindNotFound), so that every attempt to climb is on the trail. The row
+// belongs to p's own account: the caller's administrators see it, and so
+// does everyone above. Other errors are not recorded here.
+func (r *Registry) auditDenied(ctx context.Context, p *Principal, action, target string, remote netip.Addr, err error) {
+	if p == nil {
+		return
+	}
+	switch KindOf(err) {
+	case KindPermission, KindNotFound:
+	default:
+		return
+	}
+	now := r.now()
+	_ = r.store.Update(ctx, func(tx Tx) error {
+		return audit(tx, now, p.Actor(), action, p.AccountID, target, OutcomeFailure, remote,
+			map[string]string{"reason": PublicMessage(err)})
+	})
 }

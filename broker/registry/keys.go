@@ -181,6 +181,7 @@ func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u 
 		}
 		setStr("description", &k.Description, u.Description)
 		setStr("group", &k.Group, u.Group)
+		wasActive, oldExpiry := k.Active, k.ExpiresAt
 		setBool("active", &k.Active, u.Active)
 		setBool("auto_trust", &k.AutoTrust, u.AutoTrust)
 		setBool("allow_untrusted_endpoints", &k.AllowUntrustedEndpoints, u.AllowUntrustedEndpoints)
@@ -203,7 +204,7 @@ func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u 
 		}
 		if u.RunAsUserID != nil && *u.RunAsUserID != k.RunAsUserID {
 			if *u.RunAsUserID != "" {
-				if err := checkRunAsUser(tx, k.AccountID, *u.RunAsUserID); err != nil {
+				if err := checkRunAsUser(tx, p, k.AccountID, *u.RunAsUserID); err != nil {
 					return err
 				}
 			}
@@ -224,14 +225,13 @@ func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u 
 				changed["run_as_role_id"] = roleID
 			}
 		}
-		// A key's run-as identity is what a key holder acts with: the caller
-		// must hold all of it, or ModifyApiKey would be a way up.
-		if hasAny(changed, "full_api_access", "allow_unauthenticated", "run_as_user_id", "run_as_role_id") {
-			grants, err := runAsGrants(tx, k)
-			if err != nil {
-				return err
-			}
-			if err := p.covers(tx, grants); err != nil {
+		// A key's run-as identity is what a key holder acts with: changing
+		// it, or making the key's values usable again (active again, a later
+		// expiry or none), hands it out, so the caller must hold all of it.
+		reenabled := (k.Active && !wasActive) ||
+			(!k.ExpiresAt.Equal(oldExpiry) && !oldExpiry.IsZero() && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(oldExpiry)))
+		if reenabled || hasAny(changed, "full_api_access", "allow_unauthenticated", "run_as_user_id", "run_as_role_id") {
+			if err := mayHandOut(tx, p, k); err != nil {
 				return err
 			}
 		}
@@ -249,6 +249,7 @@ func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u 
 		return audit(tx, now, p.Actor(), "apikey.update", k.AccountID, "apikey:"+k.ID, OutcomeSuccess, u.Remote, changed)
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "apikey.update", "apikey:"+id, u.Remote, err)
 		return nil, err
 	}
 	r.bus.Publish(Event{Type: "apikey.updated", AccountID: out.Key.AccountID, At: now})
@@ -279,10 +280,16 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// checkRunAsUser checks that userID names a user of the key's account or an
-// ancestor of it.
-func checkRunAsUser(tx Tx, keyAccount, userID string) error {
-	bad := E(KindInvalid, "the run-as user must be a user of the key's account or an account above it", nil)
+// checkRunAsUser checks that p may make userID the run-as user of a key of
+// keyAccount. A user of the key's account or an account below it is fine
+// (what the key then acts with is checked by mayHandOut). A user of an
+// account above it is allowed only when p holds every grant of that user
+// where the user holds it: otherwise a customer admin could make a key run
+// as the vendor's admin, and act as that person (their sessions, their
+// name in the audit). Errors: KindInvalid (an unknown user, or one outside
+// the key's chain and subtree), KindPermission.
+func checkRunAsUser(tx Tx, p *Principal, keyAccount, userID string) error {
+	bad := E(KindInvalid, "the run-as user must be a user of the key's account, of an account below it, or of an account above it whose every role you hold", nil)
 	u, err := tx.GetUser(userID)
 	if errors.Is(err, ErrNotFound) {
 		return bad
@@ -290,14 +297,43 @@ func checkRunAsUser(tx Tx, keyAccount, userID string) error {
 	if err != nil {
 		return internal("looking up user", err)
 	}
-	chain, err := chainIDs(tx, keyAccount)
+	userChain, err := chainIDs(tx, u.AccountID)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(chain, u.AccountID) {
+	if slices.Contains(userChain, keyAccount) {
+		return nil // the key's account or below
+	}
+	keyChain, err := chainIDs(tx, keyAccount)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(keyChain, u.AccountID) {
 		return bad
 	}
+	grants, err := grantsOf(tx, u.ID)
+	if err != nil {
+		return internal("listing grants", err)
+	}
+	if err := p.covers(tx, grants); err != nil {
+		return E(KindPermission, "a key cannot run as this user: they hold rights you lack", err)
+	}
 	return nil
+}
+
+// mayHandOut checks that p holds every right a holder of k's values acts
+// with (its run-as identity, SPEC K1, as runAsGrants resolves it). Every
+// operation that yields a usable value (create, add, regenerate, an edge
+// device) or makes one usable again (active again, a later expiry) runs
+// it: otherwise ModifyApiKey alone would be a way up to whatever the key
+// runs as. A key without a run-as identity hands out nothing. Errors:
+// KindPermission.
+func mayHandOut(tx Tx, p *Principal, k *APIKey) error {
+	grants, err := runAsGrants(tx, k)
+	if err != nil {
+		return err
+	}
+	return p.covers(tx, grants)
 }
 
 // runAsGrants returns the rights a key's holder acts with (SPEC K1): its
@@ -423,6 +459,9 @@ func (r *Registry) AddKeyValue(ctx context.Context, p *Principal, keyID string, 
 		if k, err = keyFor(tx, p, PermModifyAPIKey, keyID); err != nil {
 			return err
 		}
+		if err := mayHandOut(tx, p, k); err != nil {
+			return err
+		}
 		var v *KeyValue
 		if out, v, err = newValue(tx, now, k, req, ""); err != nil {
 			return err
@@ -431,6 +470,7 @@ func (r *Registry) AddKeyValue(ctx context.Context, p *Principal, keyID string, 
 			map[string]string{"value_id": v.ID, "key_public_id": v.PublicID, "use_limit": fmt.Sprint(v.UseLimit), "expires_at": formatTime(v.ExpiresAt)})
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "apikey.value.add", "apikey:"+keyID, req.Remote, err)
 		return nil, err
 	}
 	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
@@ -451,6 +491,9 @@ func (r *Registry) RegenerateKeyValue(ctx context.Context, p *Principal, keyID, 
 	err := r.store.Update(ctx, func(tx Tx) error {
 		var err error
 		if k, err = keyFor(tx, p, PermModifyAPIKey, keyID); err != nil {
+			return err
+		}
+		if err := mayHandOut(tx, p, k); err != nil {
 			return err
 		}
 		var v *KeyValue
@@ -493,6 +536,7 @@ func (r *Registry) RegenerateKeyValue(ctx context.Context, p *Principal, keyID, 
 			map[string]string{"value_id": v.ID, "old_key_public_id": oldPublic, "key_public_id": publicID})
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "apikey.value.regenerate", "apikey:"+keyID, remote, err)
 		return nil, err
 	}
 	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
@@ -585,6 +629,9 @@ func (r *Registry) AddEdgeDevice(ctx context.Context, p *Principal, accountID, n
 		if err != nil {
 			return err
 		}
+		if err := mayHandOut(tx, p, k); err != nil {
+			return err
+		}
 		vals, err := tx.ListKeyValues(k.ID)
 		if err != nil {
 			return internal("listing key values", err)
@@ -602,6 +649,7 @@ func (r *Registry) AddEdgeDevice(ctx context.Context, p *Principal, accountID, n
 			map[string]string{"value_id": v.ID, "key_public_id": v.PublicID, "edge_device": name})
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "edge.add", "account:"+accountID, remote, err)
 		return nil, err
 	}
 	r.bus.Publish(Event{Type: "apikey.updated", AccountID: accountID, At: now})

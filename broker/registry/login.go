@@ -151,6 +151,12 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 		if u.Disabled {
 			return E(KindLoginRefused, "this user cannot log in through a device", errors.New("user disabled"))
 		}
+		if err := accountLive(tx, u.AccountID); err != nil {
+			if errors.Is(err, errAccountDisabled) {
+				return E(KindLoginRefused, "this user cannot log in through a device", err)
+			}
+			return err
+		}
 		if req.Type != LoginPassword {
 			grants, err := tx.ListGrants(u.ID)
 			if err != nil {

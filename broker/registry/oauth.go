@@ -474,6 +474,11 @@ func subjectActive(tx Tx, subjectType, subjectID, endpointID, jkt string, checkK
 		if u.Disabled {
 			return false, nil
 		}
+		if err := accountLive(tx, u.AccountID); errors.Is(err, errAccountDisabled) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
 		if endpointID != "" {
 			return subjectActive(tx, SubjectEndpoint, endpointID, "", "", false)
 		}

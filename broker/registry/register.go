@@ -351,6 +351,9 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 			if err != nil || u.Disabled {
 				return E(KindInvalidGrant, "user is unknown or disabled", err)
 			}
+			if err := accountLive(tx, u.AccountID); err != nil {
+				return E(KindInvalidGrant, "user is unknown or disabled", err)
+			}
 			if rt.EndpointID != "" {
 				if _, err := trustedEndpoint(tx, rt.EndpointID); err != nil {
 					return err
@@ -389,6 +392,11 @@ func trustedEndpoint(tx Tx, id string) (*Endpoint, error) {
 		return nil, internal("looking up endpoint", err)
 	}
 	if err != nil || ep.State != StateTrusted {
+		return nil, E(KindAccessDenied, "endpoint is not trusted", err)
+	}
+	// An endpoint of a disabled account is refused like an untrusted one
+	// (issue 10): its tokens, refreshes and logins stop at once.
+	if err := accountLive(tx, ep.AccountID); err != nil {
 		return nil, E(KindAccessDenied, "endpoint is not trusted", err)
 	}
 	return ep, nil

@@ -29,15 +29,19 @@ func errNoSession(cause error) error { return E(KindNotFound, "no such session",
 
 // sessionsOf resolves the user whose sessions p asks for: its own user for
 // "" or its own id; another user needs perm at that user's account (one
-// p cannot see is KindNotFound). A caller without a user (a key running
-// as a role only) has no sessions of its own: KindNotFound.
+// p cannot see is KindNotFound). A caller acting through an API key has
+// no sessions of its own, even when the key runs as a user: the key holder
+// is not that user (as UpdateUser reasons), so its run-as user's sessions
+// are another user's, seen and ended only with perm at that user's account
+// through the key's own grants. Without a user: KindNotFound.
 func sessionsOf(tx Tx, p *Principal, userID string, perm Permission) (string, error) {
 	if p == nil {
 		return "", E(KindUnauthenticated, "sign in first", nil)
 	}
-	if userID == "" || userID == p.UserID {
-		if p.UserID == "" {
-			return "", E(KindNotFound, "this caller is no user and has no sessions; name a user", nil)
+	self := p.UserID != "" && p.KeyID == ""
+	if userID == "" || (self && userID == p.UserID) {
+		if !self {
+			return "", E(KindNotFound, "a caller acting through an API key has no sessions of its own; name a user", nil)
 		}
 		return p.UserID, nil
 	}
@@ -89,6 +93,7 @@ func (r *Registry) ListSessions(ctx context.Context, p *Principal, userID string
 		return nil
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "session.list", sessionsTarget(userID), netip.Addr{}, err)
 		return nil, err
 	}
 	return out, nil
@@ -102,7 +107,7 @@ func (r *Registry) ListSessions(ctx context.Context, p *Principal, userID string
 // caller sees without ModifyUser).
 func (r *Registry) EndSession(ctx context.Context, p *Principal, sessionID string, remote netip.Addr) error {
 	now := r.now()
-	return r.store.Update(ctx, func(tx Tx) error {
+	err := r.store.Update(ctx, func(tx Tx) error {
 		if p == nil {
 			return E(KindUnauthenticated, "sign in first", nil)
 		}
@@ -127,6 +132,8 @@ func (r *Registry) EndSession(ctx context.Context, p *Principal, sessionID strin
 		}
 		return endChain(tx, now, p, c, remote)
 	})
+	r.auditDenied(ctx, p, "session.end", "session:"+sessionID, remote, err)
+	return err
 }
 
 // EndSessions ends every live session of a user: the caller's own (userID
@@ -151,9 +158,18 @@ func (r *Registry) EndSessions(ctx context.Context, p *Principal, userID string,
 		return nil
 	})
 	if err != nil {
+		r.auditDenied(ctx, p, "session.end", sessionsTarget(userID), remote, err)
 		return 0, err
 	}
 	return n, nil
+}
+
+// sessionsTarget names, for the audit, whose sessions a call asked for.
+func sessionsTarget(userID string) string {
+	if userID == "" {
+		return "sessions:self"
+	}
+	return "user:" + userID
 }
 
 func endChain(tx Tx, now time.Time, p *Principal, c *RefreshChain, remote netip.Addr) error {
