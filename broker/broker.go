@@ -1,7 +1,8 @@
 // Package broker is the composition root of the trust broker: it prepares
 // the data directory (TLS certificate, token-signing key, store), bootstraps
-// the first admin, and runs the QUIC agent API and the HTTPS API on one port
-// number until its context ends.
+// the first admin, and runs its long-lived parts — the QUIC agent API, the
+// HTTPS front (the API mounted on a parent mux, web) and the sweep — as one
+// task list until its context ends or one of them fails.
 package broker
 
 import (
@@ -12,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,13 +20,16 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/edgetrust/edgetrust/broker/agentapi"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -53,8 +56,23 @@ type Config struct {
 	// ShowPassword prints a generated admin password on Stdout (set when
 	// standard output is a terminal).
 	ShowPassword bool
+	// Bus carries events between the registry, agents and watchers (nil =
+	// the in-process bus; a shared bus carries them between brokers).
+	Bus registry.Bus
 	// Registry settings (zero = defaults).
 	DeviceTokenTTL, UserTokenTTL, RefreshTokenTTL time.Duration
+	PendingTTL                                    time.Duration // 0 = 72 hours (SPEC E3)
+	SignInRate                                    rate.Limit    // 0 = 1 every 2 s per address and per username (S3b)
+	SignInBurst                                   int           // 0 = 10
+	// Agent API bounds (zero = defaults, see agentapi.Config).
+	AgentHelloTimeout, AgentRequestTimeout time.Duration
+	// SweepInterval is how often stale endpoints and expired codes are
+	// cleaned up (0 = 1 minute, SPEC E8).
+	SweepInterval time.Duration
+	// ShutdownGrace is how long in-flight HTTP requests may finish once
+	// the broker is asked to stop (0 = 1 s); agent connections are closed
+	// at once. The whole stop stays within about twice this.
+	ShutdownGrace time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -71,6 +89,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = time.Second
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, out: cfg.Stdout}
 	if b.log == nil {
@@ -121,7 +145,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer st.Close()
 		store = st
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL})
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: b.cfg.Bus,
+		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
+		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
 	if err != nil {
 		return err
 	}
@@ -133,6 +159,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer udp.Close() // after tr.Close: a Transport never closes a conn it was given
 	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
 	defer tr.Close()
 	qtls := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
@@ -141,73 +168,38 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return fmt.Errorf("listening for QUIC: %w", err)
 	}
-	agents, err := agentapi.New(agentapi.Config{Registry: reg, Logger: b.log.Named("agentapi")})
+	agents, err := agentapi.New(agentapi.Config{Registry: reg, Logger: b.log.Named("agentapi"),
+		HelloTimeout: b.cfg.AgentHelloTimeout, RequestTimeout: b.cfg.AgentRequestTimeout})
 	if err != nil {
+		tcp.Close()
 		return err
 	}
 	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: issuer.JWKS(), Logger: b.log.Named("httpapi")})
 	if err != nil {
+		tcp.Close()
 		return err
 	}
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          zap.NewStdLog(b.log.Named("http")),
+	front := web.New(web.Config{Logger: b.log.Named("http")})
+	front.Handle("/", api.Handler()) // the API owns /api/, /oauth/, /.well-known/, /healthz, /readyz
+	httpsCfg := web.ServerConfig{
+		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	go func() { errc <- agents.Serve(ctx, ln) }()
-	go func() { errc <- b.sweep(ctx, reg) }()
-	go func() {
-		if err := srv.ServeTLS(tcp, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("https: %w", err)
-			return
-		}
-		errc <- nil
-	}()
 	fmt.Fprintf(b.out, "fingerprint sha256:%s\n", fingerprint)
 	fmt.Fprintf(b.out, "listening %s\n", tcp.Addr())
-	b.log.Info("broker serving", zap.String("addr", tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint))
-
-	var first error
-	running := 3
-	select {
-	case <-ctx.Done():
-	case first = <-errc:
-		running--
-	}
-	cancel()
-	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	srv.Shutdown(shutCtx)
-	ln.Close()
-	for ; running > 0; running-- {
-		select {
-		case err := <-errc:
-			if first == nil {
-				first = err
-			}
-		case <-shutCtx.Done():
-			return first
-		}
-	}
-	return first
+	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint))
+	return runTasks(ctx, b.log,
+		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
+		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
+		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
+	)
 }
 
-// sweepInterval is how often the broker cleans up (SPEC E8).
-const sweepInterval = time.Minute
-
-// sweep runs the registry's clean-up every sweepInterval until ctx ends;
-// a failed sweep is logged and retried at the next tick.
+// sweep runs the registry's clean-up every Config.SweepInterval until ctx
+// ends; a failed sweep is logged and retried at the next tick.
 func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
-	t := time.NewTicker(sweepInterval)
+	t := time.NewTicker(b.cfg.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
