@@ -12,19 +12,47 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSocket is the socket path when Config.Socket is empty.
 const DefaultSocket = "/run/edgetrust-agent/agent.sock"
 
+// socketMode lets anyone connect: the kernel's peer credentials, not the
+// file mode, tell the agent who is calling.
+const socketMode = 0o666
+
 // safeDirHint ends every refusal of a socket directory.
 const safeDirHint = "choose a --socket in a directory owned by root (or the agent's own user) that no one else can write, such as the default " + DefaultSocket
 
-// listen binds the agent's socket at path, after checking its directory
-// (checkSocketDir): the agent often runs as root, and whoever else could
-// rename names in that directory could make it act on a file of their
-// choosing.
+// testHookBound, when set by a test, runs after the socket is bound and
+// before it appears at its path.
+var testHookBound func(path string)
+
+// listen binds the agent's socket at path with socketMode.
+//
+// The directory is checked first (checkSocketDir): the agent often runs as
+// root, and whoever else could rename names in that directory could make
+// it act on a file of their choosing.
+//
+// The mode is never set through path. bind(2) masks the socket's mode with
+// the umask (the systemd unit sets UMask=0077, giving 0600), and on Linux
+// fchmod on the socket does not help: before bind the kernel still applies
+// the umask to it, after bind it changes the socket's own inode, not the
+// file. Changing the umask is process-wide, so any goroutine creating a
+// file meanwhile would get it too. So the socket is bound in a fresh 0700
+// directory that this process creates (mkdir is exclusive) inside the
+// checked directory and holds open, made 0666 there through that open
+// directory, where no one else can put a file under its name, and then
+// renamed to path. rename(2) replaces a name (a stale socket) without
+// following it, so the socket appears at path already with its final mode,
+// and nothing at path is ever chmodded.
 func listen(path string) (net.Listener, error) {
+	maxPath := len(unix.RawSockaddrUnix{}.Path) - 1
+	if len(path) > maxPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, more than the %d this system allows; choose a shorter --socket", path, len(path), maxPath)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating socket directory: %w", err)
@@ -41,20 +69,62 @@ func listen(path string) (net.Listener, error) {
 			c.Close()
 			return nil, fmt.Errorf("another agent is already serving %s; stop it or choose another --socket", path)
 		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing stale socket: %w", err)
-		}
+		// A stale socket: the rename below replaces it.
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	tmp, err := os.MkdirTemp(dir, ".tmp")
+	if err != nil {
+		return nil, fmt.Errorf("creating a private directory for the socket: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tpath := filepath.Join(tmp, "s")
+	if len(tpath) > maxPath {
+		return nil, fmt.Errorf("socket path %s is too long: the agent first creates the socket as %s, %d bytes, more than the %d this system allows; choose a shorter --socket",
+			path, tpath, len(tpath), maxPath)
+	}
+	dfd, err := openPrivateDir(tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tpath, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
-	// Anyone may connect: the kernel tells us who they are.
-	if err := os.Chmod(path, 0o666); err != nil {
+	ln.SetUnlinkOnClose(false) // the socket leaves tpath; removeSocket removes path
+	if err := unix.Fchmodat(dfd, "s", socketMode, 0); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("setting socket mode: %w", err)
 	}
+	if testHookBound != nil {
+		testHookBound(path)
+	}
+	if err := os.Rename(tpath, path); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("moving the socket to %s: %w", path, err)
+	}
 	return ln, nil
+}
+
+// openPrivateDir opens dir, which this process just created, without
+// following a symbolic link, and makes sure it is still that directory: a
+// directory of the agent's own user that no one else may enter. Names
+// looked up through the descriptor stay in it whatever happens to the
+// names above it.
+func openPrivateDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("checking %s: %w", dir, err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o7077 != 0 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s changed under the agent (owner uid %d, mode %o); %s", dir, st.Uid, st.Mode&0o7777, safeDirHint)
+	}
+	return fd, nil
 }
 
 // checkSocketDir refuses a socket directory that anyone but root or the

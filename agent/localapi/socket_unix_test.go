@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/edgetrust/edgetrust/agent/state"
@@ -159,6 +160,86 @@ func TestSocketDirAccepted(t *testing.T) {
 	}
 }
 
+// TestSocketModeIgnoresUmask: the socket is 0666 (anyone may connect; the
+// kernel names the caller) even under the systemd unit's UMask=0077, with
+// no temporary directory left behind.
+func TestSocketModeIgnoresUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := sockDir(t)
+	sock := filepath.Join(dir, "a.sock")
+	s, err := newAt(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o666 {
+		t.Errorf("socket mode = %v, want a socket 0666", fi.Mode())
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "a.sock" {
+		t.Errorf("directory holds %v, want only a.sock", ents)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal("the socket at its path does not accept connections:", err)
+	}
+	c.Close()
+}
+
+// TestSocketModeNotSetThroughPath: whatever appears at the socket's path
+// between bind and the socket taking its place, the agent never changes
+// its mode: before issue 10.6 it chmodded path after bind, following a
+// symbolic link planted there (here: to a 0600 file) and making its target
+// 0666.
+func TestSocketModeNotSetThroughPath(t *testing.T) {
+	dir := sockDir(t)
+	victim := filepath.Join(sockDir(t), "shadow")
+	if err := os.WriteFile(victim, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "a.sock")
+	planted := false
+	testHookBound = func(path string) {
+		if path != sock {
+			t.Errorf("hook path = %s", path)
+		}
+		os.Remove(path)
+		if err := os.Symlink(victim, path); err != nil {
+			t.Error(err)
+		}
+		planted = true
+	}
+	defer func() { testHookBound = nil }()
+	s, err := newAt(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !planted {
+		t.Fatal("hook did not run")
+	}
+	fi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file a planted link pointed to became %o, want 600", fi.Mode().Perm())
+	}
+	if fi, err := os.Lstat(sock); err != nil {
+		t.Error(err)
+	} else if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o666 {
+		t.Errorf("%s is %v, want a socket 0666 in place of the link", sock, fi.Mode())
+	}
+}
+
 // TestSocketPathSymlinkRefused: a symbolic link at the socket path, even
 // to a stale socket, is neither followed nor removed.
 func TestSocketPathSymlinkRefused(t *testing.T) {
@@ -184,5 +265,26 @@ func TestSocketPathSymlinkRefused(t *testing.T) {
 	}
 	if fi, err := os.Lstat(other); err != nil || fi.Mode()&fs.ModeSocket == 0 {
 		t.Errorf("the link's target was touched: %v", err)
+	}
+}
+
+func TestSocketPathTooLong(t *testing.T) {
+	sock := filepath.Join(sockDir(t), strings.Repeat("x", 120))
+	if s, err := newAt(sock); err == nil || !strings.Contains(err.Error(), "choose a shorter --socket") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("err = %v", err)
+	}
+	// A path that fits, but not with the private directory the socket is
+	// first created in.
+	dir := sockDir(t)
+	dir = filepath.Join(dir, strings.Repeat("d", 100-len(dir)))
+	sock = filepath.Join(dir, "a")
+	if s, err := newAt(sock); err == nil || !strings.Contains(err.Error(), "the agent first creates the socket as") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("err = %v", err)
 	}
 }
