@@ -128,9 +128,11 @@ type Server struct {
 }
 
 // New checks cfg and binds the socket: it creates the parent directory
-// (0755), removes a stale socket file (but refuses to replace anything that
-// is not a socket, or a socket another process still serves) and makes the
-// socket 0666. On Windows it creates the named pipe, failing when another
+// (0755), refuses a directory that anyone but root or the agent's own user
+// could write (or a symbolic link, or one under such a directory), replaces
+// a stale socket file (but refuses to replace anything that is not a
+// socket, or a socket another process still serves) and creates the socket
+// 0666 whatever the umask. On Windows it creates the named pipe, failing when another
 // process already serves that name. Call Run to serve, or Close to release
 // the socket.
 func New(cfg Config) (*Server, error) {
