@@ -36,44 +36,17 @@ import (
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
 	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-// Client types an endpoint may register as (SPEC E1).
-var ClientTypes = []string{
-	"desktop_client", "server", "printer", "embedded_terminal",
-	"edge_bridge", "chrome_extension", "mobile_device",
-}
-
 // DefaultType is the client type when Config.Type is empty.
-const DefaultType = "desktop_client"
-
-// ValidClientType reports whether t is one of ClientTypes.
-func ValidClientType(t string) bool {
-	for _, c := range ClientTypes {
-		if c == t {
-			return true
-		}
-	}
-	return false
-}
+const DefaultType = protocol.ClientDesktop
 
 // Defaults of zero Config fields.
 const (
 	DefaultMinBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff = 60 * time.Second
-)
-
-// Log field names.
-const (
-	fieldBroker     = "broker"
-	fieldClientID   = "client_id"
-	fieldEndpointID = "endpoint_id"
-	fieldState      = "state"
-	fieldRetryIn    = "retry_in"
-	fieldAPIKey     = "api_key"
-	fieldStateDir   = "state_dir"
-	fieldExpiresIn  = "expires_in"
 )
 
 // Config configures New. Zero optional fields mean their defaults.
@@ -128,8 +101,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Type == "" {
 		cfg.Type = DefaultType
 	}
-	if !ValidClientType(cfg.Type) {
-		return nil, fmt.Errorf("agent.New: unknown client type %q (valid: %s)", cfg.Type, strings.Join(ClientTypes, ", "))
+	if !protocol.ValidClientType(cfg.Type) {
+		return nil, fmt.Errorf("agent.New: unknown client type %q (valid: %s)", cfg.Type, strings.Join(protocol.ClientTypes(), ", "))
 	}
 	host, _, err := net.SplitHostPort(cfg.Broker)
 	if err != nil || host == "" {
@@ -160,7 +133,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{
 		cfg:       cfg,
-		log:       log.With(zap.String(fieldBroker, cfg.Broker)),
+		log:       log.With(zap.String(logfield.Broker, cfg.Broker)),
 		tls:       tc,
 		cache:     make(map[cacheKey]cachedToken),
 		reconnect: make(chan struct{}, 1),
@@ -188,11 +161,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.saveLocked() // status shows the broker from the start
 	a.mu.Unlock()
-	a.log = a.log.With(zap.String(fieldClientID, id.ClientID))
+	a.log = a.log.With(zap.String(logfield.ClientID, id.ClientID))
 	a.log.Info("agent starting",
-		zap.String(fieldStateDir, a.cfg.StateDir),
-		zap.String(fieldAPIKey, MaskAPIKey(a.cfg.APIKey)),
-		zap.String(fieldState, st.State))
+		zap.String(logfield.StateDir, a.cfg.StateDir),
+		zap.String(logfield.APIKey, protocol.MaskKey(a.cfg.APIKey)),
+		zap.String(logfield.State, st.State))
 
 	api, err := localapi.New(localapi.Config{
 		Socket: a.cfg.Socket,
@@ -239,7 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.recordError(err)
 		d := bo.next()
-		a.log.Warn("broker session failed; retrying", zap.String("reason", a.describe(err)), zap.Duration(fieldRetryIn, d))
+		a.log.Warn("broker session failed; retrying", zap.String("reason", a.describe(err)), zap.Duration(logfield.RetryIn, d))
 		sleep(ctx, d)
 	}
 	cancel()
@@ -338,7 +311,7 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 			if !ok {
 				return registeredAt, fmt.Errorf("connection to broker lost: %w", conn.Err())
 			}
-			a.log.Info("decision", zap.String(fieldState, d.State))
+			a.log.Info("decision", zap.String(logfield.State, d.State))
 			a.apply(d.EndpointID, d.State, "", d.Tokens, conn)
 			if d.State == protocol.StateDeleted {
 				return registeredAt, errDeleted
@@ -367,7 +340,7 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 			case err != nil:
 				return registeredAt, fmt.Errorf("refreshing the device token: %w", err)
 			default:
-				a.log.Debug("device token refreshed", zap.Int64(fieldExpiresIn, tok.ExpiresIn))
+				a.log.Debug("device token refreshed", zap.Int64(logfield.ExpiresIn, tok.ExpiresIn))
 				a.setTokens(tok)
 				schedule(tok)
 			}
@@ -391,7 +364,7 @@ func (a *Agent) register(ctx context.Context, conn *brokerclient.Conn) (*protoco
 		return nil, err
 	}
 	a.apply(reg.EndpointID, reg.State, reg.AccountID, reg.Tokens, conn)
-	a.log.Info("registered", zap.String(fieldEndpointID, reg.EndpointID), zap.String(fieldState, reg.State))
+	a.log.Info("registered", zap.String(logfield.EndpointID, reg.EndpointID), zap.String(logfield.State, reg.State))
 	return reg, nil
 }
 
@@ -407,7 +380,7 @@ func (a *Agent) apply(endpointID, st, accountID string, tok *protocol.Tokens, co
 		a.st.AccountID = accountID
 	}
 	if !state.ValidState(st) {
-		a.log.Warn("broker sent an unknown state; ignoring it", zap.String(fieldState, st))
+		a.log.Warn("broker sent an unknown state; ignoring it", zap.String(logfield.State, st))
 	} else {
 		a.st.State = st
 	}
@@ -549,7 +522,7 @@ func (a *Agent) describe(err error) string {
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	if a.cfg.APIKey != "" {
-		msg = strings.ReplaceAll(msg, a.cfg.APIKey, MaskAPIKey(a.cfg.APIKey))
+		msg = strings.ReplaceAll(msg, a.cfg.APIKey, protocol.MaskKey(a.cfg.APIKey))
 	}
 	if len(msg) > 400 {
 		msg = msg[:400] + "..."
@@ -602,9 +575,9 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 	}
 	l := protocol.Login{APIKey: a.cfg.APIKey, DeviceToken: st.AccessToken, Type: typ, Username: u.Username}
 	switch typ {
-	case localapi.TypeSessionUserDomain:
+	case protocol.LoginSessionUserDomain:
 		l.Domain = u.Domain
-	case localapi.TypeUPN:
+	case protocol.LoginUPN:
 		l.UPN = u.UPN
 		l.Domain = u.Domain
 	}
@@ -661,18 +634,6 @@ func notTrustedText(st string) string {
 		return "this endpoint is untrusted on the broker; ask an administrator to trust it again"
 	}
 	return "this endpoint is " + st + ", not trusted"
-}
-
-// MaskAPIKey returns a form of key safe to log: the public id of an
-// "etk_<id>_<secret>" key, or its first four characters.
-func MaskAPIKey(key string) string {
-	if rest, ok := strings.CutPrefix(key, "etk_"); ok {
-		if id, _, ok := strings.Cut(rest, "_"); ok && id != "" {
-			return "etk_" + id + "_****"
-		}
-	}
-	// Not an edgetrust key: possibly a mistyped one, so none of it is shown.
-	return "****"
 }
 
 // osString is the OS reported at registration: GOOS and, where cheap, the

@@ -555,20 +555,6 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func TestMaskAPIKey(t *testing.T) {
-	tests := map[string]string{
-		"etk_pub123_secretvalue": "etk_pub123_****",
-		"short":                  "****",
-		"longlegacykeyvalue":     "****",
-		"etk_":                   "****",
-	}
-	for in, want := range tests {
-		if got := MaskAPIKey(in); got != want {
-			t.Errorf("MaskAPIKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // last_error (status output) and the logs take describe's text: an error
 // that quotes the API key must not carry it there.
 func TestDescribeMasksAPIKey(t *testing.T) {

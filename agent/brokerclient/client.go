@@ -30,16 +30,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
-)
-
-// Log field names.
-const (
-	fieldBroker   = "broker"
-	fieldClientID = "client_id"
-	fieldFrame    = "frame"
-	fieldState    = "state"
-	fieldSeq      = "seq"
 )
 
 // Defaults for zero Config fields.
@@ -158,7 +150,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String(fieldBroker, cfg.Addr))
+	log = log.With(zap.String(logfield.Broker, cfg.Addr))
 
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
@@ -517,12 +509,12 @@ func (c *Conn) handle(m protocol.Message) error {
 			return nil
 		}
 		if e, ok := m.(*protocol.Error); ok {
-			c.log.Warn("broker sent an error on the control stream", zap.Stringer(fieldFrame, e.FrameType()), zap.Error(e))
+			c.log.Warn("broker sent an error on the control stream", zap.Stringer(logfield.Frame, e.FrameType()), zap.Error(e))
 			return fmt.Errorf("broker error on control stream: %w", e)
 		}
 		c.log.Warn("unexpected REGISTERED on control stream")
 	case *protocol.Decision:
-		c.log.Debug("decision pushed", zap.String(fieldState, m.State))
+		c.log.Debug("decision pushed", zap.String(logfield.State, m.State))
 		select {
 		case c.decisions <- m:
 		case <-c.closing:
@@ -540,7 +532,7 @@ func (c *Conn) handle(m protocol.Message) error {
 			return err
 		}
 	default:
-		c.log.Debug("ignoring frame on control stream", zap.Stringer(fieldFrame, m.FrameType()))
+		c.log.Debug("ignoring frame on control stream", zap.Stringer(logfield.Frame, m.FrameType()))
 	}
 	return nil
 }

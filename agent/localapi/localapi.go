@@ -37,20 +37,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-// Login types a caller may ask for.
-const (
-	TypeSessionUser       = "session_user"
-	TypeSessionUserDomain = "session_user_domain"
-	TypeUPN               = "upn"
-)
-
-// ValidLoginType reports whether t is a login type of the local API.
-func ValidLoginType(t string) bool {
-	return t == TypeSessionUser || t == TypeSessionUserDomain || t == TypeUPN
-}
+// ValidLoginType reports whether t is a login type of the local API: the
+// session types of SPEC S3 (protocol.SessionLoginType), whose user the
+// kernel tells.
+func ValidLoginType(t string) bool { return protocol.SessionLoginType(t) }
 
 // Error codes of the local API (the "error" member of an error answer).
 const (
@@ -67,15 +61,6 @@ const (
 	CodeRateLimited            = "rate_limited"
 	CodeBrokerError            = "broker_error"
 	CodeServerError            = "server_error"
-)
-
-// Log field names.
-const (
-	fieldSocket = "socket"
-	fieldUID    = "uid"
-	fieldUser   = "user"
-	fieldType   = "type"
-	fieldCode   = "code"
 )
 
 // OSUser is the user on the calling end of the socket, as the kernel and the
@@ -155,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Server{cfg: cfg, log: log.With(zap.String(fieldSocket, cfg.Socket)), path: cfg.Socket}
+	s := &Server{cfg: cfg, log: log.With(zap.String(logfield.Socket, cfg.Socket)), path: cfg.Socket}
 	ln, err := listen(cfg.Socket)
 	if err != nil {
 		return nil, err
@@ -280,7 +265,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Type == "" {
-		req.Type = TypeSessionUser
+		req.Type = protocol.LoginSessionUser
 	}
 	if !ValidLoginType(req.Type) {
 		writeError(w, &Error{Code: CodeInvalidRequest, Description: fmt.Sprintf("unknown login type %q; use session_user, session_user_domain or upn", req.Type)})
@@ -288,17 +273,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.cfg.LookupUser(uid)
 	if err != nil {
-		s.log.Warn("looking up peer uid", zap.String(fieldUID, uid), zap.Error(err))
+		s.log.Warn("looking up peer uid", zap.String(logfield.UID, uid), zap.Error(err))
 		writeError(w, &Error{Code: CodeUnknownUser, Description: "no local user has uid " + uid})
 		return
 	}
 	host, _ := s.cfg.Hostname()
 	osu := ResolveUser(uid, u.Username, host)
-	log := s.log.With(zap.String(fieldUID, uid), zap.String(fieldUser, osu.Username), zap.String(fieldType, req.Type))
+	log := s.log.With(zap.String(logfield.UID, uid), zap.String(logfield.User, osu.Username), zap.String(logfield.Type, req.Type))
 	tok, err := s.cfg.Login(r.Context(), osu, req.Type)
 	if err != nil {
 		e := ErrorFor(err)
-		log.Info("login refused", zap.String(fieldCode, e.Code), zap.Error(err))
+		log.Info("login refused", zap.String(logfield.Code, e.Code), zap.Error(err))
 		writeError(w, e)
 		return
 	}

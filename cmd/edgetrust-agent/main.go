@@ -47,6 +47,7 @@ import (
 	"github.com/edgetrust/edgetrust/agent/daemon"
 	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -117,7 +118,7 @@ the process list), from the EDGETRUST_API_KEY environment variable.`,
 			fs.StringVar(&o.config, "config", "", "configuration file written by 'install' (default CONFIG_DIR/agent.conf when --broker is not given)")
 			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required unless in the configuration)")
 			fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
-			fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(agent.ClientTypes, ", "))
+			fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(protocol.ClientTypes(), ", "))
 			fs.StringVar(&o.description, "description", "", "description of this endpoint shown to administrators")
 			fs.StringVar(&o.brokerCA, "broker-ca", "", "PEM file with the broker's certificate (instead of system roots)")
 			fs.StringVar(&o.brokerFP, "broker-fingerprint", "", "pin the broker's key: sha256:HEX as the broker prints it")
@@ -196,7 +197,7 @@ peer credentials), never from arguments, and vouches for you with this
 device's trust. Prints the token as JSON; exits 1 with the reason when the
 agent or the broker refuses.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
-			fs.StringVar(&o.loginType, "type", localapi.TypeSessionUser, "login type: session_user, session_user_domain or upn")
+			fs.StringVar(&o.loginType, "type", protocol.LoginSessionUser, "login type: session_user, session_user_domain or upn")
 		},
 		run: cmdLogin,
 	},
@@ -348,8 +349,8 @@ func checkBrokerOptions(o *options) (host, problem string) {
 	if err != nil || host == "" || port == "" {
 		return "", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker)
 	}
-	if !agent.ValidClientType(o.clientType) {
-		return "", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(agent.ClientTypes, ", "))
+	if !protocol.ValidClientType(o.clientType) {
+		return "", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(protocol.ClientTypes(), ", "))
 	}
 	if o.brokerCA != "" && o.brokerFP != "" {
 		return "", "use either --broker-ca or --broker-fingerprint, not both"

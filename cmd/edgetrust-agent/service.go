@@ -24,6 +24,7 @@ import (
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/packaging"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 const (
@@ -78,7 +79,7 @@ func installFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required)")
 	fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the API key; - reads standard input")
-	fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(agent.ClientTypes, ", "))
+	fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(protocol.ClientTypes(), ", "))
 	fs.StringVar(&o.account, "account", "", "target account id when the key belongs to a parent account")
 	fs.StringVar(&o.description, "description", "", "description of this endpoint shown to administrators")
 	fs.StringVar(&o.brokerCA, "broker-ca", "", "PEM file with the broker's certificate; copied into the config directory")
