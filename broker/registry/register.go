@@ -105,7 +105,8 @@ func prepareKey(req *RegisterRequest) (string, error) {
 // Register registers a new endpoint or re-registers a known one (SPEC E1,
 // E2, E4, E9). The API key is checked on every call (K8, K12). A new
 // endpoint consumes one use of the key value; a re-registration with the same
-// public key never does. Errors: KindInvalid, KindInvalidClient (every
+// public key never does. Errors: KindInvalid (also: a registration without
+// a key where the account requires keys; audited), KindInvalidClient (every
 // key refusal), KindConflict (the client id is registered in another
 // account, or a key change of it is pending already; audited).
 func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*RegisterResult, error) {
@@ -158,6 +159,11 @@ func (r *Registry) registerTx(tx Tx, now time.Time, req *RegisterRequest, thumb 
 	ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
 	if err != nil {
 		return err
+	}
+	if thumb == "" && ku.target.Settings.RequireEndpointKeys {
+		return E(KindInvalid, "this account requires endpoint keys: register with public_key and key_type",
+			&refusedAttempt{actor: "key:" + ku.key.ID, account: ku.target.ID, target: req.ClientID,
+				detail: map[string]string{"reason": "account requires endpoint keys", "key_id": ku.key.ID}})
 	}
 	if ep == nil {
 		return r.registerNew(tx, now, req, ku, thumb, res, events)

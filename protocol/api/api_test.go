@@ -55,7 +55,7 @@ func TestContract(t *testing.T) {
 		{"ErrorResponse", api.ErrorResponse{}, []string{"error", "error_description"}},
 		{"EndpointResult", api.EndpointResult{}, []string{"error", "id", "ok", "outcome", "state"}},
 		{"AccountSettings", api.AccountSettings{}, []string{"delete_stale", "device_token_ttl_seconds", "endpoint_quota", "key_quota",
-			"refresh_ttl_seconds", "stale_after_seconds", "user_token_ttl_seconds"}},
+			"refresh_ttl_seconds", "require_dpop", "require_endpoint_keys", "stale_after_seconds", "user_token_ttl_seconds"}},
 		{"KeyChange", api.KeyChange{}, []string{"account_id", "description", "endpoint_id", "hostname", "key_fingerprint", "key_id",
 			"key_type", "old_key_fingerprint", "old_key_type", "requested_at", "requested_description", "requested_from",
 			"requested_hostname", "requested_os", "requested_version", "state"}},
