@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -36,6 +37,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Columns: own, child, parent, sibling, unknown.
 	type row map[string]string // caller -> five answers
 	const all404 = "404 404 404 404 404"
+	const all400 = "400 400 400 400 400"
 	routes := []struct {
 		route string
 		prep  func(tg target) (path string, body any)
@@ -189,12 +191,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 		{"POST /api/v1/endpoints/{id}/approve-key-change", func(tg target) (string, any) {
-			return "/api/v1/endpoints/" + m.keyChange(tg) + "/approve-key-change", nil
+			id, fp := m.keyChange(tg)
+			return "/api/v1/endpoints/" + id + "/approve-key-change", api.KeyChangeDecision{Fingerprint: fp}
 		}, nil,
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		// Issue 10: approving names the fingerprint the admin saw; another
+		// one (the change was swapped meanwhile) is a conflict, and none at
+		// all is a bad request, whoever asks.
+		{"POST /api/v1/endpoints/{id}/approve-key-change (another fingerprint)", func(tg target) (string, any) {
+			id, _ := m.keyChange(tg)
+			return "/api/v1/endpoints/" + id + "/approve-key-change", api.KeyChangeDecision{Fingerprint: "ed25519:" + uuid.NewString()}
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "409 409 404 404 404",
+				"admin": "409 409 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"POST /api/v1/endpoints/{id}/approve-key-change (no fingerprint)", func(tg target) (string, any) {
+			id, _ := m.keyChange(tg)
+			return "/api/v1/endpoints/" + id + "/approve-key-change", nil
+		}, nil,
+			row{"none": all400, "auditor": all400, "approver": all400, "admin": all400, "keyviewer": all400}},
 		{"POST /api/v1/endpoints/{id}/reject-key-change", func(tg target) (string, any) {
-			return "/api/v1/endpoints/" + m.keyChange(tg) + "/reject-key-change", nil
+			id, _ := m.keyChange(tg)
+			return "/api/v1/endpoints/" + id + "/reject-key-change", nil
 		}, nil,
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "200 200 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
@@ -498,12 +516,12 @@ func (m *matrixFixture) endpoint(tg target, trusted bool) string {
 // sessionUser makes a user of the target account with a live session (a
 // password sign-in) and returns the user's id, or an unknown id.
 // keyChange returns a trusted endpoint of the target's account with a
-// pending key change: an unsigned registration of its client id with
-// another public key (SPEC E4).
-func (m *matrixFixture) keyChange(tg target) string {
-	id := m.endpoint(tg, true)
+// pending key change (an unsigned registration of its client id with
+// another public key, SPEC E4), and the change's fingerprint.
+func (m *matrixFixture) keyChange(tg target) (id, fingerprint string) {
+	id = m.endpoint(tg, true)
 	if !tg.known {
-		return id
+		return id, "ed25519:" + uuid.NewString()
 	}
 	pub, _, err := ed25519.GenerateKey(nil)
 	m.must(err, "generating key")
@@ -515,7 +533,9 @@ func (m *matrixFixture) keyChange(tg target) string {
 	if !res.KeyChange {
 		m.t.Fatalf("registering %s with another key made no key change: %+v", id, res)
 	}
-	return id
+	jkt, err := token.Thumbprint(pub)
+	m.must(err, "thumbprint")
+	return id, jkt
 }
 
 func (m *matrixFixture) sessionUser(tg target) string {

@@ -118,6 +118,7 @@ func settingsIn(s *api.AccountSettings) (registry.AccountSettings, error) {
 		DeviceTokenTTL: sec(s.DeviceTokenTTLSeconds), UserTokenTTL: sec(s.UserTokenTTLSeconds),
 		RefreshTTL: sec(s.RefreshTTLSeconds), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 		StaleAfter: sec(s.StaleAfterSeconds), DeleteStale: s.DeleteStale,
+		RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
 	}, nil
 }
 
@@ -130,6 +131,7 @@ func accountOut(ac *registry.Account) api.Account {
 			DeviceTokenTTLSeconds: int64(s.DeviceTokenTTL / time.Second), UserTokenTTLSeconds: int64(s.UserTokenTTL / time.Second),
 			RefreshTTLSeconds: int64(s.RefreshTTL / time.Second), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 			StaleAfterSeconds: int64(s.StaleAfter / time.Second), DeleteStale: s.DeleteStale,
+			RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
 		},
 		CreatedAt: ac.CreatedAt.UTC(), UpdatedAt: ac.UpdatedAt.UTC(),
 	}

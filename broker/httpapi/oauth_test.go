@@ -670,7 +670,8 @@ func TestOAuthKeyChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []api.KeyChange{{EndpointID: old.id, State: "trusted", Description: "Floor 3 printer", KeyType: "rsa",
-		KeyFingerprint: nd.jkt, OldKeyType: "ed25519", OldKeyFingerprint: old.jkt, RequestedFrom: "127.0.0.1"}}
+		KeyFingerprint: nd.jkt, OldKeyType: "ed25519", OldKeyFingerprint: old.jkt, RequestedDescription: "Floor 3 printer",
+		RequestedFrom: "127.0.0.1"}}
 	if diff := cmp.Diff(want, changes, cmpIgnore("AccountID", "KeyID", "RequestedAt")); diff != "" {
 		t.Errorf("key changes (-want +got):\n%s", diff)
 	}
@@ -685,7 +686,7 @@ func TestOAuthKeyChange(t *testing.T) {
 	}
 
 	h.clock.Advance(testInterval)
-	ep, err := h.admin.ApproveKeyChange(ctx, old.id)
+	ep, err := h.admin.ApproveKeyChange(ctx, old.id, changes[0].KeyFingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,13 +695,13 @@ func TestOAuthKeyChange(t *testing.T) {
 	}
 	h.tokens(t, h.poll(t, nd, auto, code))
 	wantOAuthError(t, refresh(old, tok.RefreshToken), 401, "invalid_client") // signed with a key no longer in force
-	if _, err := h.admin.ApproveKeyChange(ctx, old.id); !api.IsStatus(err, 404) {
+	if _, err := h.admin.ApproveKeyChange(ctx, old.id, nd.jkt); !api.IsStatus(err, 404) {
 		t.Errorf("approving again: %v, want 404", err)
 	}
 
 	// A rejected change leaves the key; its code answers access_denied.
 	third, code3 := rekey(t, newX509Device(t, false))
-	if _, err := h.admin.RejectKeyChange(ctx, old.id); err != nil {
+	if _, err := h.admin.RejectKeyChange(ctx, old.id, ""); err != nil {
 		t.Fatal(err)
 	}
 	wantOAuthError(t, h.poll(t, third, auto, code3), 400, "access_denied")

@@ -232,6 +232,8 @@ func addSettingsDetail(d map[string]string, a *Account) {
 	d["endpoint_quota"] = fmt.Sprint(s.EndpointQuota)
 	d["stale_after"] = s.StaleAfter.String()
 	d["delete_stale"] = fmt.Sprint(s.DeleteStale)
+	d["require_endpoint_keys"] = fmt.Sprint(s.RequireEndpointKeys)
+	d["require_dpop"] = fmt.Sprint(s.RequireDPoP)
 }
 
 // GetAccount returns an account the caller holds ViewAccount at.

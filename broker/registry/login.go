@@ -256,6 +256,10 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *toke
 	if dev.JKT != "" {
 		proven := req.JKT
 		if proven == "" && req.Signature != nil {
+			if ku.target.Settings.RequireDPoP {
+				return nil, E(KindAccessDenied, "this account requires a DPoP proof: HCP-Request-Signature is not accepted",
+					errors.New("account requires DPoP; HCP-Request-Signature refused"))
+			}
 			pk, err := storedKey(ep.KeyType, ep.PublicKey)
 			if err != nil {
 				return nil, err

@@ -55,8 +55,9 @@ type DeviceAuthorization struct {
 // the presented key or, when none is presented, with the endpoint's
 // registered key; such a registration is proven. Registering a key other
 // than the endpoint's makes a pending key change; its device code waits for
-// the admin's decision. Errors: KindInvalid, KindInvalidClient (every key
-// refusal and a signature that does not verify), KindConflict.
+// the admin's decision; so does an unsigned registration of an endpoint
+// without a key (Register). Errors: KindInvalid, KindInvalidClient (every
+// key refusal and a signature that does not verify), KindConflict.
 func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest) (*DeviceAuthorization, error) {
 	rr := req.RegisterRequest
 	rr.Proven, rr.DeferTokens = false, true
@@ -91,6 +92,9 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 		if err := r.registerTx(tx, now, &rr, thumb, &res, &events); err != nil {
 			return err
 		}
+		if res.changeThumb != "" {
+			thumb = res.changeThumb // a keyless re-registration's code names its key change
+		}
 		secret, hash := token.NewOpaque(deviceCodePrefix)
 		dc := &DeviceCode{
 			Hash: hash, EndpointID: res.Endpoint.ID, AccountID: res.Endpoint.AccountID,
@@ -106,6 +110,8 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
 			r.auditRefusal(ctx, "endpoint.register", err, rr.Remote, rr.ClientID)
+		} else {
+			r.auditRegisterRefusal(ctx, err, rr.Remote)
 		}
 		return nil, err
 	}

@@ -36,11 +36,11 @@ func TestKeyChangeOverTheAgentPath(t *testing.T) {
 	if err != nil || len(changes) != 1 || changes[0].Change.KeyThumbprint != nd.jkt || changes[0].Endpoint.KeyThumbprint != old.jkt {
 		t.Fatalf("ListKeyChanges = %+v, %v", changes, err)
 	}
-	if _, err := e.reg.ApproveKeyChange(e.ctx, nil, old.id, loopback); err == nil {
+	if _, err := e.reg.ApproveKeyChange(e.ctx, nil, old.id, nd.jkt, loopback); err == nil {
 		t.Fatal("approved without a principal")
 	}
 
-	ep, err := e.reg.ApproveKeyChange(e.ctx, e.admin, old.id, loopback)
+	ep, err := e.reg.ApproveKeyChange(e.ctx, e.admin, old.id, nd.jkt, loopback)
 	if err != nil || ep.KeyThumbprint != nd.jkt || ep.State != registry.StateTrusted {
 		t.Fatalf("ApproveKeyChange = %+v, %v", ep, err)
 	}

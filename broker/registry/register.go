@@ -53,9 +53,14 @@ type RegisterResult struct {
 	// Created reports a new endpoint (a use of the key value was consumed).
 	Created bool
 	// KeyChange reports that the registration presented another public key
-	// than the endpoint's: it is now a pending key change (E4), and
-	// Endpoint.State says pending, as the registrant's key sees it.
+	// than the endpoint's (or, for an endpoint without a key, no key): it is
+	// now a pending key change (E4), and Endpoint.State says pending, as the
+	// registrant's key sees it.
 	KeyChange bool
+
+	// changeThumb is the fingerprint of that key change: the new key's
+	// thumbprint, or a keyless re-registration's marker.
+	changeThumb string
 
 	// tokens are the Tokens issued in the transaction, minted into Tokens
 	// once it has committed.
@@ -100,9 +105,10 @@ func prepareKey(req *RegisterRequest) (string, error) {
 // Register registers a new endpoint or re-registers a known one (SPEC E1,
 // E2, E4, E9). The API key is checked on every call (K8, K12). A new
 // endpoint consumes one use of the key value; a re-registration with the same
-// public key never does. Errors: KindInvalid, KindInvalidClient (every key
-// refusal), KindConflict (the client id is registered with another key or in
-// another account).
+// public key never does. Errors: KindInvalid (also: a registration without
+// a key where the account requires keys; audited), KindInvalidClient (every
+// key refusal), KindConflict (the client id is registered in another
+// account, or a key change of it is pending already; audited).
 func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*RegisterResult, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
@@ -124,6 +130,8 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, req.ClientID)
 		case KindQuota:
 			r.auditQuota(ctx, "endpoint.register", req.ClientID, req.Remote, err)
+		default:
+			r.auditRegisterRefusal(ctx, err, req.Remote)
 		}
 		return nil, err
 	}
@@ -151,6 +159,11 @@ func (r *Registry) registerTx(tx Tx, now time.Time, req *RegisterRequest, thumb 
 	ku, err := r.checkKey(tx, now, req.APIKey, target, req.Remote)
 	if err != nil {
 		return err
+	}
+	if thumb == "" && ku.target.Settings.RequireEndpointKeys {
+		return E(KindInvalid, "this account requires endpoint keys: register with public_key and key_type",
+			&refusedAttempt{actor: "key:" + ku.key.ID, account: ku.target.ID, target: req.ClientID,
+				detail: map[string]string{"reason": "account requires endpoint keys", "key_id": ku.key.ID}})
 	}
 	if ep == nil {
 		return r.registerNew(tx, now, req, ku, thumb, res, events)
@@ -216,12 +229,15 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 // Another public key than the endpoint's becomes a pending key change; the
 // same key re-registers, and only a proven registration updates the
 // endpoint of a keyed endpoint (an unproven one could come from anyone who
-// holds the API key and knows the public key).
+// holds the API key and knows the public key). An endpoint without a key
+// can prove nothing: a registration without a key for it is a key change
+// too, never a new device code or tokens without an admin's decision
+// (issue 10).
 func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *keyUse, ep *Endpoint, thumb string, res *RegisterResult) error {
 	if ep.AccountID != ku.target.ID {
 		return E(KindConflict, "this client id is registered in another account", nil)
 	}
-	if ep.KeyThumbprint != thumb {
+	if ep.KeyThumbprint != thumb || thumb == "" {
 		return r.requestKeyChange(tx, now, req, ku, ep, thumb, res)
 	}
 	if err := tx.RecordKeyUse(ku.value.ID, now, addrString(req.Remote), false); err != nil {

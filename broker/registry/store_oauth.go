@@ -24,16 +24,26 @@ type DeviceCode struct {
 }
 
 // KeyChange is a pending change of an endpoint's public key (SPEC E4): an
-// unsigned registration for a known client id with another key. The old key
-// stays in force until an admin approves the change.
+// unsigned registration for a known client id with another key, or without
+// a key for an endpoint that has none (issue 10). The old key stays in
+// force until an admin approves the change. An endpoint has at most one:
+// the first stays until it is decided.
 type KeyChange struct {
-	EndpointID    string
-	AccountID     string
-	KeyType       string
-	PublicKey     []byte
+	EndpointID string
+	AccountID  string
+	KeyType    string // "" for a keyless re-registration
+	PublicKey  []byte
+	// KeyThumbprint is the new key's RFC 7638 thumbprint, or for a keyless
+	// re-registration a "keyless-…" marker naming that one request (its
+	// device code carries the same): the fingerprint an admin approves.
 	KeyThumbprint string
 	KeyID         string // API key of the registration that asked for it
 	KeyValueID    string
+	// What the registration said about the device; approval applies it.
+	Description   string
+	Hostname      string
+	OS            string
+	Version       string
 	RequestedAt   time.Time
 	RequestedFrom string
 }
@@ -58,17 +68,29 @@ type OAuthTx interface {
 	// or has expired; ErrNotFound when there is no such code.
 	ConsumeDeviceCode(hash []byte, at time.Time) error
 
-	// PutKeyChange stores the pending key change of an endpoint, replacing
-	// any earlier one. ErrNotFound when the endpoint does not exist.
-	PutKeyChange(kc *KeyChange) error
+	// CreateKeyChange stores the pending key change of an endpoint, in one
+	// conditional insert that requires the endpoint to have none: it
+	// returns ErrConflict, changing nothing, when one is pending (a pending
+	// change is never replaced), and ErrNotFound when the endpoint does not
+	// exist.
+	CreateKeyChange(kc *KeyChange) error
 	// GetKeyChange returns the pending key change of an endpoint, or ErrNotFound.
 	GetKeyChange(endpointID string) (*KeyChange, error)
 	// ListKeyChanges lists the pending key changes of the given accounts
 	// (nil = every account), ordered by RequestedAt, then EndpointID.
 	ListKeyChanges(accountIDs []string) ([]KeyChange, error)
-	// DeleteKeyChange removes an endpoint's pending key change; ErrNotFound
-	// when there is none.
-	DeleteKeyChange(endpointID string) error
+	// DeleteKeyChange removes an endpoint's pending key change, in one
+	// conditional delete that requires its KeyThumbprint to be thumbprint
+	// ("" = whichever is pending). ErrNotFound when there is none;
+	// ErrConflict, changing nothing, when the pending one has another
+	// thumbprint.
+	DeleteKeyChange(endpointID, thumbprint string) error
+	// RebindDeviceCode moves the device code of an endpoint issued for the
+	// thumbprint `from` to the thumbprint `to`, replacing a code the
+	// endpoint has for `to` (an approved keyless re-registration: its code
+	// now answers for the keyless endpoint). ErrNotFound when the endpoint
+	// has no code for `from`.
+	RebindDeviceCode(endpointID, from, to string) error
 
 	// GetRefreshToken returns the refresh token with this hash without
 	// consuming it, or ErrNotFound.

@@ -56,6 +56,13 @@ type AccountSettings struct {
 	// with DeleteStale they are deleted instead.
 	StaleAfter  time.Duration
 	DeleteStale bool
+	// RequireEndpointKeys refuses registrations without a public key
+	// (SPEC T1).
+	RequireEndpointKeys bool
+	// RequireDPoP refuses the HCP-Request-Signature fallback for device
+	// tokens bound to a key: logins prove possession with DPoP (or QUIC)
+	// only (SPEC T3).
+	RequireDPoP bool
 }
 
 // User is a person in an account. PasswordHash is an encoded Argon2id hash, or

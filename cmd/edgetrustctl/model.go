@@ -21,12 +21,14 @@ var accountTypes = []string{"vendor", "customer"}
 func modelCommands() []*command {
 	return []*command{
 		{
-			path: "accounts create", args: "--name NAME [--parent ID] [--type vendor|customer]",
+			path: "accounts create", args: "--name NAME [--parent ID] [--type vendor|customer] [--require-endpoint-keys] [--require-dpop]",
 			summary: "create an account below yours (or --parent)",
 			help: `Creates an account. Its parent is --parent, else --account, else your own
 account. A new customer account gets the predefined keys (Default key for
 client and gateway, Chrome, Embedded, Edge), all allowances off; their values
-are shown only once regenerated ("keys regenerate").
+are shown only once regenerated ("keys regenerate"). --require-endpoint-keys
+refuses registrations without a public key; --require-dpop refuses
+HCP-Request-Signature as the proof of a device token on login (DPoP only).
 
 Example:
   edgetrustctl accounts create --name "Acme Corp" --type customer -o json`,
@@ -48,7 +50,9 @@ Example:
 			help: `Changes only what is given. Disabling an account refuses every key of it and
 of the accounts below it. Durations are Go durations (90s, 15m, 12h); 0 means
 the broker's default (lifetimes) or never (stale time). Quotas of 0 mean no
-limit.
+limit. --require-endpoint-keys refuses registrations without a public key;
+--require-dpop refuses HCP-Request-Signature as the proof of a device token
+on login (DPoP only).
 
 Example:
   edgetrustctl accounts update 3f1c0e9a-6b2d-4c8e-9f7a-1d2e3c4b5a69 --name "Acme" \
@@ -286,9 +290,15 @@ func setupAccountsCreate(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.StringVar(&req.Type, "type", "customer", "account type: vendor or customer")
 	fs.BoolVar(&req.TrustAllEndpoints, "trust-all-endpoints", false, "trust every endpoint registering in the account at once")
 	fs.BoolVar(&req.DenyUserCreation, "deny-user-creation", false, "refuse session logins of unknown users instead of creating them")
+	var requireKeys, requireDPoP bool
+	fs.BoolVar(&requireKeys, "require-endpoint-keys", false, "refuse registrations without a public key")
+	fs.BoolVar(&requireDPoP, "require-dpop", false, "refuse HCP-Request-Signature as the proof of a device token on login: DPoP only")
 	return func(c *cli, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
+		}
+		if requireKeys || requireDPoP {
+			req.Settings = &api.AccountSettings{RequireEndpointKeys: requireKeys, RequireDPoP: requireDPoP}
 		}
 		if strings.TrimSpace(req.Name) == "" {
 			return usagef("accounts create needs --name")
@@ -339,6 +349,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 		staleAfter                   time.Duration
 		keyQuota, endpointQuota      int
 		deleteStale                  bool
+		requireKeys, requireDPoP     bool
 	)
 	fs.StringVar(&name, "name", "", "new name")
 	fs.BoolVar(&disabled, "disabled", false, "disable (true) or enable (false) the account")
@@ -351,6 +362,8 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.IntVar(&endpointQuota, "endpoint-quota", 0, "most endpoints the account may hold (0 = no limit)")
 	fs.DurationVar(&staleAfter, "stale-after", 0, "mark endpoints not seen for this long stale (0 = never)")
 	fs.BoolVar(&deleteStale, "delete-stale", false, "delete stale endpoints instead of marking them")
+	fs.BoolVar(&requireKeys, "require-endpoint-keys", false, "refuse registrations without a public key")
+	fs.BoolVar(&requireDPoP, "require-dpop", false, "refuse HCP-Request-Signature as the proof of a device token on login: DPoP only")
 	return func(c *cli, args []string) error {
 		id, err := oneID(args, "account id")
 		if err != nil {
@@ -373,7 +386,8 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 		if ch("deny-user-creation") {
 			req.DenyUserCreation = &denyUser
 		}
-		settings := []string{"device-token-ttl", "user-token-ttl", "refresh-ttl", "key-quota", "endpoint-quota", "stale-after", "delete-stale"}
+		settings := []string{"device-token-ttl", "user-token-ttl", "refresh-ttl", "key-quota", "endpoint-quota", "stale-after", "delete-stale",
+			"require-endpoint-keys", "require-dpop"}
 		anySetting := false
 		for _, s := range settings {
 			anySetting = anySetting || ch(s)
@@ -414,6 +428,12 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 				}
 				if ch("delete-stale") {
 					s.DeleteStale = deleteStale
+				}
+				if ch("require-endpoint-keys") {
+					s.RequireEndpointKeys = requireKeys
+				}
+				if ch("require-dpop") {
+					s.RequireDPoP = requireDPoP
 				}
 				req.Settings = &s
 			}
@@ -456,7 +476,8 @@ func (c *cli) printAccountDetail(a *api.Account) error {
 		{"DEVICE-TOKEN-TTL", secs(s.DeviceTokenTTLSeconds, "default")}, {"USER-TOKEN-TTL", secs(s.UserTokenTTLSeconds, "default")},
 		{"REFRESH-TTL", secs(s.RefreshTTLSeconds, "default")}, {"KEY-QUOTA", quota(s.KeyQuota)},
 		{"ENDPOINT-QUOTA", quota(s.EndpointQuota)}, {"STALE-AFTER", secs(s.StaleAfterSeconds, "never")},
-		{"DELETE-STALE", yesNo(s.DeleteStale)}, {"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
+		{"DELETE-STALE", yesNo(s.DeleteStale)}, {"REQUIRE-ENDPOINT-KEYS", yesNo(s.RequireEndpointKeys)},
+		{"REQUIRE-DPOP", yesNo(s.RequireDPoP)}, {"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
 	}
 	return c.table("FIELD\tVALUE", len(rows), func(i int) []string { return rows[i][:] })
 }

@@ -154,6 +154,27 @@ func TestModelAgainstBroker(t *testing.T) {
 			t.Errorf("accounts show %q", show)
 		}
 	})
+	t.Run("accounts require endpoint keys and DPoP", func(t *testing.T) {
+		strict := decodeJSON[api.Account](t, mustRun(t, "", "accounts", "create", "--name", "Strict", "--parent", acmeID,
+			"--require-endpoint-keys", "--require-dpop", "-o", "json").stdout)
+		if diff := cmp.Diff(api.AccountSettings{RequireEndpointKeys: true, RequireDPoP: true}, strict.Settings); diff != "" {
+			t.Errorf("created settings (-want +got):\n%s", diff)
+		}
+		got := decodeJSON[api.Account](t, mustRun(t, "", "accounts", "update", cust.ID, "--require-dpop", "-o", "json").stdout)
+		want := api.AccountSettings{DeviceTokenTTLSeconds: 900, KeyQuota: 5, RequireDPoP: true}
+		if diff := cmp.Diff(want, got.Settings); diff != "" {
+			t.Errorf("updated settings (-want +got):\n%s", diff)
+		}
+		got = decodeJSON[api.Account](t, mustRun(t, "", "accounts", "update", cust.ID, "--require-dpop=false",
+			"--require-endpoint-keys", "-o", "json").stdout)
+		want = api.AccountSettings{DeviceTokenTTLSeconds: 900, KeyQuota: 5, RequireEndpointKeys: true}
+		if diff := cmp.Diff(want, got.Settings); diff != "" {
+			t.Errorf("updated settings (-want +got):\n%s", diff)
+		}
+		if show := mustRun(t, "", "accounts", "show", cust.ID).stdout; !strings.Contains(show, "REQUIRE-ENDPOINT-KEYS") {
+			t.Errorf("accounts show %q", show)
+		}
+	})
 
 	// users and roles
 	var bob api.UserDetail

@@ -83,7 +83,19 @@ func TestSessionsCommands(t *testing.T) {
 	if len(kcs) != 1 || kcs[0].EndpointID != id || kcs[0].KeyFingerprint == kcs[0].OldKeyFingerprint {
 		t.Fatalf("key changes %+v", kcs)
 	}
-	ep := decodeJSON[api.Endpoint](t, mustRun(t, "endpoints", "approve-key-change", id, "-o", "json").stdout)
+	// Approving names the fingerprint seen (issue 10): without it is a
+	// usage error, another one fails and changes nothing.
+	if r := runCLI(t, env, "", "endpoints", "approve-key-change", id); r.code != 2 || !strings.Contains(r.stderr, "--fingerprint") {
+		t.Errorf("approving without --fingerprint: exit %d, %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "endpoints", "approve-key-change", id, "--fingerprint", "ed25519:"+kcs[0].OldKeyFingerprint); r.code != 1 || !strings.Contains(r.stderr, "another fingerprint") {
+		t.Errorf("approving another fingerprint: exit %d, %q", r.code, r.stderr)
+	}
+	table := mustRun(t, "endpoints", "key-changes").stdout
+	if !strings.Contains(table, "ed25519:"+kcs[0].KeyFingerprint) || !strings.Contains(table, "REQUESTED-HOSTNAME") {
+		t.Errorf("key changes table %q", table)
+	}
+	ep := decodeJSON[api.Endpoint](t, mustRun(t, "endpoints", "approve-key-change", id, "--fingerprint", "ed25519:"+kcs[0].KeyFingerprint, "-o", "json").stdout)
 	if ep.KeyFingerprint != kcs[0].KeyFingerprint || ep.State != api.StateTrusted {
 		t.Fatalf("after approval: %+v", ep)
 	}
@@ -94,7 +106,7 @@ func TestSessionsCommands(t *testing.T) {
 	if r := mustRun(t, "endpoints", "reject-key-change", id); !strings.Contains(r.stdout, "rejected") || !strings.Contains(r.stdout, kcs[0].KeyFingerprint) {
 		t.Errorf("reject: %q", r.stdout)
 	}
-	if r := runCLI(t, env, "", "endpoints", "approve-key-change", id); r.code != 1 {
+	if r := runCLI(t, env, "", "endpoints", "approve-key-change", id, "--fingerprint", kcs[0].KeyFingerprint); r.code != 1 {
 		t.Errorf("approving a change that is gone: exit %d", r.code)
 	}
 

@@ -18,6 +18,11 @@ type AccountSettings struct {
 	// (SPEC E8); with DeleteStale they are deleted instead.
 	StaleAfterSeconds int64 `json:"stale_after_seconds"`
 	DeleteStale       bool  `json:"delete_stale"`
+	// RequireEndpointKeys refuses registrations without a public key
+	// (SPEC T1); RequireDPoP refuses HCP-Request-Signature as the proof of
+	// a bound device token on login: DPoP only (SPEC T3).
+	RequireEndpointKeys bool `json:"require_endpoint_keys"`
+	RequireDPoP         bool `json:"require_dpop"`
 }
 
 // CreateAccountRequest creates an account below ParentID ("" = the caller's

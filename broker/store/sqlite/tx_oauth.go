@@ -98,25 +98,32 @@ func (t *tx) ConsumeDeviceCode(hash []byte, at time.Time) error {
 // --- Key changes ---
 
 const keyChangeCols = `endpoint_id, account_id, key_type, public_key, key_thumbprint, key_id, key_value_id,
-	requested_at, requested_from`
+	description, hostname, os, version, requested_at, requested_from`
 
 func scanKeyChange(r rowScanner) (registry.KeyChange, error) {
 	var kc registry.KeyChange
 	err := r.Scan(&kc.EndpointID, &kc.AccountID, &kc.KeyType, scanBlob{&kc.PublicKey}, &kc.KeyThumbprint,
-		&kc.KeyID, &kc.KeyValueID, scanTime{&kc.RequestedAt}, &kc.RequestedFrom)
+		&kc.KeyID, &kc.KeyValueID, &kc.Description, &kc.Hostname, &kc.OS, &kc.Version,
+		scanTime{&kc.RequestedAt}, &kc.RequestedFrom)
 	return kc, err
 }
 
-func (t *tx) PutKeyChange(kc *registry.KeyChange) error {
-	_, err := t.exec(`INSERT INTO endpoint_key_changes (`+keyChangeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (endpoint_id) DO UPDATE SET account_id = excluded.account_id, key_type = excluded.key_type,
-		public_key = excluded.public_key, key_thumbprint = excluded.key_thumbprint, key_id = excluded.key_id,
-		key_value_id = excluded.key_value_id, requested_at = excluded.requested_at,
-		requested_from = excluded.requested_from`,
+// CreateKeyChange never replaces a pending change: the insert does nothing
+// when the endpoint has one, and that is the conflict.
+func (t *tx) CreateKeyChange(kc *registry.KeyChange) error {
+	res, err := t.exec(`INSERT INTO endpoint_key_changes (`+keyChangeCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id) DO NOTHING`,
 		kc.EndpointID, kc.AccountID, kc.KeyType, blob(kc.PublicKey), kc.KeyThumbprint, kc.KeyID, kc.KeyValueID,
-		nanos(kc.RequestedAt), kc.RequestedFrom)
+		kc.Description, kc.Hostname, kc.OS, kc.Version, nanos(kc.RequestedAt), kc.RequestedFrom)
 	if err != nil {
 		return fmt.Errorf("storing key change of %s: %w", kc.EndpointID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storing key change of %s: %w", kc.EndpointID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("storing key change of %s: one is pending: %w", kc.EndpointID, registry.ErrConflict)
 	}
 	return nil
 }
@@ -140,9 +147,20 @@ func (t *tx) ListKeyChanges(accountIDs []string) ([]registry.KeyChange, error) {
 	return list(t, "key changes", scanKeyChange, q+` ORDER BY requested_at, endpoint_id`, args...)
 }
 
-func (t *tx) DeleteKeyChange(endpointID string) error {
-	return t.execOne("deleting key change of endpoint", endpointID,
-		`DELETE FROM endpoint_key_changes WHERE endpoint_id = ?`, endpointID)
+func (t *tx) DeleteKeyChange(endpointID, thumbprint string) error {
+	return t.updateIf("deleting key change of endpoint "+endpointID, registry.ErrConflict,
+		`SELECT 1 FROM endpoint_key_changes WHERE endpoint_id = ?`, endpointID,
+		`DELETE FROM endpoint_key_changes WHERE endpoint_id = ? AND (? = '' OR key_thumbprint = ?)`,
+		endpointID, thumbprint, thumbprint)
+}
+
+func (t *tx) RebindDeviceCode(endpointID, from, to string) error {
+	if _, err := t.exec(`DELETE FROM device_codes WHERE endpoint_id = ? AND key_thumbprint = ? AND ? <> ?`,
+		endpointID, to, from, to); err != nil {
+		return fmt.Errorf("rebinding device code of %s: %w", endpointID, err)
+	}
+	return t.execOne("rebinding device code of endpoint", endpointID,
+		`UPDATE device_codes SET key_thumbprint = ? WHERE endpoint_id = ? AND key_thumbprint = ?`, to, endpointID, from)
 }
 
 // --- Token state ---

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func testOAuth(t *testing.T, s registry.Store) {
 		{"DevicePolls", testDevicePolls},
 		{"ConsumeDeviceCodeConcurrent", testConsumeDeviceCodeConcurrent},
 		{"KeyChanges", testKeyChanges},
+		{"RebindDeviceCode", testRebindDeviceCode},
 		{"CascadeOnEndpointDelete", testOAuthCascade},
 		{"GetRefreshToken", testGetRefreshToken},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
@@ -179,17 +181,29 @@ func testConsumeDeviceCodeConcurrent(t *testing.T, s registry.Store) {
 func keyChange(endpoint, account, thumb string, when time.Duration) registry.KeyChange {
 	return registry.KeyChange{
 		EndpointID: endpoint, AccountID: account, KeyType: "rsa", PublicKey: []byte{9, 8, 7},
-		KeyThumbprint: thumb, KeyID: "key-1", KeyValueID: "kv-1", RequestedAt: at(when), RequestedFrom: "192.0.2.7",
+		KeyThumbprint: thumb, KeyID: "key-1", KeyValueID: "kv-1", Description: "Floor 3", Hostname: "prn-3",
+		OS: "PrinterOS", Version: "7.1", RequestedAt: at(when), RequestedFrom: "192.0.2.7",
 	}
+}
+
+func getKeyChange(t *testing.T, s registry.Store, endpoint string) (*registry.KeyChange, error) {
+	t.Helper()
+	var kc *registry.KeyChange
+	var gerr error
+	view(t, s, func(tx registry.Tx) error {
+		kc, gerr = tx.GetKeyChange(endpoint)
+		return nil
+	})
+	return kc, gerr
 }
 
 func testKeyChanges(t *testing.T, s registry.Store) {
 	first := keyChange("ep-1", acctA, "new-1", time.Minute)
-	second := keyChange("ep-1", acctA, "new-2", 2*time.Minute) // replaces first
+	second := keyChange("ep-1", acctA, "new-2", 2*time.Minute) // refused: first is pending
 	ep2 := keyChange("ep-2", acctA, "new-3", time.Second)
 	ep3 := keyChange("ep-3", acctB, "new-4", time.Hour)
-	for _, kc := range []registry.KeyChange{first, second, ep2, ep3} {
-		wantErr(t, "PutKeyChange", inTx(t, s, func(tx registry.Tx) error { return tx.PutKeyChange(&kc) }), nil)
+	for _, kc := range []registry.KeyChange{first, ep2, ep3} {
+		wantErr(t, "CreateKeyChange", inTx(t, s, func(tx registry.Tx) error { return tx.CreateKeyChange(&kc) }), nil)
 	}
 	listed := func(ids []string) []registry.KeyChange {
 		var got []registry.KeyChange
@@ -200,19 +214,19 @@ func testKeyChanges(t *testing.T, s registry.Store) {
 		})
 		return got
 	}
-	t.Run("get", func(t *testing.T) {
-		var got *registry.KeyChange
-		view(t, s, func(tx registry.Tx) error {
-			var err error
-			got, err = tx.GetKeyChange("ep-1")
-			return err
-		})
-		if d := diff(&second, got); d != "" {
-			t.Errorf("GetKeyChange after a replacement (-want +got):\n%s", d)
+	t.Run("never replaced", func(t *testing.T) {
+		wantErr(t, "CreateKeyChange while one is pending",
+			inTx(t, s, func(tx registry.Tx) error { return tx.CreateKeyChange(&second) }), registry.ErrConflict)
+		got, err := getKeyChange(t, s, "ep-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff(&first, got); d != "" {
+			t.Errorf("GetKeyChange after a refused second change (-want +got):\n%s", d)
 		}
 	})
 	t.Run("list", func(t *testing.T) {
-		if d := diff([]registry.KeyChange{ep2, second, ep3}, listed(nil)); d != "" {
+		if d := diff([]registry.KeyChange{ep2, first, ep3}, listed(nil)); d != "" {
 			t.Errorf("ListKeyChanges(nil) (-want +got):\n%s", d)
 		}
 		if d := diff([]registry.KeyChange{ep3}, listed([]string{acctB})); d != "" {
@@ -223,13 +237,59 @@ func testKeyChanges(t *testing.T, s registry.Store) {
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
-		wantErr(t, "DeleteKeyChange", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-2") }), nil)
-		wantErr(t, "DeleteKeyChange again", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-2") }), registry.ErrNotFound)
-		wantErr(t, "GetKeyChange", inTx(t, s, func(tx registry.Tx) error { _, err := tx.GetKeyChange("ep-2"); return err }), registry.ErrNotFound)
+		wantErr(t, "DeleteKeyChange of another thumbprint",
+			inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-1", "new-2") }), registry.ErrConflict)
+		if _, err := getKeyChange(t, s, "ep-1"); err != nil {
+			t.Errorf("the change is gone after a refused delete: %v", err)
+		}
+		wantErr(t, "DeleteKeyChange by thumbprint", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-1", "new-1") }), nil)
+		wantErr(t, "DeleteKeyChange of whichever", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-2", "") }), nil)
+		wantErr(t, "DeleteKeyChange again", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-2", "") }), registry.ErrNotFound)
+		wantErr(t, "DeleteKeyChange by thumbprint, none pending",
+			inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-2", "new-3") }), registry.ErrNotFound)
+		_, err := getKeyChange(t, s, "ep-2")
+		wantErr(t, "GetKeyChange", err, registry.ErrNotFound)
 		orphan := keyChange("no-such-endpoint", acctA, "x", 0)
-		wantErr(t, "PutKeyChange for a missing endpoint",
-			inTx(t, s, func(tx registry.Tx) error { return tx.PutKeyChange(&orphan) }), registry.ErrNotFound)
+		wantErr(t, "CreateKeyChange for a missing endpoint",
+			inTx(t, s, func(tx registry.Tx) error { return tx.CreateKeyChange(&orphan) }), registry.ErrNotFound)
+		// Once decided, a new change may come.
+		wantErr(t, "CreateKeyChange after the first was decided",
+			inTx(t, s, func(tx registry.Tx) error { return tx.CreateKeyChange(&second) }), nil)
+		wantErr(t, "DeleteKeyChange", inTx(t, s, func(tx registry.Tx) error { return tx.DeleteKeyChange("ep-1", "") }), nil)
 	})
+	t.Run("concurrent", func(t *testing.T) {
+		const workers = 16
+		ok, lost := race(t, s, "CreateKeyChange", workers, registry.ErrConflict, func(i int, tx registry.Tx) error {
+			kc := keyChange("ep-2", acctA, fmt.Sprintf("racer-%d", i), time.Duration(i)*time.Second)
+			return tx.CreateKeyChange(&kc)
+		})
+		if ok != 1 || lost != workers-1 {
+			t.Errorf("%d key changes stored and %d refused, want 1 and %d", ok, lost, workers-1)
+		}
+	})
+}
+
+func testRebindDeviceCode(t *testing.T, s registry.Store) {
+	update(t, s, func(tx registry.Tx) error { e := fullEndpoint("ep-rebind"); return tx.CreateEndpoint(&e) })
+	old := registry.DeviceCode{Hash: []byte("dc-rebind-old"), EndpointID: "ep-rebind", AccountID: acctA, ExpiresAt: at(time.Hour)}
+	marked := old
+	marked.Hash, marked.KeyThumbprint = []byte("dc-rebind-new"), "keyless-x"
+	for _, dc := range []registry.DeviceCode{old, marked} {
+		wantErr(t, "PutDeviceCode", inTx(t, s, func(tx registry.Tx) error { return tx.PutDeviceCode(&dc) }), nil)
+	}
+	wantErr(t, "RebindDeviceCode", inTx(t, s, func(tx registry.Tx) error { return tx.RebindDeviceCode("ep-rebind", "keyless-x", "") }), nil)
+	_, err := getDeviceCode(t, s, "dc-rebind-old")
+	wantErr(t, "GetDeviceCode of the code replaced", err, registry.ErrNotFound)
+	got, err := getDeviceCode(t, s, "dc-rebind-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := marked
+	want.KeyThumbprint = ""
+	if d := diff(&want, got); d != "" {
+		t.Errorf("the rebound code (-want +got):\n%s", d)
+	}
+	wantErr(t, "RebindDeviceCode again", inTx(t, s, func(tx registry.Tx) error { return tx.RebindDeviceCode("ep-rebind", "keyless-x", "") }), registry.ErrNotFound)
 }
 
 func testOAuthCascade(t *testing.T, s registry.Store) {
@@ -243,7 +303,7 @@ func testOAuthCascade(t *testing.T, s registry.Store) {
 			return err
 		}
 		kc := keyChange("ep-doomed", acctA, "t2", 0)
-		if err := tx.PutKeyChange(&kc); err != nil {
+		if err := tx.CreateKeyChange(&kc); err != nil {
 			return err
 		}
 		return tx.DeleteEndpoint("ep-doomed")
