@@ -30,21 +30,34 @@ type Store interface {
 	Close() error
 }
 
-// Tx is the set of operations inside a transaction. A Tx belongs to the
-// goroutine running fn and only until fn returns: it is not safe for
-// concurrent use. Methods that look up one row return an error wrapping
-// ErrNotFound when it does not exist. Zero
+// Tx is the set of operations inside a transaction: one small interface
+// per entity, composed. A Tx belongs to the goroutine running fn and only
+// until fn returns: it is not safe for concurrent use. Methods that look up
+// one row return an error wrapping ErrNotFound when it does not exist. Zero
 // time.Time values are stored as NULL and read back as zero.
 type Tx interface {
+	AccountTx
+	UserTx
+	RoleTx
+	KeyTx
+	EndpointTx
+	RefreshTokenTx
+	AuditTx
+	MetaTx
 	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
-	// Accounts.
+}
+
+// AccountTx keeps accounts.
+type AccountTx interface {
 	CreateAccount(a *Account) error // ErrConflict on a duplicate id
 	GetAccount(id string) (*Account, error)
 	ListAccounts() ([]Account, error) // ordered by CreatedAt, then ID
 	UpdateAccount(a *Account) error
+}
 
-	// Users. (AccountID, Username, Domain) is unique, case-insensitively
-	// on Username and Domain.
+// UserTx keeps users. (AccountID, Username, Domain) is unique,
+// case-insensitively on Username and Domain.
+type UserTx interface {
 	CreateUser(u *User) error // ErrConflict on a duplicate
 	GetUser(id string) (*User, error)
 	// FindUsers returns users matching every non-empty field of f.
@@ -52,8 +65,10 @@ type Tx interface {
 	UpdateUser(u *User) error
 	// DeleteUser deletes a user and its grants. ErrNotFound when missing.
 	DeleteUser(id string) error
+}
 
-	// Roles and grants.
+// RoleTx keeps roles and the grants of them to users.
+type RoleTx interface {
 	CreateRole(r *Role) error // ErrConflict on a duplicate id
 	GetRole(id string) (*Role, error)
 	ListRoles() ([]Role, error) // built-in first, then by CreatedAt, ID
@@ -64,8 +79,10 @@ type Tx interface {
 	ListGrants(userID string) ([]Grant, error)
 	// DeleteGrant deletes one grant. ErrNotFound when there is no such grant.
 	DeleteGrant(userID, roleID, accountID string) error
+}
 
-	// API keys and their values.
+// KeyTx keeps API keys and their values.
+type KeyTx interface {
 	CreateAPIKey(k *APIKey) error
 	GetAPIKey(id string) (*APIKey, error)
 	ListAPIKeys(accountID string) ([]APIKey, error) // "" = all; ordered by CreatedAt, ID
@@ -93,8 +110,10 @@ type Tx interface {
 	// UseCount < UseLimit; when no use is left it changes nothing and
 	// returns ErrLimitReached.
 	RecordKeyUse(valueID string, at time.Time, from string, consume bool) error
+}
 
-	// Endpoints.
+// EndpointTx keeps endpoints.
+type EndpointTx interface {
 	CreateEndpoint(e *Endpoint) error // ErrConflict when the id exists
 	GetEndpoint(id string) (*Endpoint, error)
 	ListEndpoints(f EndpointFilter) ([]Endpoint, error) // ordered by RegisteredAt, ID
@@ -109,8 +128,11 @@ type Tx interface {
 	DeleteEndpoint(id string) error
 	// CountEndpoints counts the endpoints of one account (SPEC K9).
 	CountEndpoints(accountID string) (int, error)
+}
 
-	// Refresh tokens.
+// RefreshTokenTx keeps refresh tokens. (Reading one without consuming it,
+// and the chains they form, are in OAuthTx.)
+type RefreshTokenTx interface {
 	CreateRefreshToken(t *RefreshToken) error
 	// ConsumeRefreshToken marks the token with this hash used at `at`, in one
 	// conditional update that requires it unused, unrevoked and unexpired.
@@ -126,12 +148,16 @@ type Tx interface {
 	// PurgeRefreshTokens deletes every refresh token that expired before
 	// `before` (used, revoked or not) and returns how many it deleted.
 	PurgeRefreshTokens(before time.Time) (int, error)
+}
 
-	// Audit.
+// AuditTx keeps the audit log.
+type AuditTx interface {
 	AppendAudit(e *AuditEvent) error               // sets e.ID
 	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
+}
 
-	// Meta holds small broker-wide settings (e.g. "bootstrap.done").
+// MetaTx holds small broker-wide settings (e.g. "bootstrap.done").
+type MetaTx interface {
 	GetMeta(key string) (string, error)
 	SetMeta(key, value string) error
 }
