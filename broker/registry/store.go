@@ -21,8 +21,26 @@ var (
 // conformance suite in broker/store/storetest.
 type Store interface {
 	// Update runs fn in one read-write transaction and commits it when fn
-	// returns nil; it rolls back and returns fn's error otherwise. Writers are
-	// serialised; a committed Update is durable.
+	// returns nil; it rolls back and returns fn's error otherwise. A
+	// committed Update is durable.
+	//
+	// Concurrent Updates behave as if serialised: the outcome is that of
+	// some order in which each ran alone, seeing every write committed
+	// before it. The registry relies on this for read-then-write rules
+	// (CountEndpoints then CreateEndpoint against a quota, reading an
+	// endpoint's state and recording the decision taken from it). A store
+	// whose database does not serialise by itself (PostgreSQL below
+	// SERIALIZABLE) must make it so: SERIALIZABLE isolation, or a lock
+	// every Update takes first.
+	//
+	// fn may therefore be run more than once: a store may roll fn's
+	// transaction back after a serialisation failure and run fn again in a
+	// new one. fn must have no effect outside the transaction that a second
+	// run would repeat or leave stale: it publishes no event and sends
+	// nothing (that is done after Update returns), and it (re)sets at its
+	// start every variable of the caller it assigns, so the values of an
+	// abandoned run do not survive. A store returns fn's own error without
+	// running it again.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction (a consistent snapshot).
 	View(ctx context.Context, fn func(Tx) error) error
