@@ -172,7 +172,37 @@ type RefreshTokenTx interface {
 type AuditTx interface {
 	AppendAudit(e *AuditEvent) error               // sets e.ID
 	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
+
+	// ListAuditChanges returns, in commit order, up to limit (<= 0: no
+	// limit) audit events committed after the position `after` (the zero
+	// ChangeCursor is the start of the log), and the cursor to pass next
+	// time: the position of the last event returned, or `after` when none
+	// was. Events of one Update come in ID order.
+	//
+	// A reader that passes back each cursor it got reads every committed
+	// event exactly once, however the Updates that appended them
+	// overlapped: an event that commits after a read comes after the
+	// cursor that read returned, even when its ID is lower than the IDs the
+	// read returned. The live event stream, the resynchronisation of a
+	// cluster and a webhook outbox read the log through it.
+	//
+	// IDs are not commit order on every store: PostgreSQL hands out
+	// sequence values at insert, so a transaction holding ID 7 may commit
+	// after one holding ID 8, and a reader that went on from 8 would never
+	// see 7. Such a store must order by a position fixed in commit order,
+	// e.g. a sequence taken under a lock held to commit (the lock
+	// serialising Updates does), or the inserting transaction's xid8 read
+	// only below pg_snapshot_xmin(pg_current_snapshot()) so that no
+	// transaction still open can commit below the cursor. Holding an event
+	// back until it is safe to return is allowed; skipping or repeating one
+	// is not.
+	ListAuditChanges(after ChangeCursor, limit int) ([]AuditEvent, ChangeCursor, error)
 }
+
+// ChangeCursor is a position in the commit order of the audit log
+// (AuditTx.ListAuditChanges). Zero is the start; otherwise it is opaque:
+// pass back what a store returned, to the same store.
+type ChangeCursor int64
 
 // MetaTx holds small broker-wide settings (e.g. "bootstrap.done").
 type MetaTx interface {

@@ -10,7 +10,8 @@
 // The suite pins the contracts documented on registry.Store and
 // registry.Tx: round trips (zero times stay zero, nanoseconds survive),
 // ErrNotFound / ErrConflict / ErrLimitReached, single-use consumption under
-// concurrency, filters and orderings, and commit / rollback.
+// concurrency, filters and orderings, commit / rollback, and the audit
+// log's change cursor across Updates that commit out of id order.
 package storetest
 
 import (
@@ -62,6 +63,8 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"PurgeRefreshTokens", testPurgeRefreshTokens},
 		{"Audit", testAudit},
 		{"ListAudit", testListAudit},
+		{"ChangeCursor", testChangeCursor},
+		{"ChangeCursorOverlap", testChangeCursorOverlap},
 		{"Meta", testMeta},
 		{"Transactions", testTransactions},
 		{"OAuth", testOAuth},
