@@ -39,6 +39,9 @@ func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*Bootst
 	}
 	now := r.now()
 	err = r.store.Update(ctx, func(tx Tx) error {
+		// A run abandoned after a serialisation failure (Store.Update) may
+		// have set Created; another broker may have bootstrapped since.
+		res.Created, res.RootAccountID = false, ""
 		root, err := tx.GetMeta(metaBootstrapped)
 		if err == nil {
 			res.RootAccountID = root

@@ -21,8 +21,26 @@ var (
 // conformance suite in broker/store/storetest.
 type Store interface {
 	// Update runs fn in one read-write transaction and commits it when fn
-	// returns nil; it rolls back and returns fn's error otherwise. Writers are
-	// serialised; a committed Update is durable.
+	// returns nil; it rolls back and returns fn's error otherwise. A
+	// committed Update is durable.
+	//
+	// Concurrent Updates behave as if serialised: the outcome is that of
+	// some order in which each ran alone, seeing every write committed
+	// before it. The registry relies on this for read-then-write rules
+	// (CountEndpoints then CreateEndpoint against a quota, reading an
+	// endpoint's state and recording the decision taken from it). A store
+	// whose database does not serialise by itself (PostgreSQL below
+	// SERIALIZABLE) must make it so: SERIALIZABLE isolation, or a lock
+	// every Update takes first.
+	//
+	// fn may therefore be run more than once: a store may roll fn's
+	// transaction back after a serialisation failure and run fn again in a
+	// new one. fn must have no effect outside the transaction that a second
+	// run would repeat or leave stale: it publishes no event and sends
+	// nothing (that is done after Update returns), and it (re)sets at its
+	// start every variable of the caller it assigns, so the values of an
+	// abandoned run do not survive. A store returns fn's own error without
+	// running it again.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction (a consistent snapshot).
 	View(ctx context.Context, fn func(Tx) error) error
@@ -30,21 +48,34 @@ type Store interface {
 	Close() error
 }
 
-// Tx is the set of operations inside a transaction. A Tx belongs to the
-// goroutine running fn and only until fn returns: it is not safe for
-// concurrent use. Methods that look up one row return an error wrapping
-// ErrNotFound when it does not exist. Zero
+// Tx is the set of operations inside a transaction: one small interface
+// per entity, composed. A Tx belongs to the goroutine running fn and only
+// until fn returns: it is not safe for concurrent use. Methods that look up
+// one row return an error wrapping ErrNotFound when it does not exist. Zero
 // time.Time values are stored as NULL and read back as zero.
 type Tx interface {
+	AccountTx
+	UserTx
+	RoleTx
+	KeyTx
+	EndpointTx
+	RefreshTokenTx
+	AuditTx
+	MetaTx
 	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
-	// Accounts.
+}
+
+// AccountTx keeps accounts.
+type AccountTx interface {
 	CreateAccount(a *Account) error // ErrConflict on a duplicate id
 	GetAccount(id string) (*Account, error)
 	ListAccounts() ([]Account, error) // ordered by CreatedAt, then ID
 	UpdateAccount(a *Account) error
+}
 
-	// Users. (AccountID, Username, Domain) is unique, case-insensitively
-	// on Username and Domain.
+// UserTx keeps users. (AccountID, Username, Domain) is unique,
+// case-insensitively on Username and Domain.
+type UserTx interface {
 	CreateUser(u *User) error // ErrConflict on a duplicate
 	GetUser(id string) (*User, error)
 	// FindUsers returns users matching every non-empty field of f.
@@ -52,8 +83,10 @@ type Tx interface {
 	UpdateUser(u *User) error
 	// DeleteUser deletes a user and its grants. ErrNotFound when missing.
 	DeleteUser(id string) error
+}
 
-	// Roles and grants.
+// RoleTx keeps roles and the grants of them to users.
+type RoleTx interface {
 	CreateRole(r *Role) error // ErrConflict on a duplicate id
 	GetRole(id string) (*Role, error)
 	ListRoles() ([]Role, error) // built-in first, then by CreatedAt, ID
@@ -64,8 +97,10 @@ type Tx interface {
 	ListGrants(userID string) ([]Grant, error)
 	// DeleteGrant deletes one grant. ErrNotFound when there is no such grant.
 	DeleteGrant(userID, roleID, accountID string) error
+}
 
-	// API keys and their values.
+// KeyTx keeps API keys and their values.
+type KeyTx interface {
 	CreateAPIKey(k *APIKey) error
 	GetAPIKey(id string) (*APIKey, error)
 	ListAPIKeys(accountID string) ([]APIKey, error) // "" = all; ordered by CreatedAt, ID
@@ -93,8 +128,10 @@ type Tx interface {
 	// UseCount < UseLimit; when no use is left it changes nothing and
 	// returns ErrLimitReached.
 	RecordKeyUse(valueID string, at time.Time, from string, consume bool) error
+}
 
-	// Endpoints.
+// EndpointTx keeps endpoints.
+type EndpointTx interface {
 	CreateEndpoint(e *Endpoint) error // ErrConflict when the id exists
 	GetEndpoint(id string) (*Endpoint, error)
 	ListEndpoints(f EndpointFilter) ([]Endpoint, error) // ordered by RegisteredAt, ID
@@ -109,8 +146,11 @@ type Tx interface {
 	DeleteEndpoint(id string) error
 	// CountEndpoints counts the endpoints of one account (SPEC K9).
 	CountEndpoints(accountID string) (int, error)
+}
 
-	// Refresh tokens.
+// RefreshTokenTx keeps refresh tokens. (Reading one without consuming it,
+// and the chains they form, are in OAuthTx.)
+type RefreshTokenTx interface {
 	CreateRefreshToken(t *RefreshToken) error
 	// ConsumeRefreshToken marks the token with this hash used at `at`, in one
 	// conditional update that requires it unused, unrevoked and unexpired.
@@ -126,12 +166,46 @@ type Tx interface {
 	// PurgeRefreshTokens deletes every refresh token that expired before
 	// `before` (used, revoked or not) and returns how many it deleted.
 	PurgeRefreshTokens(before time.Time) (int, error)
+}
 
-	// Audit.
+// AuditTx keeps the audit log.
+type AuditTx interface {
 	AppendAudit(e *AuditEvent) error               // sets e.ID
 	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
 
-	// Meta holds small broker-wide settings (e.g. "bootstrap.done").
+	// ListAuditChanges returns, in commit order, up to limit (<= 0: no
+	// limit) audit events committed after the position `after` (the zero
+	// ChangeCursor is the start of the log), and the cursor to pass next
+	// time: the position of the last event returned, or `after` when none
+	// was. Events of one Update come in ID order.
+	//
+	// A reader that passes back each cursor it got reads every committed
+	// event exactly once, however the Updates that appended them
+	// overlapped: an event that commits after a read comes after the
+	// cursor that read returned, even when its ID is lower than the IDs the
+	// read returned. The live event stream, the resynchronisation of a
+	// cluster and a webhook outbox read the log through it.
+	//
+	// IDs are not commit order on every store: PostgreSQL hands out
+	// sequence values at insert, so a transaction holding ID 7 may commit
+	// after one holding ID 8, and a reader that went on from 8 would never
+	// see 7. Such a store must order by a position fixed in commit order,
+	// e.g. a sequence taken under a lock held to commit (the lock
+	// serialising Updates does), or the inserting transaction's xid8 read
+	// only below pg_snapshot_xmin(pg_current_snapshot()) so that no
+	// transaction still open can commit below the cursor. Holding an event
+	// back until it is safe to return is allowed; skipping or repeating one
+	// is not.
+	ListAuditChanges(after ChangeCursor, limit int) ([]AuditEvent, ChangeCursor, error)
+}
+
+// ChangeCursor is a position in the commit order of the audit log
+// (AuditTx.ListAuditChanges). Zero is the start; otherwise it is opaque:
+// pass back what a store returned, to the same store.
+type ChangeCursor int64
+
+// MetaTx holds small broker-wide settings (e.g. "bootstrap.done").
+type MetaTx interface {
 	GetMeta(key string) (string, error)
 	SetMeta(key, value string) error
 }

@@ -24,6 +24,9 @@ const maxStmts = 256
 type dbConn struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	// beforeExec, when set, runs before each exec. Only tests set it: the
+	// store that interleaves Updates on purpose (export_test.go).
+	beforeExec func()
 }
 
 func newDBConn(ctx context.Context, db *sql.DB) (*dbConn, error) {
@@ -52,6 +55,9 @@ func (c *dbConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (c *dbConn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.beforeExec != nil {
+		c.beforeExec()
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err

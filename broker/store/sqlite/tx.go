@@ -827,6 +827,22 @@ func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 	return list(t, "audit events", scanAudit, q, args...)
 }
 
+// ListAuditChanges uses the audit id as the cursor. Ids are commit order
+// here: one writer connection runs the Updates one after another
+// (writer.go), AUTOINCREMENT gives each event a higher id than every event
+// before it, and a reader sees whole commits only. So an event that commits
+// after a read has a higher id than everything that read could return.
+func (t *tx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]registry.AuditEvent, registry.ChangeCursor, error) {
+	evs, err := t.ListAudit(registry.AuditFilter{AfterID: int64(after), Limit: max(limit, 0)})
+	if err != nil {
+		return nil, after, err
+	}
+	if len(evs) > 0 {
+		after = registry.ChangeCursor(evs[len(evs)-1].ID)
+	}
+	return evs, after, nil
+}
+
 // --- Meta ---
 
 func (t *tx) GetMeta(key string) (string, error) {

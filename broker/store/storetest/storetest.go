@@ -10,7 +10,16 @@
 // The suite pins the contracts documented on registry.Store and
 // registry.Tx: round trips (zero times stay zero, nanoseconds survive),
 // ErrNotFound / ErrConflict / ErrLimitReached, single-use consumption under
-// concurrency, filters and orderings, and commit / rollback.
+// concurrency, filters and orderings, commit / rollback, and the audit
+// log's change cursor across Updates that commit out of id order.
+//
+// Serialisation (serial.go) is checked through the registry itself: the
+// suite builds a registry.Registry over the store and races its use cases
+// (registrations against a quota, an approval against a rejection), since
+// what must hold is the outcome of the registry's read-then-write rules,
+// not any one method. CheckQuotaRace and CheckDecideRace are exported so
+// that a store's package can also show they fail on a store that does not
+// serialise Updates (see Interleaver).
 package storetest
 
 import (
@@ -62,8 +71,12 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"PurgeRefreshTokens", testPurgeRefreshTokens},
 		{"Audit", testAudit},
 		{"ListAudit", testListAudit},
+		{"ChangeCursor", testChangeCursor},
+		{"ChangeCursorOverlap", testChangeCursorOverlap},
 		{"Meta", testMeta},
 		{"Transactions", testTransactions},
+		{"QuotaRace", testQuotaRace},
+		{"DecideRace", testDecideRace},
 		{"OAuth", testOAuth},
 		{"Login", testLogin},
 	}
