@@ -20,8 +20,8 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/edgetrust/edgetrust/broker/agentapi"
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -47,7 +47,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	re := registrytest.New(t, registrytest.Options{})
+	re := brokertest.New(t, brokertest.Options{})
 	reg, admin := re.Registry, re.Admin(t)
 	auto, err := reg.CreateAPIKey(ctx, admin, registry.CreateAPIKeyRequest{Name: "auto", AutoTrust: true})
 	if err != nil {

@@ -8,13 +8,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 )
 
 func benchRegister(b *testing.B, wrap func(func() error) error) {
 	ctx := context.Background()
-	re := registrytest.New(b, registrytest.Options{})
+	re := brokertest.New(b, brokertest.Options{})
 	key, err := re.Registry.CreateAPIKey(ctx, re.Admin(b), registry.CreateAPIKeyRequest{Name: "auto", AutoTrust: true})
 	if err != nil {
 		b.Fatal(err)

@@ -20,13 +20,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
-const adminPassword = registrytest.AdminPassword
+const adminPassword = brokertest.AdminPassword
 
 type harness struct {
 	srv    *httptest.Server
@@ -39,7 +39,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	re := registrytest.New(t, registrytest.Options{})
+	re := brokertest.New(t, brokertest.Options{})
 	reg, iss := re.Registry, re.Issuer
 	core, logs := observer.New(zap.DebugLevel)
 	a, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: iss.JWKS(), Logger: zap.New(core)})

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 )
 
 // docBlocks returns the ```sh blocks of a Markdown file, in order.
@@ -59,7 +59,7 @@ func TestOAuthDocs(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BROKER="+h.srv.URL, "CA="+ca, "ADMIN_PASSWORD="+registrytest.AdminPassword)
+	cmd.Env = append(os.Environ(), "BROKER="+h.srv.URL, "CA="+ca, "ADMIN_PASSWORD="+brokertest.AdminPassword)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -29,9 +29,9 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
@@ -53,7 +53,7 @@ func (c *manualClock) Advance(d time.Duration) {
 // 1 s polling interval, an admin client, and the registry behind it.
 type oauthHarness struct {
 	srv   *httptest.Server
-	env   *registrytest.Env
+	env   *brokertest.Env
 	admin *api.Client
 	clock *manualClock // nil: the system clock
 	logs  *observer.ObservedLogs
@@ -69,7 +69,7 @@ func newOAuthHarness(t *testing.T, fakeClock bool) *oauthHarness {
 		h.clock = &manualClock{t: time.Now().UTC().Truncate(time.Second)}
 		clk = h.clock
 	}
-	h.env = registrytest.New(t, registrytest.Options{Clock: clk})
+	h.env = brokertest.New(t, brokertest.Options{Clock: clk})
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	// The log goes to the test's output too: a failure shows the cause of a 500.
@@ -82,7 +82,7 @@ func newOAuthHarness(t *testing.T, fakeClock bool) *oauthHarness {
 	h.srv = httptest.NewTLSServer(a.Handler())
 	t.Cleanup(h.srv.Close)
 	h.admin = api.New(h.srv.URL, h.srv.Client())
-	tr, err := h.admin.SignIn(context.Background(), api.SignInRequest{Username: "admin", Password: registrytest.AdminPassword})
+	tr, err := h.admin.SignIn(context.Background(), api.SignInRequest{Username: "admin", Password: brokertest.AdminPassword})
 	if err != nil {
 		t.Fatalf("SignIn: %v", err)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 )
 
 // registerFrom registers d with key from remote as a client of type typ.
@@ -252,7 +252,7 @@ func TestDecideManyAcrossChunks(t *testing.T) {
 // BenchmarkBulkApprove1000 approves 1,000 pending endpoints in one call and
 // then issues each its tokens, as pushed agents would fetch them.
 func BenchmarkBulkApprove1000(b *testing.B) {
-	re := registrytest.New(b, registrytest.Options{})
+	re := brokertest.New(b, brokertest.Options{})
 	admin := re.Admin(b)
 	ctx := context.Background()
 	for b.Loop() {
@@ -273,7 +273,7 @@ func BenchmarkBulkApprove1000(b *testing.B) {
 
 // BenchmarkDecideMany1000 times the bulk approval alone.
 func BenchmarkDecideMany1000(b *testing.B) {
-	re := registrytest.New(b, registrytest.Options{})
+	re := brokertest.New(b, brokertest.Options{})
 	admin := re.Admin(b)
 	ctx := context.Background()
 	for b.Loop() {

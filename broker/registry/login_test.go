@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/broker/token"
 )
 
@@ -302,7 +302,7 @@ func TestDPoPNonces(t *testing.T) {
 		t.Fatalf("another broker of the store refuses the nonce: %v %v", ok, err)
 	}
 	// A broker of another store does not.
-	if _, ok, _ := registrytest.New(t, registrytest.Options{Clock: e.clk}).Registry.CheckDPoPNonce(e.ctx, n); ok {
+	if _, ok, _ := brokertest.New(t, brokertest.Options{Clock: e.clk}).Registry.CheckDPoPNonce(e.ctx, n); ok {
 		t.Fatal("a broker of another store accepts the nonce")
 	}
 	for _, bad := range []string{"", "x", n + "A", n[:len(n)-2] + "AA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {

@@ -15,8 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/apikey"
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/broker/token"
 )
 
@@ -41,17 +41,17 @@ type env struct {
 	clk    *fakeClock
 	admin  *registry.Principal
 	root   string
-	re     *registrytest.Env
+	re     *brokertest.Env
 }
 
-const adminPW = registrytest.AdminPassword
+const adminPW = brokertest.AdminPassword
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	re := registrytest.New(t, registrytest.Options{Clock: clk})
+	re := brokertest.New(t, brokertest.Options{Clock: clk})
 	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, signer: re.Issuer, clk: clk, root: re.RootAccountID, re: re}
 	e.admin = re.Admin(t)
 	return e

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 )
 
 // S6: a user lists and ends their own sessions; an admin with ModifyUser
@@ -16,10 +16,10 @@ func TestSessions(t *testing.T) {
 	l := newLoginEnv(t)
 	tr := l.tree()
 	// sam signs in twice and logs in once at the device.
-	l.newUser(registry.CreateUserRequest{Username: "sam", Password: registrytest.UserPassword})
+	l.newUser(registry.CreateUserRequest{Username: "sam", Password: brokertest.UserPassword})
 	signIn := func() (*registry.TokenPair, *registry.Principal) {
 		t.Helper()
-		tp, _, err := l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "sam", Password: registrytest.UserPassword, AccountID: l.root, Remote: loopback})
+		tp, _, err := l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "sam", Password: brokertest.UserPassword, AccountID: l.root, Remote: loopback})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestSessions(t *testing.T) {
 	l.clk.Advance(time.Minute)
 	second, _ := signIn()
 	l.clk.Advance(time.Minute)
-	atDevice, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: "sam", Password: registrytest.UserPassword})
+	atDevice, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: "sam", Password: brokertest.UserPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

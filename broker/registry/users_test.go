@@ -8,8 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 )
 
 func grantIDs(gs []registry.Grant) []string {
@@ -238,7 +238,7 @@ func TestGrants(t *testing.T) {
 	if ev := e.lastAudit("grant.create"); ev.Detail["role_id"] != registry.RoleApprover || ev.AccountID != tr.custA.ID {
 		t.Fatalf("audit %+v", ev)
 	}
-	dana := e.re.SignIn(t, "dana", registrytest.UserPassword, tr.custA.ID)
+	dana := e.re.SignIn(t, "dana", brokertest.UserPassword, tr.custA.ID)
 	if _, err := e.reg.Decide(e.ctx, dana, d.id, registry.ActionApprove, loopback); err != nil {
 		t.Fatalf("approver at A deciding in A1: %v", err)
 	}
@@ -264,7 +264,7 @@ func TestGrants(t *testing.T) {
 	}
 	wantKind(t, e.reg.Ungrant(e.ctx, e.admin, u.UserID, "approver", tr.custA.ID, loopback), registry.KindNotFound)
 	// A revoked role takes effect on the next call.
-	dana = e.re.SignIn(t, "dana", registrytest.UserPassword, tr.custA.ID)
+	dana = e.re.SignIn(t, "dana", brokertest.UserPassword, tr.custA.ID)
 	_, err = e.reg.Decide(e.ctx, dana, d.id, registry.ActionUntrust, loopback)
 	wantKind(t, err, registry.KindPermission) // still an Auditor at A1
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 
+	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/registry/registrytest"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -138,11 +138,11 @@ type broker struct {
 	caFile string
 }
 
-const adminPassword = registrytest.AdminPassword
+const adminPassword = brokertest.AdminPassword
 
 func newBroker(t *testing.T) *broker {
 	t.Helper()
-	re := registrytest.New(t, registrytest.Options{})
+	re := brokertest.New(t, brokertest.Options{})
 	reg, iss := re.Registry, re.Issuer
 	a, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: iss.JWKS()})
 	if err != nil {

@@ -1,7 +1,7 @@
-// Package registrytest builds a real registry for tests of the registry and
+// Package brokertest builds a real registry for tests of the registry and
 // of the transports and tools around it: the SQLite store in t.TempDir(), a
 // fresh EdDSA signer, bootstrapped with a known admin password.
-package registrytest
+package brokertest
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 )
 
 // AdminPassword is the bootstrap admin's password.
-const AdminPassword = "registrytest-admin-password"
+const AdminPassword = "brokertest-admin-password"
 
 // Options adjust the registry; the zero value means defaults.
 type Options struct {
@@ -45,7 +45,7 @@ func New(t testing.TB, opts Options) *Env {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "edgetrust.db")})
 	if err != nil {
-		t.Fatalf("registrytest: opening store: %v", err)
+		t.Fatalf("brokertest: opening store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -58,16 +58,16 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	iss, err := token.New(token.Config{Key: key, Now: now})
 	if err != nil {
-		t.Fatalf("registrytest: %v", err)
+		t.Fatalf("brokertest: %v", err)
 	}
 	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: opts.Clock})
 	if err != nil {
-		t.Fatalf("registrytest: %v", err)
+		t.Fatalf("brokertest: %v", err)
 	}
 	res, err := reg.Bootstrap(ctx, AdminPassword)
 	// A password given to Bootstrap is never handed back.
 	if err != nil || !res.Created || res.AdminPassword != "" {
-		t.Fatalf("registrytest: bootstrap: %+v %v", res, err)
+		t.Fatalf("brokertest: bootstrap: %+v %v", res, err)
 	}
 	return &Env{Registry: reg, Store: st, Issuer: iss, RootAccountID: res.RootAccountID}
 }
@@ -95,11 +95,11 @@ func (e *Env) SignIn(t testing.TB, username, password, accountID string) *regist
 	remote := netip.AddrFrom4([4]byte{127, byte(n >> 16), byte(n >> 8), byte(n)})
 	tp, _, err := e.Registry.SignIn(ctx, registry.SignInRequest{Username: username, Password: password, AccountID: accountID, Remote: remote})
 	if err != nil {
-		t.Fatalf("registrytest: sign-in of %s: %v", username, err)
+		t.Fatalf("brokertest: sign-in of %s: %v", username, err)
 	}
 	p, err := e.Registry.Authenticate(ctx, tp.AccessToken)
 	if err != nil {
-		t.Fatalf("registrytest: %v", err)
+		t.Fatalf("brokertest: %v", err)
 	}
 	return p
 }
@@ -107,7 +107,7 @@ func (e *Env) SignIn(t testing.TB, username, password, accountID string) *regist
 var signIns atomic.Uint32
 
 // UserPassword is the password NewUser gives every user.
-const UserPassword = "registrytest-user-password"
+const UserPassword = "brokertest-user-password"
 
 // NewUser creates, as the bootstrap admin, a user of accountID holding
 // roles (ids or names) at that account, signs it in and returns its
@@ -117,7 +117,7 @@ func (e *Env) NewUser(t testing.TB, accountID, username string, roles ...string)
 	_, err := e.Registry.CreateUser(context.Background(), e.Admin(t), registry.CreateUserRequest{
 		AccountID: accountID, Username: username, Password: UserPassword, Roles: roles})
 	if err != nil {
-		t.Fatalf("registrytest: creating user %s: %v", username, err)
+		t.Fatalf("brokertest: creating user %s: %v", username, err)
 	}
 	return e.SignIn(t, username, UserPassword, accountID)
 }
