@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -371,3 +372,93 @@ func accountLive(tx Tx, accountID string) error {
 // errAccountDisabled is the cause of refusing a user or endpoint of a
 // disabled account.
 var errAccountDisabled = errors.New("account disabled")
+
+// ListAccounts lists the accounts where the caller holds ViewAccount.
+func (r *Registry) ListAccounts(ctx context.Context, p *Principal) ([]Account, error) {
+	var out []Account
+	err := r.store.View(ctx, func(tx Tx) error {
+		if p == nil {
+			return E(KindUnauthenticated, "sign in first", nil)
+		}
+		var err error
+		out, err = visibleAccounts(tx, p, PermViewAccount)
+		return err
+	})
+	return out, err
+}
+
+// ancestors returns the account and its ancestors, nearest first.
+func ancestors(tx Tx, accountID string) ([]*Account, error) {
+	return walkUp(accountID, tx.GetAccount)
+}
+
+// walkUp follows parent links from id through get, refusing loops.
+func walkUp(id string, get func(string) (*Account, error)) ([]*Account, error) {
+	var out []*Account
+	for id != "" {
+		if len(out) > 64 || slices.ContainsFunc(out, func(a *Account) bool { return a.ID == id }) {
+			return nil, fmt.Errorf("account tree loops at %s", id)
+		}
+		a, err := get(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+		id = a.ParentID
+	}
+	return out, nil
+}
+
+func accountIDs(chain []*Account) []string {
+	ids := make([]string, len(chain))
+	for i, a := range chain {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+// forEachAccount calls fn with every account and the ids of its chain
+// (itself first), from one read of the account table.
+func forEachAccount(tx Tx, fn func(a *Account, chain []string)) error {
+	all, err := tx.ListAccounts()
+	if err != nil {
+		return internal("listing accounts", err)
+	}
+	byID := make(map[string]*Account, len(all))
+	for i := range all {
+		byID[all[i].ID] = &all[i]
+	}
+	get := func(id string) (*Account, error) {
+		if a, ok := byID[id]; ok {
+			return a, nil
+		}
+		return nil, fmt.Errorf("account %s: %w", id, ErrNotFound)
+	}
+	for i := range all {
+		chain, err := walkUp(all[i].ID, get)
+		if err != nil {
+			return internal("walking account tree", err)
+		}
+		fn(&all[i], accountIDs(chain))
+	}
+	return nil
+}
+
+// accountSets returns the ids of the accounts where p holds perm, and the
+// same set with every ancestor added.
+func accountSets(tx Tx, p *Principal, perm Permission) (visible, withAncestors map[string]bool, err error) {
+	visible, withAncestors = map[string]bool{}, map[string]bool{}
+	err = forEachAccount(tx, func(a *Account, chain []string) {
+		if p.check(chain, perm) != nil {
+			return
+		}
+		visible[a.ID] = true
+		for _, id := range chain {
+			withAncestors[id] = true
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return visible, withAncestors, nil
+}

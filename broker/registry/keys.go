@@ -12,6 +12,162 @@ import (
 	"github.com/edgetrust/edgetrust/broker/apikey"
 )
 
+// CreateAPIKeyRequest creates a key with one value. Zero AccountID = the
+// caller's own account.
+type CreateAPIKeyRequest struct {
+	AccountID               string
+	Name                    string
+	Description             string
+	Group                   string
+	Type                    KeyType // "" = general
+	Inactive                bool
+	AutoTrust               bool
+	AllowUntrustedEndpoints bool
+	AllowUnauthenticated    bool
+	FullAPIAccess           bool
+	ExpiresAt               time.Time
+	AllowedIPs              []netip.Prefix
+	Remote                  netip.Addr
+}
+
+// CreatedKey is a new key with the one time its value is shown (SPEC K3).
+type CreatedKey struct {
+	Key     APIKey
+	ValueID string
+	Value   string
+}
+
+// maxKeyExpiry bounds expiries: stores keep times as int64 nanoseconds,
+// which end in 2262.
+var maxKeyExpiry = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// normalizePrefixes masks each prefix and stores IPv4-mapped IPv6 prefixes
+// as IPv4: callers' addresses are unmapped before the check (ipAllowed), so
+// a ::ffff:a.b.c.d/n prefix would otherwise never match.
+func normalizePrefixes(in []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, p := range in {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+var keyTypes = map[KeyType]bool{KeyGeneral: true, KeyEmbedded: true, KeyChrome: true, KeyEdge: true}
+
+// checkKeyQuota refuses a new key past the account's key quota (SPEC K9).
+// The predefined keys of SPEC K6 come with the account and do not count.
+func checkKeyQuota(tx Tx, accountID, actor string) error {
+	a, err := tx.GetAccount(accountID)
+	if err != nil {
+		return internal("looking up account", err)
+	}
+	q := a.Settings.KeyQuota
+	if q <= 0 {
+		return nil
+	}
+	keys, err := tx.ListAPIKeys(accountID)
+	if err != nil {
+		return internal("listing keys", err)
+	}
+	n := 0
+	for _, k := range keys {
+		if !k.Predefined {
+			n++
+		}
+	}
+	if n >= q {
+		return quotaError(a, q, "API keys", actor)
+	}
+	return nil
+}
+
+// CreateAPIKey creates a key and its first value. Errors: KindInvalid,
+// KindNotFound, KindPermission, KindQuota (SPEC K9).
+func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPIKeyRequest) (*CreatedKey, error) {
+	if req.Type == "" {
+		req.Type = KeyGeneral
+	}
+	if !keyTypes[req.Type] {
+		return nil, E(KindInvalid, fmt.Sprintf("unknown key type %q (general, embedded, chrome, edge)", req.Type), nil)
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" || len(req.Name) > maxTextField || len(req.Description) > 1024 {
+		return nil, E(KindInvalid, "a key needs a name of at most 256 bytes", nil)
+	}
+	if req.AccountID == "" && p != nil {
+		req.AccountID = p.AccountID
+	}
+	now := r.now()
+	if !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
+		return nil, E(KindInvalid, "expiry is in the past", nil)
+	}
+	if !req.ExpiresAt.Before(maxKeyExpiry) {
+		return nil, E(KindInvalid, "the expiry must be before "+maxKeyExpiry.Format(time.RFC3339)+"; give none for a key that never expires", nil)
+	}
+	req.AllowedIPs = normalizePrefixes(req.AllowedIPs)
+	value, publicID, err := apikey.Generate()
+	if err != nil {
+		return nil, internal("generating key", err)
+	}
+	var out *CreatedKey
+	err = r.store.Update(ctx, func(tx Tx) error {
+		if err := authorize(tx, p, PermModifyAPIKey, req.AccountID); err != nil {
+			return err
+		}
+		if err := checkKeyQuota(tx, req.AccountID, p.Actor()); err != nil {
+			return err
+		}
+		k := &APIKey{
+			ID: newID(), AccountID: req.AccountID, Type: req.Type, Name: req.Name,
+			Description: req.Description, Group: req.Group, Active: !req.Inactive,
+			AllowUnauthenticated: req.AllowUnauthenticated, AllowUntrustedEndpoints: req.AllowUntrustedEndpoints,
+			AutoTrust: req.AutoTrust, FullAPIAccess: req.FullAPIAccess, ExpiresAt: req.ExpiresAt.UTC(),
+			AllowedIPs: req.AllowedIPs, CreatedBy: p.Actor(), CreatedAt: now, UpdatedAt: now,
+		}
+		if req.ExpiresAt.IsZero() {
+			k.ExpiresAt = time.Time{}
+		}
+		if err := tx.CreateAPIKey(k); err != nil {
+			return internal("creating key", err)
+		}
+		v := &KeyValue{ID: newID(), KeyID: k.ID, PublicID: publicID, SecretHash: apikey.Hash(value), Description: "initial value", CreatedAt: now}
+		if err := tx.CreateKeyValue(v); err != nil {
+			return internal("creating key value", err)
+		}
+		out = &CreatedKey{Key: *k, ValueID: v.ID, Value: value}
+		return audit(tx, now, p.Actor(), "apikey.create", k.AccountID, "apikey:"+k.ID, OutcomeSuccess, req.Remote,
+			map[string]string{"name": k.Name, "type": string(k.Type), "auto_trust": fmt.Sprint(k.AutoTrust),
+				"allow_untrusted_endpoints": fmt.Sprint(k.AllowUntrustedEndpoints), "allow_unauthenticated": fmt.Sprint(k.AllowUnauthenticated)})
+	})
+	if err != nil {
+		r.auditQuota(ctx, "apikey.create", "", req.Remote, err)
+		return nil, err
+	}
+	r.bus.Publish(Event{Type: "apikey.created", AccountID: out.Key.AccountID, At: now})
+	return out, nil
+}
+
+// ListAPIKeys lists the keys of an account ("" = the caller's own). Errors:
+// KindNotFound, KindPermission.
+func (r *Registry) ListAPIKeys(ctx context.Context, p *Principal, accountID string) ([]APIKey, error) {
+	if accountID == "" && p != nil {
+		accountID = p.AccountID
+	}
+	var keys []APIKey
+	err := r.store.View(ctx, func(tx Tx) error {
+		if err := authorize(tx, p, PermViewAPIKey, accountID); err != nil {
+			return err
+		}
+		var err error
+		keys, err = tx.ListAPIKeys(accountID)
+		return err
+	})
+	return keys, err
+}
+
 // KeyWithValues is a key and its values (secret hashes cleared).
 type KeyWithValues struct {
 	Key    APIKey
@@ -37,22 +193,6 @@ type APIKeyUpdate struct {
 	Remote                  netip.Addr
 }
 
-// AddValueRequest adds a value to a key (SPEC K2). A zero ExpiresAt never
-// expires; UseLimit 0 is unlimited.
-type AddValueRequest struct {
-	Description string
-	UseLimit    int64
-	ExpiresAt   time.Time
-	Remote      netip.Addr
-}
-
-// CreatedValue is a value shown once (SPEC K3).
-type CreatedValue struct {
-	KeyID   string
-	ValueID string
-	Value   string
-}
-
 // keyFor returns a key p may act on with perm. One that does not exist, or
 // that p cannot see, answers KindNotFound.
 func keyFor(tx Tx, p *Principal, perm Permission, id string) (*APIKey, error) {
@@ -70,19 +210,6 @@ func keyFor(tx Tx, p *Principal, perm Permission, id string) (*APIKey, error) {
 		return nil, err
 	}
 	return k, nil
-}
-
-// valueOf returns the value valueID of key k; one of another key answers
-// KindNotFound.
-func valueOf(tx Tx, k *APIKey, valueID string) (*KeyValue, error) {
-	v, err := tx.GetKeyValue(valueID)
-	if errors.Is(err, ErrNotFound) || (err == nil && v.KeyID != k.ID) {
-		return nil, E(KindNotFound, "this key has no value "+valueID, err)
-	}
-	if err != nil {
-		return nil, internal("looking up key value", err)
-	}
-	return v, nil
 }
 
 // withValues returns k and its values, secret hashes cleared.
@@ -416,288 +543,4 @@ func (r *Registry) DeleteAPIKey(ctx context.Context, p *Principal, id string, re
 	}
 	r.bus.Publish(Event{Type: "apikey.deleted", AccountID: k.AccountID, At: now})
 	return nil
-}
-
-// newValue generates a value for key k and stores it.
-func newValue(tx Tx, now time.Time, k *APIKey, req AddValueRequest, edgeDevice string) (*CreatedValue, *KeyValue, error) {
-	value, publicID, err := apikey.Generate()
-	if err != nil {
-		return nil, nil, internal("generating key", err)
-	}
-	v := &KeyValue{ID: newID(), KeyID: k.ID, PublicID: publicID, SecretHash: apikey.Hash(value),
-		Description: req.Description, CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC(), UseLimit: req.UseLimit, EdgeDevice: edgeDevice}
-	if req.ExpiresAt.IsZero() {
-		v.ExpiresAt = time.Time{}
-	}
-	if err := tx.CreateKeyValue(v); err != nil {
-		return nil, nil, internal("creating key value", err)
-	}
-	return &CreatedValue{KeyID: k.ID, ValueID: v.ID, Value: value}, v, nil
-}
-
-func checkValueRequest(now time.Time, req AddValueRequest) error {
-	if req.UseLimit < 0 {
-		return E(KindInvalid, "the use limit must be 0 (unlimited) or more", nil)
-	}
-	if len(req.Description) > 1024 {
-		return E(KindInvalid, "a value description is at most 1024 bytes", nil)
-	}
-	return checkExpiry(now, req.ExpiresAt)
-}
-
-// AddKeyValue generates a new value for a key (ModifyApiKey, SPEC K2).
-// Errors: KindInvalid, KindNotFound, KindPermission.
-func (r *Registry) AddKeyValue(ctx context.Context, p *Principal, keyID string, req AddValueRequest) (*CreatedValue, error) {
-	now := r.now()
-	if err := checkValueRequest(now, req); err != nil {
-		return nil, err
-	}
-	var out *CreatedValue
-	var k *APIKey
-	err := r.store.Update(ctx, func(tx Tx) error {
-		var err error
-		if k, err = keyFor(tx, p, PermModifyAPIKey, keyID); err != nil {
-			return err
-		}
-		if err := mayHandOut(tx, p, k); err != nil {
-			return err
-		}
-		var v *KeyValue
-		if out, v, err = newValue(tx, now, k, req, ""); err != nil {
-			return err
-		}
-		return audit(tx, now, p.Actor(), "apikey.value.add", k.AccountID, "apikey:"+k.ID, OutcomeSuccess, req.Remote,
-			map[string]string{"value_id": v.ID, "key_public_id": v.PublicID, "use_limit": fmt.Sprint(v.UseLimit), "expires_at": formatTime(v.ExpiresAt)})
-	})
-	if err != nil {
-		r.auditDenied(ctx, p, "apikey.value.add", "apikey:"+keyID, req.Remote, err)
-		return nil, err
-	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
-	return out, nil
-}
-
-// RegenerateKeyValue replaces a value's secret under the same key id and
-// value id (SPEC K4); the old value stops working at once (it gets a new
-// public id as well, so nothing cached under the old one matches). Its
-// settings and usage history stay. valueID "" is allowed only for a key
-// with one unrevoked value; otherwise KindInvalid naming the values. A
-// revoked value cannot be regenerated (KindConflict). Regenerating a
-// predefined key's value (SPEC K6) is how it becomes usable.
-func (r *Registry) RegenerateKeyValue(ctx context.Context, p *Principal, keyID, valueID string, remote netip.Addr) (*CreatedValue, error) {
-	now := r.now()
-	var out *CreatedValue
-	var k *APIKey
-	err := r.store.Update(ctx, func(tx Tx) error {
-		var err error
-		if k, err = keyFor(tx, p, PermModifyAPIKey, keyID); err != nil {
-			return err
-		}
-		if err := mayHandOut(tx, p, k); err != nil {
-			return err
-		}
-		var v *KeyValue
-		if valueID == "" {
-			vals, err := tx.ListKeyValues(k.ID)
-			if err != nil {
-				return internal("listing key values", err)
-			}
-			var live []string
-			for i := range vals {
-				if vals[i].RevokedAt.IsZero() {
-					live = append(live, vals[i].ID)
-					v = &vals[i]
-				}
-			}
-			switch len(live) {
-			case 0:
-				return E(KindConflict, "this key has no unrevoked value; add one", nil)
-			case 1:
-			default:
-				return E(KindInvalid, "this key has several values; name the one to regenerate: "+strings.Join(live, ", "), nil)
-			}
-		} else if v, err = valueOf(tx, k, valueID); err != nil {
-			return err
-		}
-		if !v.RevokedAt.IsZero() {
-			return E(KindConflict, "this value is revoked; add a new value instead", nil)
-		}
-		value, publicID, err := apikey.Generate()
-		if err != nil {
-			return internal("generating key", err)
-		}
-		oldPublic := v.PublicID
-		v.PublicID, v.SecretHash = publicID, apikey.Hash(value)
-		if err := tx.UpdateKeyValue(v); err != nil {
-			return internal("updating key value", err)
-		}
-		out = &CreatedValue{KeyID: k.ID, ValueID: v.ID, Value: value}
-		return audit(tx, now, p.Actor(), "apikey.value.regenerate", k.AccountID, "apikey:"+k.ID, OutcomeSuccess, remote,
-			map[string]string{"value_id": v.ID, "old_key_public_id": oldPublic, "key_public_id": publicID})
-	})
-	if err != nil {
-		r.auditDenied(ctx, p, "apikey.value.regenerate", "apikey:"+keyID, remote, err)
-		return nil, err
-	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
-	return out, nil
-}
-
-// RevokeKeyValue revokes one value (ModifyApiKey). Revoking twice is a
-// no-op. Endpoints that registered with it stay trusted (SPEC K12).
-// Errors: KindNotFound, KindPermission.
-func (r *Registry) RevokeKeyValue(ctx context.Context, p *Principal, keyID, valueID string, remote netip.Addr) error {
-	now := r.now()
-	var k *APIKey
-	var changed bool
-	err := r.store.Update(ctx, func(tx Tx) error {
-		var err error
-		if k, err = keyFor(tx, p, PermModifyAPIKey, keyID); err != nil {
-			return err
-		}
-		v, err := valueOf(tx, k, valueID)
-		if err != nil {
-			return err
-		}
-		changed, err = revokeValue(tx, now, p.Actor(), "apikey.value.revoke", k, v, remote)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if changed {
-		r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
-	}
-	return nil
-}
-
-// revokeValue revokes v unless it already is, and audits it as action.
-func revokeValue(tx Tx, now time.Time, actor, action string, k *APIKey, v *KeyValue, remote netip.Addr) (bool, error) {
-	if !v.RevokedAt.IsZero() {
-		return false, nil
-	}
-	v.RevokedAt = now
-	if err := tx.UpdateKeyValue(v); err != nil {
-		return false, internal("revoking key value", err)
-	}
-	detail := map[string]string{"value_id": v.ID, "key_public_id": v.PublicID}
-	if v.EdgeDevice != "" {
-		detail["edge_device"] = v.EdgeDevice
-	}
-	return true, audit(tx, now, actor, action, k.AccountID, "apikey:"+k.ID, OutcomeSuccess, remote, detail)
-}
-
-// edgeKey returns the predefined Edge key of an account (SPEC K7).
-func edgeKey(tx Tx, accountID string) (*APIKey, error) {
-	keys, err := tx.ListAPIKeys(accountID)
-	if err != nil {
-		return nil, internal("listing keys", err)
-	}
-	for i := range keys {
-		if keys[i].Predefined && keys[i].Type == KeyEdge {
-			return &keys[i], nil
-		}
-	}
-	return nil, E(KindInvalid, "this account has no predefined Edge key (customer accounts have one)", nil)
-}
-
-// AddEdgeDevice adds a value to the account's predefined Edge key for the
-// named edge device (SPEC K7); accountID "" = the caller's own. The value
-// is the device's own credential. Errors: KindInvalid, KindNotFound,
-// KindPermission, KindConflict (a device of that name exists).
-func (r *Registry) AddEdgeDevice(ctx context.Context, p *Principal, accountID, name, description string, remote netip.Addr) (*CreatedValue, error) {
-	if p == nil {
-		return nil, E(KindUnauthenticated, "sign in first", nil)
-	}
-	name, err := cleanName("an edge device name", name)
-	if err != nil {
-		return nil, err
-	}
-	if len(description) > 1024 {
-		return nil, E(KindInvalid, "a description is at most 1024 bytes", nil)
-	}
-	if accountID == "" {
-		accountID = p.AccountID
-	}
-	now := r.now()
-	var out *CreatedValue
-	err = r.store.Update(ctx, func(tx Tx) error {
-		if err := authorize(tx, p, PermModifyAPIKey, accountID); err != nil {
-			return err
-		}
-		k, err := edgeKey(tx, accountID)
-		if err != nil {
-			return err
-		}
-		if err := mayHandOut(tx, p, k); err != nil {
-			return err
-		}
-		vals, err := tx.ListKeyValues(k.ID)
-		if err != nil {
-			return internal("listing key values", err)
-		}
-		for _, v := range vals {
-			if v.RevokedAt.IsZero() && strings.EqualFold(v.EdgeDevice, name) {
-				return E(KindConflict, fmt.Sprintf("an edge device named %q exists; remove it first", name), nil)
-			}
-		}
-		var v *KeyValue
-		if out, v, err = newValue(tx, now, k, AddValueRequest{Description: description}, name); err != nil {
-			return err
-		}
-		return audit(tx, now, p.Actor(), "edge.add", accountID, "apikey:"+k.ID, OutcomeSuccess, remote,
-			map[string]string{"value_id": v.ID, "key_public_id": v.PublicID, "edge_device": name})
-	})
-	if err != nil {
-		r.auditDenied(ctx, p, "edge.add", "account:"+accountID, remote, err)
-		return nil, err
-	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: accountID, At: now})
-	return out, nil
-}
-
-// RemoveEdgeDevice revokes the edge device's value (SPEC K7); accountID ""
-// = the caller's own. Removing a removed device is a no-op. Errors:
-// KindInvalid, KindNotFound, KindPermission.
-func (r *Registry) RemoveEdgeDevice(ctx context.Context, p *Principal, accountID, valueID string, remote netip.Addr) error {
-	if p == nil {
-		return E(KindUnauthenticated, "sign in first", nil)
-	}
-	if accountID == "" {
-		accountID = p.AccountID
-	}
-	now := r.now()
-	var changed bool
-	err := r.store.Update(ctx, func(tx Tx) error {
-		if err := authorize(tx, p, PermModifyAPIKey, accountID); err != nil {
-			return err
-		}
-		k, err := edgeKey(tx, accountID)
-		if err != nil {
-			return err
-		}
-		v, err := valueOf(tx, k, valueID)
-		if err != nil {
-			return err
-		}
-		if v.EdgeDevice == "" {
-			return E(KindNotFound, "no edge device has value "+valueID, nil)
-		}
-		changed, err = revokeValue(tx, now, p.Actor(), "edge.remove", k, v, remote)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if changed {
-		r.bus.Publish(Event{Type: "apikey.updated", AccountID: accountID, At: now})
-	}
-	return nil
-}
-
-// AuthenticateKey authenticates an admin API call made with an API key
-// and no user token (SPEC K1, K11, S5): AuthenticateCall with only the key,
-// on an admin route.
-func (r *Registry) AuthenticateKey(ctx context.Context, value string, remote netip.Addr) (*Principal, error) {
-	return r.AuthenticateCall(ctx, CallCredentials{APIKey: value, Remote: remote, Admin: true})
 }

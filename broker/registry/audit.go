@@ -1,6 +1,11 @@
 package registry
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+)
 
 // ListAudit lists audit events of the accounts where the caller holds
 // ViewAuditLog (f.AccountIDs narrows them further), oldest first. Events
@@ -52,4 +57,37 @@ func (r *Registry) ListAudit(ctx context.Context, p *Principal, f AuditFilter) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// auditDenied records, in its own transaction, an action p was refused for
+// want of rights (KindPermission) or on something p cannot see
+// (KindNotFound), so that every attempt to climb is on the trail. The row
+// belongs to p's own account: the caller's administrators see it, and so
+// does everyone above. Other errors are not recorded here.
+func (r *Registry) auditDenied(ctx context.Context, p *Principal, action, target string, remote netip.Addr, err error) {
+	if p == nil {
+		return
+	}
+	switch KindOf(err) {
+	case KindPermission, KindNotFound:
+	default:
+		return
+	}
+	now := r.now()
+	_ = r.store.Update(ctx, func(tx Tx) error {
+		return audit(tx, now, p.Actor(), action, p.AccountID, target, OutcomeFailure, remote,
+			map[string]string{"reason": PublicMessage(err)})
+	})
+}
+
+// audit appends one audit row in tx.
+func audit(tx Tx, at time.Time, actor, action, account, target, outcome string, remote netip.Addr, detail map[string]string) error {
+	ev := &AuditEvent{Time: at, Actor: actor, Action: action, AccountID: account, Target: target, Outcome: outcome, Detail: detail}
+	if remote.IsValid() {
+		ev.Remote = remote.String()
+	}
+	if err := tx.AppendAudit(ev); err != nil {
+		return fmt.Errorf("writing audit %s: %w", action, err)
+	}
+	return nil
 }

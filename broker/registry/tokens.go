@@ -1,0 +1,238 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/token"
+)
+
+// issueDevice issues device tokens for ep in tx. acct, when not nil, is
+// ep's account as read in tx already (it saves reading it again).
+func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint, acct *Account) (*issued, error) {
+	c := token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}
+	if acct != nil && acct.ID == ep.AccountID {
+		return r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
+	}
+	return r.issue(tx, now, c, "")
+}
+
+// IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
+// the thumbprint jkt (proven by the caller's transport). It is how a
+// connected agent receives the tokens of a pushed approval. Errors:
+// KindNotFound, KindAccessDenied (not trusted, or another key).
+func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string) (*TokenPair, error) {
+	now := r.now()
+	var is *issued
+	err := r.store.Update(ctx, func(tx Tx) error {
+		ep, err := tx.GetEndpoint(endpointID)
+		if errors.Is(err, ErrNotFound) {
+			return E(KindNotFound, "no such endpoint", err)
+		}
+		if err != nil {
+			return internal("looking up endpoint", err)
+		}
+		if ep.State != StateTrusted || ep.KeyThumbprint != jkt {
+			return E(KindAccessDenied, "endpoint is not trusted", nil)
+		}
+		is, err = r.issueDevice(tx, now, ep, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.mint(is)
+}
+
+// Refresh exchanges a refresh token for a new pair in the same chain (SPEC
+// T2). jkt is the thumbprint of the key the caller proved ("" if none); a
+// token bound to a key is refreshed only by its holder. Reusing a spent token
+// revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
+func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*TokenPair, error) {
+	return r.refresh(ctx, refreshToken, jkt, "", "")
+}
+
+// RefreshUser is Refresh for user tokens only: a device's refresh token
+// presented here is refused without being spent.
+func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*TokenPair, error) {
+	return r.refresh(ctx, refreshToken, "", SubjectUser, "")
+}
+
+// refresh rotates a refresh token; subject "" accepts any subject type,
+// subjectID "" any subject.
+func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string) (*TokenPair, error) {
+	now := r.now()
+	var is *issued
+	var reuse *RefreshToken
+	err := r.store.Update(ctx, func(tx Tx) error {
+		is, reuse = nil, nil
+		rt, err := tx.ConsumeRefreshToken(token.HashOpaque(refreshToken), now)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return E(KindInvalidGrant, "refresh token is invalid", err)
+		case errors.Is(err, ErrConflict):
+			if rt != nil && !rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() {
+				// A spent token presented again: someone holds a copy. Revoke the
+				// chain (committed below) but never change the endpoint's trust.
+				reuse = rt
+				if err := tx.RevokeRefreshChain(rt.ChainID, now); err != nil {
+					return internal("revoking chain", err)
+				}
+				return audit(tx, now, rt.SubjectType+":"+rt.SubjectID, "token.reuse", rt.AccountID, rt.ChainID, OutcomeFailure, netip.Addr{}, nil)
+			}
+			return E(KindInvalidGrant, "refresh token is spent, revoked or expired", err)
+		case err != nil:
+			return internal("consuming refresh token", err)
+		}
+		if (subject != "" && rt.SubjectType != subject) || (subjectID != "" && rt.SubjectID != subjectID) {
+			// Returning an error rolls the consumption back.
+			return E(KindInvalidGrant, "refresh token is invalid", errors.New("wrong subject type"))
+		}
+		switch rt.SubjectType {
+		case SubjectEndpoint:
+			ep, err := trustedEndpoint(tx, rt.SubjectID)
+			if err != nil {
+				return err
+			}
+			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
+				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
+			}
+			is, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
+			return err
+		default:
+			u, err := tx.GetUser(rt.SubjectID)
+			if err != nil || u.Disabled {
+				return E(KindInvalidGrant, "user is unknown or disabled", err)
+			}
+			if err := accountLive(tx, u.AccountID); err != nil {
+				return E(KindInvalidGrant, "user is unknown or disabled", err)
+			}
+			if rt.EndpointID != "" {
+				if _, err := trustedEndpoint(tx, rt.EndpointID); err != nil {
+					return err
+				}
+			}
+			is, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
+			return err
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reuse != nil {
+		return nil, E(KindInvalidGrant, "refresh token is spent, revoked or expired", errors.New("reuse detected; chain revoked"))
+	}
+	return r.mint(is)
+}
+
+// TokenPair is an access token with its refresh token.
+type TokenPair struct {
+	AccessToken      string
+	TokenType        string // "Bearer"
+	ExpiresIn        time.Duration
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
+}
+
+// refreshPrefix marks edgetrust refresh tokens for secret scanners.
+const refreshPrefix = "etr_"
+
+// lifetimes are the token lifetimes that apply to one account (SPEC T2).
+type lifetimes struct{ device, user, refresh time.Duration }
+
+// lifetimesOf returns the account's own token lifetimes, the broker's
+// defaults where it sets none.
+func (r *Registry) lifetimesOf(tx Tx, accountID string) (lifetimes, error) {
+	a, err := tx.GetAccount(accountID)
+	if errors.Is(err, ErrNotFound) {
+		return r.lifetimesFrom(nil), nil
+	}
+	if err != nil {
+		return lifetimes{}, internal("looking up account", err)
+	}
+	return r.lifetimesFrom(a), nil
+}
+
+// lifetimesFrom returns the token lifetimes of account a (nil = the
+// broker's defaults).
+func (r *Registry) lifetimesFrom(a *Account) lifetimes {
+	lt := lifetimes{device: r.deviceTTL, user: r.userTTL, refresh: r.refreshTTL}
+	if a == nil {
+		return lt
+	}
+	lt.device = orDefault(a.Settings.DeviceTokenTTL, lt.device)
+	lt.user = orDefault(a.Settings.UserTokenTTL, lt.user)
+	lt.refresh = orDefault(a.Settings.RefreshTTL, lt.refresh)
+	return lt
+}
+
+// issued is a token pair issued in a transaction whose access token is not
+// signed yet. The refresh token is stored in the transaction; the access
+// token is signed by mint once that transaction has committed, so that
+// signing (Ed25519 and JSON) never holds the store's single writer.
+type issued struct {
+	claims token.Claims
+	pair   TokenPair // without AccessToken
+}
+
+// mint signs the access token of is, which an Update issued and that Update
+// returned nil (is is committed); a nil is gives a nil pair. A token is
+// handed out only through mint, so never before its refresh token is
+// durable.
+func (r *Registry) mint(is *issued) (*TokenPair, error) {
+	if is == nil {
+		return nil, nil
+	}
+	access, err := r.signer.Mint(is.claims)
+	if err != nil {
+		return nil, internal("minting token", err)
+	}
+	tp := is.pair
+	tp.AccessToken = access
+	return &tp, nil
+}
+
+// issue issues, in tx, an access token for c and a refresh token in chain
+// (a new chain when chain is ""), with the lifetimes of c's account. The
+// caller mints the access token once tx has committed.
+func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*issued, error) {
+	lt, err := r.lifetimesOf(tx, c.Account)
+	if err != nil {
+		return nil, err
+	}
+	return r.issueWith(tx, now, lt, c, chain)
+}
+
+// issueWith is issue with the lifetimes of c's account already known.
+func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims, chain string) (*issued, error) {
+	ttl := lt.user
+	if c.Type == token.TypeDevice {
+		ttl = lt.device
+	}
+	c.IssuedAt = now
+	c.ExpiresAt = now.Add(ttl)
+	if chain == "" {
+		chain = newID()
+	}
+	if c.Type == token.TypeUser {
+		c.Session = chain // ending the session (S6) ends this token at once
+	}
+	secret, hash := token.NewOpaque(refreshPrefix)
+	rt := &RefreshToken{
+		ID: newID(), Hash: hash, ChainID: chain, AccountID: c.Account,
+		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint,
+	}
+	switch c.Type {
+	case token.TypeDevice:
+		rt.SubjectType, rt.SubjectID = SubjectEndpoint, c.Subject
+	default:
+		rt.SubjectType, rt.SubjectID = SubjectUser, c.Subject
+	}
+	if err := tx.CreateRefreshToken(rt); err != nil {
+		return nil, fmt.Errorf("storing refresh token: %w", err)
+	}
+	return &issued{claims: c, pair: TokenPair{TokenType: "Bearer", ExpiresIn: ttl, RefreshToken: secret, RefreshExpiresIn: lt.refresh}}, nil
+}
