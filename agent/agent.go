@@ -245,6 +245,10 @@ var errDeleted = errors.New("the endpoint was deleted on the broker")
 // connection: the broker has proven the endpoint's key with this
 // connection's HELLO, so a trusted endpoint gets fresh tokens without an
 // administrator (SPEC E4, T2).
+//
+// It is one function, longer than most, because it is one connection's life
+// in order (dial, hello, register, wait, serve); splitting it would scatter
+// the state each step hands to the next.
 func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt time.Time, err error) {
 	conn, err := brokerclient.Dial(ctx, brokerclient.Config{
 		Addr:     a.cfg.Broker,

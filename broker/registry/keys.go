@@ -262,6 +262,10 @@ func (r *Registry) GetAPIKey(ctx context.Context, p *Principal, id string) (*Key
 // or an ancestor; the run-as role (id or name) must exist there; and the
 // caller cannot give a key rights it lacks itself (KindPermission).
 // Errors: KindInvalid, KindNotFound, KindPermission.
+//
+// It is long because every field is checked, applied and audited in the one
+// transaction that also decides, from the result, whether the caller may
+// hand the key out.
 func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u APIKeyUpdate) (*KeyWithValues, error) {
 	now := r.now()
 	var name string

@@ -83,6 +83,10 @@ func (r *Registry) Login(ctx context.Context, req LoginRequest) (*TokenPair, err
 // Errors: KindInvalid, KindInvalidClient (every key refusal),
 // KindAccessDenied (device token, endpoint trust or proof of possession),
 // KindUnknownUser, KindLoginRefused, KindRateLimited.
+//
+// It is long because the checks of S2-S4 and S7 run in this order, in one
+// transaction, with one audit row whatever the outcome; each step is a
+// helper below.
 func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair, *User, error) {
 	switch req.Type {
 	case LoginSessionUser, LoginSessionUserDomain, LoginUPN, LoginPassword, LoginCardID, LoginShortID:

@@ -591,6 +591,9 @@ func (b *bench) bulkApproval(ctx context.Context, br *brokerProc, agents []*simA
 
 // memory connects the idle fleet to a fresh bare server and to a fresh
 // broker and reads each process's memory before and after.
+//
+// It is long because the bare reference and the broker are measured in
+// strict sequence, each freed before the next, as the figures require.
 func (b *bench) memory(ctx context.Context) error {
 	r := &b.rep.Results
 	n := b.cfg.fleet

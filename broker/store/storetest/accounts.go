@@ -7,6 +7,8 @@ import (
 	"github.com/edgetrust/edgetrust/broker/registry"
 )
 
+// testAccounts is long by design: one conformance table, read top to bottom
+// like the contract it checks.
 func testAccounts(t *testing.T, s registry.Store) {
 	// Created out of order, with a CreatedAt tie broken by ID.
 	accounts := []registry.Account{
@@ -120,6 +122,8 @@ func testAccounts(t *testing.T, s registry.Store) {
 	})
 }
 
+// testUsers is long by design: one conformance table, read top to bottom
+// like the contract it checks.
 func testUsers(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
 	alice := registry.User{

@@ -165,6 +165,8 @@ func testMeta(t *testing.T, s registry.Store) {
 	})
 }
 
+// testTransactions is long by design: one scenario per transaction property,
+// in the order the contract states them.
 func testTransactions(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
 	accountExists := func(t *testing.T, id string) bool {

@@ -9,6 +9,8 @@ import (
 	"github.com/edgetrust/edgetrust/broker/registry"
 )
 
+// testAPIKeys is long by design: one conformance table, read top to bottom
+// like the contract it checks.
 func testAPIKeys(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
 	keys := []registry.APIKey{

@@ -89,6 +89,8 @@ func testRecordDPoPProofConcurrent(t *testing.T, s registry.Store) {
 	}
 }
 
+// testRefreshChains is long by design: one chain's whole life (issue,
+// rotate, reuse, revoke, purge), step by step.
 func testRefreshChains(t *testing.T, s registry.Store) {
 	tok := func(id, chain, subject, endpoint string, issued, expires time.Duration) registry.RefreshToken {
 		rt := token(id, chain, registry.SubjectUser, subject, endpoint)

@@ -239,6 +239,10 @@ func CheckDecideRace(ctx context.Context, s registry.Store) error {
 	return nil
 }
 
+// decideTrial races approve, reject and a device-code exchange on one fresh
+// pending endpoint and checks that the result is one a serial order of them
+// would give. It is long because the checks of every serial order read best
+// beside the race.
 func (e *serialEnv) decideTrial(ctx context.Context, s registry.Store) error {
 	id := uuid.NewString()
 	da, err := e.reg.RegisterDevice(ctx, registry.DeviceRegisterRequest{RegisterRequest: registry.RegisterRequest{
