@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 func TestCreateAccount(t *testing.T) {
@@ -254,7 +253,7 @@ func TestAccountTokenLifetimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := e.signer.Verify(refreshed.AccessToken); c.Type != token.TypeDevice || exp(refreshed.AccessToken) != 5*time.Minute {
+	if c, _ := e.signer.Verify(refreshed.AccessToken); c.Type != registry.TokenDevice || exp(refreshed.AccessToken) != 5*time.Minute {
 		t.Fatalf("refreshed device token: %+v", c)
 	}
 	// The account's refresh lifetime holds: after 2 h the token is dead.

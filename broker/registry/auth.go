@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // CallCredentials are what a call of the API (other than sign-in and
@@ -153,7 +151,7 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 	if err != nil {
 		return fail(err)
 	}
-	if c.Type != token.TypeUser {
+	if c.Type != TokenUser {
 		return fail(errors.New("not a user token"))
 	}
 	var p *Principal
@@ -193,7 +191,7 @@ var errTokenDead = errors.New("access token revoked or its session ended")
 // tokenLive refuses, with errTokenDead, an access token that was revoked
 // (RFC 7009) or whose session was ended or caught reusing a spent refresh
 // token (SPEC T2, S6); a store failure is an internal error.
-func tokenLive(tx Tx, c *token.Claims) error {
+func tokenLive(tx Tx, c *Claims) error {
 	revoked, err := tx.AccessTokenRevoked(c.ID)
 	if err != nil {
 		return internal("looking up revocation", err)

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // Login types (SPEC S1).
@@ -101,14 +99,14 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	}
 	now := r.now()
 	// A bad device token is answered only once the key has passed.
-	var dev *token.Claims
+	var dev *Claims
 	var devErr error
 	if req.DeviceToken != "" {
 		c, err := r.signer.Verify(req.DeviceToken)
 		switch {
 		case err != nil:
 			devErr = E(KindAccessDenied, "device token is invalid or expired", err)
-		case c.Type != token.TypeDevice:
+		case c.Type != TokenDevice:
 			devErr = E(KindAccessDenied, "device token is invalid or expired", errors.New("not a device token"))
 		default:
 			dev = c
@@ -178,7 +176,7 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 				return err
 			}
 		}
-		c := token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: sc.endpointID}
+		c := Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser, Endpoint: sc.endpointID}
 		if acct := sc.key.target; acct != nil && acct.ID == u.AccountID {
 			// checkKey read this account in this transaction already.
 			is, err = r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
@@ -220,7 +218,7 @@ type loginScope struct {
 // loginScope checks the key first (K8), then the device token (devErr:
 // why it did not verify) and its proof of possession, and the key's
 // allowances (S2, S4).
-func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *token.Claims, devErr error) (*loginScope, error) {
+func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *Claims, devErr error) (*loginScope, error) {
 	target := req.AccountID
 	if dev != nil {
 		target = dev.Account
@@ -359,7 +357,7 @@ func actorOf(endpointID, keyID string) string {
 	return "key:" + keyID
 }
 
-func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev *token.Claims, err error) {
+func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev *Claims, err error) {
 	if KindOf(err) == KindInvalidClient {
 		r.auditRefusal(ctx, "login."+req.Type, err, req.Remote, loginName(req))
 		return

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // The HTTP device flow (SPEC E3, E4, T3, T4): a device registers with a
@@ -95,7 +93,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 		if res.changeThumb != "" {
 			thumb = res.changeThumb // a keyless re-registration's code names its key change
 		}
-		secret, hash := token.NewOpaque(deviceCodePrefix)
+		secret, hash := newOpaque(deviceCodePrefix)
 		dc := &DeviceCode{
 			Hash: hash, EndpointID: res.Endpoint.ID, AccountID: res.Endpoint.AccountID,
 			KeyType: rr.KeyType, PublicKey: rr.PublicKey, KeyThumbprint: thumb,
@@ -166,7 +164,7 @@ type DeviceTokenRequest struct {
 // KindInvalidClient (every key refusal, and a missing or bad signature).
 func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*TokenPair, error) {
 	now := r.now()
-	hash := token.HashOpaque(req.DeviceCode)
+	hash := hashOpaque(req.DeviceCode)
 	var is *issued
 	var answer error // an answer whose writes are committed (a recorded poll)
 	err := r.store.Update(ctx, func(tx Tx) error {
@@ -405,7 +403,7 @@ func (r *Registry) introspect(tx Tx, now time.Time, tok string) (*Introspection,
 	inactive := &Introspection{}
 	switch {
 	case strings.HasPrefix(tok, refreshPrefix):
-		rt, err := tx.GetRefreshToken(token.HashOpaque(tok))
+		rt, err := tx.GetRefreshToken(hashOpaque(tok))
 		if errors.Is(err, ErrNotFound) {
 			return inactive, nil
 		}
@@ -436,9 +434,9 @@ func (r *Registry) introspect(tx Tx, now time.Time, tok string) (*Introspection,
 			return nil, err
 		}
 		subject := SubjectUser
-		if c.Type == token.TypeDevice {
+		if c.Type == TokenDevice {
 			subject = SubjectEndpoint
-		} else if c.Type != token.TypeUser {
+		} else if c.Type != TokenUser {
 			return inactive, nil
 		}
 		ok, err := subjectActive(tx, subject, c.Subject, c.Endpoint, c.JKT, true)
@@ -531,7 +529,7 @@ func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
 		}
 		switch {
 		case strings.HasPrefix(req.Token, refreshPrefix):
-			rt, err := tx.GetRefreshToken(token.HashOpaque(req.Token))
+			rt, err := tx.GetRefreshToken(hashOpaque(req.Token))
 			if errors.Is(err, ErrNotFound) {
 				return nil
 			}
@@ -551,7 +549,7 @@ func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
 			if err != nil {
 				return nil // invalid or expired: nothing left to revoke
 			}
-			mine := (c.Type == token.TypeDevice && c.Subject == ep.ID) || (c.Type == token.TypeUser && c.Endpoint == ep.ID)
+			mine := (c.Type == TokenDevice && c.Subject == ep.ID) || (c.Type == TokenUser && c.Endpoint == ep.ID)
 			if !mine {
 				return nil
 			}

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // Further key types of endpoint public keys (SPEC E1: RSA and X.509 for
@@ -126,7 +126,7 @@ func ParsePublicKey(keyType string, raw []byte) (*PublicKey, error) {
 	if pk.Raw == nil {
 		pk.Raw = append([]byte(nil), raw...)
 	}
-	thumb, err := token.Thumbprint(pk.key)
+	thumb, err := protocol.Thumbprint(pk.key)
 	if err != nil {
 		return bad("invalid public key", err)
 	}

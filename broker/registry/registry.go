@@ -16,8 +16,6 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // Clock tells the time; tests inject a fake one.
@@ -27,11 +25,40 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-// Signer mints and verifies access tokens (implemented by *token.Issuer).
+// Signer mints and verifies access tokens (SPEC T1), stated in the
+// registry's own terms (Claims) so that the domain needs no JWT library;
+// token.RegistrySigner implements it over go-jose. Verify returns an error
+// for a token that is malformed, not signed by a key it publishes, or
+// expired.
 type Signer interface {
-	Mint(c token.Claims) (string, error)
-	Verify(tok string) (*token.Claims, error)
+	Mint(c Claims) (string, error)
+	Verify(tok string) (*Claims, error)
 }
+
+// Claims are the fields of an access token (SPEC T1). Type is TokenDevice
+// or TokenUser; a zero ID, IssuedAt or ExpiresAt is filled in by the
+// signer.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  string
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Account   string // acct
+	Type      string // TokenDevice or TokenUser
+	JKT       string // cnf.jkt: thumbprint of the key the token is bound to ("" = unbound)
+	Endpoint  string // for user tokens: the endpoint the login came through
+	// Session is "sid": for user tokens, the session (refresh-token chain)
+	// the token belongs to, so ending the session ends the token at once.
+	Session string
+}
+
+// Token types, carried in an access token's "token_type" claim.
+const (
+	TokenDevice = "device"
+	TokenUser   = "user"
+)
 
 // Config configures a Registry. Store and Signer are required; every other
 // zero value means the default.

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // SignInRequest is an administrator's sign-in with a password (SPEC S3b).
@@ -74,7 +72,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	var is *issued
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		is, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser}, "")
+		is, err = r.issue(tx, now, Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser}, "")
 		if err != nil {
 			return err
 		}

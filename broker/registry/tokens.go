@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/edgetrust/edgetrust/broker/token"
 )
 
 // issueDevice issues device tokens for ep in tx. acct, when not nil, is
 // ep's account as read in tx already (it saves reading it again).
 func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint, acct *Account) (*issued, error) {
-	c := token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}
+	c := Claims{Subject: ep.ID, Account: ep.AccountID, Type: TokenDevice, JKT: ep.KeyThumbprint}
 	if acct != nil && acct.ID == ep.AccountID {
 		return r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")
 	}
@@ -69,7 +67,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 	var reuse *RefreshToken
 	err := r.store.Update(ctx, func(tx Tx) error {
 		is, reuse = nil, nil
-		rt, err := tx.ConsumeRefreshToken(token.HashOpaque(refreshToken), now)
+		rt, err := tx.ConsumeRefreshToken(hashOpaque(refreshToken), now)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return E(KindInvalidGrant, "refresh token is invalid", err)
@@ -100,7 +98,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
 			}
-			is, err = r.issue(tx, now, token.Claims{Subject: ep.ID, Account: ep.AccountID, Type: token.TypeDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
+			is, err = r.issue(tx, now, Claims{Subject: ep.ID, Account: ep.AccountID, Type: TokenDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
 			return err
 		default:
 			u, err := tx.GetUser(rt.SubjectID)
@@ -115,7 +113,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 					return err
 				}
 			}
-			is, err = r.issue(tx, now, token.Claims{Subject: u.ID, Account: u.AccountID, Type: token.TypeUser, Endpoint: rt.EndpointID}, rt.ChainID)
+			is, err = r.issue(tx, now, Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser, Endpoint: rt.EndpointID}, rt.ChainID)
 			return err
 		}
 	})
@@ -174,7 +172,7 @@ func (r *Registry) lifetimesFrom(a *Account) lifetimes {
 // token is signed by mint once that transaction has committed, so that
 // signing (Ed25519 and JSON) never holds the store's single writer.
 type issued struct {
-	claims token.Claims
+	claims Claims
 	pair   TokenPair // without AccessToken
 }
 
@@ -198,7 +196,7 @@ func (r *Registry) mint(is *issued) (*TokenPair, error) {
 // issue issues, in tx, an access token for c and a refresh token in chain
 // (a new chain when chain is ""), with the lifetimes of c's account. The
 // caller mints the access token once tx has committed.
-func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*issued, error) {
+func (r *Registry) issue(tx Tx, now time.Time, c Claims, chain string) (*issued, error) {
 	lt, err := r.lifetimesOf(tx, c.Account)
 	if err != nil {
 		return nil, err
@@ -207,9 +205,9 @@ func (r *Registry) issue(tx Tx, now time.Time, c token.Claims, chain string) (*i
 }
 
 // issueWith is issue with the lifetimes of c's account already known.
-func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims, chain string) (*issued, error) {
+func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c Claims, chain string) (*issued, error) {
 	ttl := lt.user
-	if c.Type == token.TypeDevice {
+	if c.Type == TokenDevice {
 		ttl = lt.device
 	}
 	c.IssuedAt = now
@@ -217,16 +215,16 @@ func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c token.Claims,
 	if chain == "" {
 		chain = newID()
 	}
-	if c.Type == token.TypeUser {
+	if c.Type == TokenUser {
 		c.Session = chain // ending the session (S6) ends this token at once
 	}
-	secret, hash := token.NewOpaque(refreshPrefix)
+	secret, hash := newOpaque(refreshPrefix)
 	rt := &RefreshToken{
 		ID: newID(), Hash: hash, ChainID: chain, AccountID: c.Account,
 		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint,
 	}
 	switch c.Type {
-	case token.TypeDevice:
+	case TokenDevice:
 		rt.SubjectType, rt.SubjectID = SubjectEndpoint, c.Subject
 	default:
 		rt.SubjectType, rt.SubjectID = SubjectUser, c.Subject

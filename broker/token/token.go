@@ -1,6 +1,8 @@
 // Package token mints and verifies the broker's access tokens (SPEC T1):
-// JWTs signed with Ed25519 (EdDSA, the only algorithm accepted), and the
-// opaque single-use refresh tokens of T2 (only their hashes are stored).
+// JWTs signed with Ed25519 (EdDSA, the only algorithm accepted), with
+// go-jose. RegistrySigner adapts an Issuer to the registry's Signer, which
+// the registry states in its own terms (registry.Claims) so that the domain
+// pulls in no JWT library.
 //
 // The clock is injected so lifetimes can be tested without waiting.
 package token
@@ -9,7 +11,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // Token types, carried in the "token_type" claim (not "typ", which would
@@ -235,30 +237,10 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 	return c, nil
 }
 
-// Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub, base64url
-// without padding: the value of a bound token's cnf.jkt (RFC 7800).
-func Thumbprint(pub crypto.PublicKey) (string, error) {
-	if k, ok := pub.(ed25519.PublicKey); ok && len(k) == ed25519.PublicKeySize {
-		// The members of an OKP key in lexicographic order (RFC 8037
-		// section 2), as go-jose writes them, without its formatting.
-		var in [len(okpPrefix) + 43 + len(okpSuffix)]byte
-		n := copy(in[:], okpPrefix)
-		base64.RawURLEncoding.Encode(in[n:], k)
-		copy(in[n+43:], okpSuffix)
-		h := sha256.Sum256(in[:])
-		return base64.RawURLEncoding.EncodeToString(h[:]), nil
-	}
-	b, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("token: thumbprint: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-const (
-	okpPrefix = `{"crv":"Ed25519","kty":"OKP","x":"`
-	okpSuffix = `"}`
-)
+// Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub (the
+// value of a bound token's cnf.jkt, RFC 7800); see protocol.Thumbprint,
+// which owns it.
+func Thumbprint(pub crypto.PublicKey) (string, error) { return protocol.Thumbprint(pub) }
 
 // RandomID returns 128 random bits, base64url: token and record ids.
 func RandomID() string {
@@ -267,23 +249,6 @@ func RandomID() string {
 		panic("token: crypto/rand failed: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// NewOpaque returns a new opaque secret (prefix + 256 random bits) and the
-// hash under which it is stored.
-func NewOpaque(prefix string) (secret string, hash []byte) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("token: crypto/rand failed: " + err.Error())
-	}
-	secret = prefix + base64.RawURLEncoding.EncodeToString(b[:])
-	return secret, HashOpaque(secret)
-}
-
-// HashOpaque returns the stored form of an opaque secret.
-func HashOpaque(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
 }
 
 // LoadOrCreateKey reads an Ed25519 private key (PKCS #8 PEM) from path, or

@@ -148,14 +148,3 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("corrupt key file accepted")
 	}
 }
-
-func TestOpaque(t *testing.T) {
-	s1, h1 := NewOpaque("etr_")
-	s2, h2 := NewOpaque("etr_")
-	if s1 == s2 || string(h1) == string(h2) || !strings.HasPrefix(s1, "etr_") {
-		t.Fatal("opaque secrets repeat or lack prefix")
-	}
-	if string(HashOpaque(s1)) != string(h1) {
-		t.Fatal("HashOpaque differs from NewOpaque's hash")
-	}
-}
