@@ -28,8 +28,20 @@ var (
 // groupOrder orders the commands in the help text.
 var groupOrder = []string{"login", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
 
+// commandSets are the functions returning each resource's commands, one per
+// file. Within a group the help keeps the order they give.
+var commandSets = []func() []*command{
+	signinCommands, sessionsCommands, accountsCommands, usersCommands, rolesCommands,
+	keysCommands, edgeDeviceCommands, endpointsCommands, keyChangeCommands, auditCommands,
+}
+
+// commands returns every command, grouped by their first word in
+// groupOrder.
 func commands() []*command {
-	cmds := baseCommands()
+	var cmds []*command
+	for _, set := range commandSets {
+		cmds = append(cmds, set()...)
+	}
 	slices.SortStableFunc(cmds, func(a, b *command) int {
 		ga, _, _ := strings.Cut(a.path, " ")
 		gb, _, _ := strings.Cut(b.path, " ")
@@ -38,8 +50,9 @@ func commands() []*command {
 	return cmds
 }
 
-func baseCommands() []*command {
-	return append([]*command{
+// signinCommands returns the sign-in command.
+func signinCommands() []*command {
+	return []*command{
 		{
 			path: "login", args: "--username USER --password-stdin [--account ID]",
 			summary: "sign in with a username and password and keep the session",
@@ -55,28 +68,12 @@ Example:
       --username admin --password-stdin < /var/lib/edgetrust/initial-admin-password`,
 			setup: setupLogin,
 		},
-		{
-			path: "keys create", args: "--name NAME [flags]",
-			summary: "create an API key; its value is shown once",
-			help: `Creates an API key in your account (or --account) with one value. The value
-is printed once: store it now, it cannot be shown again. The allowances
---auto-trust, --allow-untrusted-endpoints and --allow-unauthenticated are off
-unless given; turn them on only for clients that need them.
+	}
+}
 
-Example:
-  edgetrustctl keys create --name "Lobby kiosks" --type embedded \
-      --allowed-ip 10.1.0.0/16 --expires 2030-01-01T00:00:00Z -o json`,
-			setup: setupKeysCreate,
-		},
-		{
-			path: "keys list", args: "[--account ID]",
-			summary: "list the API keys of an account (never their values)",
-			help: `Lists the API keys of your account (or --account).
-
-Example:
-  edgetrustctl keys list -o json`,
-			setup: setupKeysList,
-		},
+// endpointsCommands returns the endpoints commands, on one endpoint or many.
+func endpointsCommands() []*command {
+	return []*command{
 		{
 			path: "endpoints list", args: "[--state STATE] [--type TYPE] [--key ID] [--from CIDR] [--seen-before T] [--seen-after T] [--search TEXT]",
 			summary: "list endpoints",
@@ -92,17 +89,7 @@ Example:
 		endpointAction("reject", "reject pending endpoints"),
 		endpointAction("untrust", "untrust trusted endpoints: their tokens stop working at once"),
 		endpointAction("delete", "delete endpoints in any state"),
-		{
-			path: "accounts list", args: "[--account ID]",
-			summary: "list the accounts you may see",
-			help: `Lists the accounts where you may view accounts; with --account, only that
-account and the accounts below it.
-
-Example:
-  edgetrustctl accounts list -o json`,
-			setup: setupAccountsList,
-		},
-	}, append(modelCommands(), sessionCommands()...)...)
+	}
 }
 
 func noArgs(args []string) error {

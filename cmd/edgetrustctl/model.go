@@ -18,8 +18,19 @@ import (
 
 var accountTypes = []string{"vendor", "customer"}
 
-func modelCommands() []*command {
+// accountsCommands returns the accounts commands.
+func accountsCommands() []*command {
 	return []*command{
+		{
+			path: "accounts list", args: "[--account ID]",
+			summary: "list the accounts you may see",
+			help: `Lists the accounts where you may view accounts; with --account, only that
+account and the accounts below it.
+
+Example:
+  edgetrustctl accounts list -o json`,
+			setup: setupAccountsList,
+		},
 		{
 			path: "accounts create", args: "--name NAME [--parent ID] [--type vendor|customer] [--require-endpoint-keys] [--require-dpop]",
 			summary: "create an account below yours (or --parent)",
@@ -59,6 +70,12 @@ Example:
       --trust-all-endpoints=false --device-token-ttl 15m --key-quota 50`,
 			setup: setupAccountsUpdate,
 		},
+	}
+}
+
+// usersCommands returns the users commands but grants (roles.go).
+func usersCommands() []*command {
+	return []*command{
 		{
 			path: "users create", args: "--username U [--account ID] [--role ROLE]... [--password-stdin]",
 			summary: "create a user, optionally with roles and a password",
@@ -111,6 +128,12 @@ Example:
   edgetrustctl users delete 0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f`,
 			setup: setupUsersDelete,
 		},
+	}
+}
+
+// rolesCommands returns the roles commands and the grants of roles to users.
+func rolesCommands() []*command {
+	return []*command{
 		{
 			path: "users grant", args: "ID --role ROLE [--account ID]",
 			summary: "grant a user a role at an account",
@@ -163,6 +186,35 @@ Example:
   edgetrustctl roles delete 6a5b4c3d-2e1f-0a9b-8c7d-6e5f0c9d8e7f`,
 			setup: setupRolesDelete,
 		},
+	}
+}
+
+// keysCommands returns the keys commands. The commands on a key's values
+// (keyvalues.go) come before "keys delete", where the help lists them.
+func keysCommands() []*command {
+	cmds := []*command{
+		{
+			path: "keys create", args: "--name NAME [flags]",
+			summary: "create an API key; its value is shown once",
+			help: `Creates an API key in your account (or --account) with one value. The value
+is printed once: store it now, it cannot be shown again. The allowances
+--auto-trust, --allow-untrusted-endpoints and --allow-unauthenticated are off
+unless given; turn them on only for clients that need them.
+
+Example:
+  edgetrustctl keys create --name "Lobby kiosks" --type embedded \
+      --allowed-ip 10.1.0.0/16 --expires 2030-01-01T00:00:00Z -o json`,
+			setup: setupKeysCreate,
+		},
+		{
+			path: "keys list", args: "[--account ID]",
+			summary: "list the API keys of an account (never their values)",
+			help: `Lists the API keys of your account (or --account).
+
+Example:
+  edgetrustctl keys list -o json`,
+			setup: setupKeysList,
+		},
 		{
 			path: "keys show", args: "ID",
 			summary: "show an API key and its values (never their secrets)",
@@ -187,6 +239,23 @@ Example:
   edgetrustctl keys update 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f --allowed-ip 10.1.0.0/16 --no-expiry`,
 			setup: setupKeysUpdate,
 		},
+	}
+	cmds = append(cmds, keyValueCommands()...)
+	return append(cmds, &command{
+		path: "keys delete", args: "ID",
+		summary: "delete an API key and all its values",
+		help: `Deletes the key; every call presenting one of its values is refused from now
+on. Endpoints it registered stay trusted.
+
+Example:
+  edgetrustctl keys delete 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f`,
+		setup: setupKeysDelete,
+	})
+}
+
+// keyValueCommands returns the commands on the values of a key.
+func keyValueCommands() []*command {
+	return []*command{
 		{
 			path: "keys regenerate", args: "ID [--value VALUE_ID]",
 			summary: "replace a value's secret; the old one stops working at once",
@@ -221,16 +290,12 @@ Example:
   edgetrustctl keys revoke-value 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b`,
 			setup: setupKeysRevokeValue,
 		},
-		{
-			path: "keys delete", args: "ID",
-			summary: "delete an API key and all its values",
-			help: `Deletes the key; every call presenting one of its values is refused from now
-on. Endpoints it registered stay trusted.
+	}
+}
 
-Example:
-  edgetrustctl keys delete 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f`,
-			setup: setupKeysDelete,
-		},
+// edgeDeviceCommands returns the edge device commands.
+func edgeDeviceCommands() []*command {
+	return []*command{
 		{
 			path: "edge add", args: "--name NAME [--description D]",
 			summary: "add an edge device: a new value of the account's Edge key",
@@ -251,6 +316,12 @@ Example:
   edgetrustctl edge remove 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b`,
 			setup: setupEdgeRemove,
 		},
+	}
+}
+
+// auditCommands returns the audit command.
+func auditCommands() []*command {
+	return []*command{
 		{
 			path: "audit", args: "[--since RFC3339] [--until RFC3339] [--action A] [--actor A] [--target T] [--outcome O] [--limit N]",
 			summary: "list the audit log",

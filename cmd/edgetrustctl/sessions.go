@@ -13,7 +13,30 @@ import (
 // This file holds the commands of users' sessions (SPEC S6) and of
 // endpoints' pending key changes (SPEC E4).
 
-func sessionCommands() []*command {
+// keyChangeCommands returns the commands on endpoints' pending key changes.
+func keyChangeCommands() []*command {
+	return []*command{
+		{
+			path: "endpoints key-changes", args: "",
+			summary: "list pending key changes of endpoints",
+			help: `Lists the endpoints whose device registered again with another public key
+(SPEC E4): the old key stays in force until you approve the change. Shows
+the old and the new key's fingerprint (approving names the new one), what
+the registration says the device is, and where the change came from; with
+--account only that account's. An endpoint registered without a key that
+registers again without one is listed too (NEW-KEY "none:keyless-…").
+
+Example:
+  edgetrustctl endpoints key-changes -o json`,
+			setup: setupKeyChanges,
+		},
+		keyChangeAction("approve-key-change", "put an endpoint's new public key in force", true),
+		keyChangeAction("reject-key-change", "drop an endpoint's pending key change", false),
+	}
+}
+
+// sessionsCommands returns the sessions commands.
+func sessionsCommands() []*command {
 	return []*command{
 		{
 			path: "sessions list", args: "[--user ID]",
@@ -39,22 +62,6 @@ Example:
   edgetrustctl sessions end --all --user 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b`,
 			setup: setupSessionsEnd,
 		},
-		{
-			path: "endpoints key-changes", args: "",
-			summary: "list pending key changes of endpoints",
-			help: `Lists the endpoints whose device registered again with another public key
-(SPEC E4): the old key stays in force until you approve the change. Shows
-the old and the new key's fingerprint (approving names the new one), what
-the registration says the device is, and where the change came from; with
---account only that account's. An endpoint registered without a key that
-registers again without one is listed too (NEW-KEY "none:keyless-…").
-
-Example:
-  edgetrustctl endpoints key-changes -o json`,
-			setup: setupKeyChanges,
-		},
-		keyChangeAction("approve-key-change", "put an endpoint's new public key in force", true),
-		keyChangeAction("reject-key-change", "drop an endpoint's pending key change", false),
 	}
 }
 
