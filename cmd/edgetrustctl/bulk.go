@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -27,8 +28,8 @@ func (c *cli) endpointsAct(action string, ids []string, all bool, f api.BulkFilt
 		if !contains(listStates, f.State) {
 			return usagef("--state %q is not a state (%s)", f.State, strings.Join(listStates, ", "))
 		}
-		if f.Type != "" && !contains(endpointTypes, f.Type) {
-			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(endpointTypes, ", "))
+		if f.Type != "" && !protocol.ValidClientType(f.Type) {
+			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(protocol.ClientTypes(), ", "))
 		}
 		if f.From != "" {
 			_, perr := netip.ParsePrefix(f.From)

@@ -7,16 +7,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
 // The endpoints commands: list, and approve, reject, untrust or delete
 // one endpoint or many (the request itself is in bulk.go).
 
-var (
-	endpointTypes = []string{"desktop_client", "server", "printer", "embedded_terminal", "edge_bridge", "chrome_extension", "mobile_device"}
-	listStates    = []string{api.StatePending, api.StateTrusted, api.StateRejected, api.StateUntrusted}
-)
+// listStates are the states an endpoint can be listed or acted on in.
+var listStates = []string{protocol.StatePending, protocol.StateTrusted, protocol.StateRejected, protocol.StateUntrusted}
 
 // endpointsCommands returns the endpoints commands, on one endpoint or many.
 func endpointsCommands() []*command {
@@ -42,7 +41,7 @@ Example:
 func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 	var f api.EndpointFilter
 	fs.StringVar(&f.State, "state", "", "only endpoints in this state: "+strings.Join(listStates, ", "))
-	fs.StringVar(&f.Type, "type", "", "only endpoints of this client type: "+strings.Join(endpointTypes, ", "))
+	fs.StringVar(&f.Type, "type", "", "only endpoints of this client type: "+strings.Join(protocol.ClientTypes(), ", "))
 	fs.StringVar(&f.KeyID, "key", "", "only endpoints registered with this API key id")
 	fs.StringVar(&f.Text, "search", "", "only endpoints whose id, host name or description holds this text")
 	fs.StringVar(&f.From, "from", "", "only endpoints registered from this CIDR (10.1.0.0/16)")
@@ -67,8 +66,8 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if f.State != "" && !contains(listStates, f.State) {
 			return usagef("--state %q is not a state (%s)", f.State, strings.Join(listStates, ", "))
 		}
-		if f.Type != "" && !contains(endpointTypes, f.Type) {
-			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(endpointTypes, ", "))
+		if f.Type != "" && !protocol.ValidClientType(f.Type) {
+			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(protocol.ClientTypes(), ", "))
 		}
 		f.AccountID = c.g.account
 		eps, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Endpoint, error) {
