@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -15,9 +17,121 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
+
+// Signing in (login) and the saved session: where it lives, how it is
+// refreshed, and how a call's failure becomes one line that says what to do.
+
+// signinCommands returns the sign-in command.
+func signinCommands() []*command {
+	return []*command{
+		{
+			path: "login", args: "--username USER --password-stdin [--account ID]",
+			summary: "sign in with a username and password and keep the session",
+			help: `Signs in to the broker as an administrator (no API key is needed) and keeps
+the session - broker URL, CA file and tokens - in $EDGETRUST_CONFIG_DIR/session.json
+(mode 0600). Later commands use it and renew the access token by themselves.
+The password is read from standard input (one line). Name the account with
+--account when the username exists in several accounts.
+
+Example:
+  edgetrustctl login --server https://127.0.0.1:7443 \
+      --ca-file /var/lib/edgetrust/tls/broker.crt \
+      --username admin --password-stdin < /var/lib/edgetrust/initial-admin-password`,
+			setup: setupLogin,
+		},
+	}
+}
+
+func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
+	var username string
+	var passwordStdin bool
+	fs.StringVarP(&username, "username", "u", "", "username to sign in as (required)")
+	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (required)")
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if username == "" {
+			return usagef("login needs --username")
+		}
+		if !passwordStdin {
+			return usagef("login needs --password-stdin: pipe the password on standard input, never on the command line")
+		}
+		password, err := readPassword(c.stdin)
+		if err != nil {
+			return err
+		}
+		old, err := c.loadSession()
+		if err != nil {
+			old = nil // a damaged session is replaced
+		}
+		server, err := c.serverFor(old)
+		if err != nil {
+			return err
+		}
+		caFile := c.g.caFile
+		if caFile == "" {
+			caFile = c.env("EDGETRUST_CA_FILE")
+		}
+		if caFile == "" && old != nil && old.Server == server {
+			caFile = old.CAFile
+		}
+		if caFile != "" {
+			if abs, err := filepath.Abs(caFile); err == nil {
+				caFile = abs
+			}
+		}
+		hc, err := httpClient(caFile)
+		if err != nil {
+			return err
+		}
+		cl := api.New(server, hc)
+		tr, err := cl.SignIn(c.ctx, api.SignInRequest{Username: username, Password: password, AccountID: c.g.account})
+		if err != nil {
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Status == 401 {
+				return fmt.Errorf("%s: check the username and password, and name the account with --account if the username exists in several", ae.Description)
+			}
+			return c.describe(err, server)
+		}
+		s := &session{
+			Server: server, CAFile: caFile, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken,
+			ExpiresAt: c.now().Add(time.Duration(tr.ExpiresIn) * time.Second), Username: username,
+		}
+		user := api.User{Username: username}
+		if tr.User != nil {
+			user = *tr.User
+			s.Username, s.UserID, s.AccountID = user.Username, user.ID, user.AccountID
+		}
+		if err := c.saveSession(s); err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			return c.printJSON(user)
+		}
+		_, err = fmt.Fprintf(c.stdout, "signed in as %s (account %s)\n", user.Username, user.AccountID)
+		return err
+	}
+}
+
+// readPassword reads one line; the trailing newline is not part of it.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from standard input: %w", err)
+	}
+	line = strings.TrimSuffix(line, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return "", usagef("no password on standard input: pipe it in, e.g. %s login --username admin --password-stdin < password-file", prog)
+	}
+	return line, nil
+}
 
 const defaultServer = "https://127.0.0.1:7443"
 
