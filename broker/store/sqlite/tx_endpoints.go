@@ -1,0 +1,180 @@
+package sqlite
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+// --- Endpoints ---
+
+const endpointCols = `id, account_id, state, type, description, hostname, os, version, key_type, public_key,
+	key_thumbprint, key_id, key_value_id, registered_at, registered_from, decided_by, decided_at,
+	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at`
+
+func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
+	var e registry.Endpoint
+	err := r.Scan(&e.ID, &e.AccountID, &e.State, &e.Type, &e.Description, &e.Hostname, &e.OS,
+		&e.Version, &e.KeyType, scanBlob{&e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
+		scanTime{&e.RegisteredAt}, &e.RegisteredFrom, &e.DecidedBy, scanTime{&e.DecidedAt},
+		scanTime{&e.LastSeenAt}, &e.LastSeenFrom, scanBlob{&e.DeviceCodeHash},
+		scanTime{&e.DeviceCodeExpiresAt}, scanTime{&e.UpdatedAt})
+	return e, err
+}
+
+func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
+	return t.insert("endpoint", e.ID, `INSERT INTO endpoints (`+endpointCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
+		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
+		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
+}
+
+func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
+	return getOne(t, "endpoint", id, scanEndpoint, `SELECT `+endpointCols+` FROM endpoints WHERE id = ?`, id)
+}
+
+// ListEndpoints applies f. A nil AccountIDs or IDs matches anything; a
+// non-nil empty one matches nothing. RegisteredBefore, RegisteredAfter,
+// SeenBefore and SeenAfter are exclusive; an endpoint never seen (zero
+// LastSeenAt) counts as last seen at its RegisteredAt, so SeenBefore finds
+// endpoints registered long ago and silent since (SPEC E8). From and Text are applied in Go (Text so that case folding
+// is Unicode's, not SQLite's ASCII-only lower()); Limit counts the endpoints
+// that pass every filter.
+func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, error) {
+	var conds []string
+	var args []any
+	if f.AccountIDs != nil {
+		if len(f.AccountIDs) == 0 {
+			return nil, nil
+		}
+		c, a := in("account_id", f.AccountIDs)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, nil
+		}
+		c, a := in("id", f.IDs)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if f.State != "" {
+		conds, args = append(conds, "state = ?"), append(args, string(f.State))
+	}
+	if f.Type != "" {
+		conds, args = append(conds, "type = ?"), append(args, f.Type)
+	}
+	if f.KeyID != "" {
+		conds, args = append(conds, "key_id = ?"), append(args, f.KeyID)
+	}
+	if !f.RegisteredBefore.IsZero() {
+		conds, args = append(conds, "registered_at < ?"), append(args, nanos(f.RegisteredBefore))
+	}
+	if !f.RegisteredAfter.IsZero() {
+		conds, args = append(conds, "registered_at > ?"), append(args, nanos(f.RegisteredAfter))
+	}
+	if !f.SeenBefore.IsZero() {
+		conds, args = append(conds, "coalesce(last_seen_at, registered_at) < ?"), append(args, nanos(f.SeenBefore))
+	}
+	if !f.SeenAfter.IsZero() {
+		conds, args = append(conds, "coalesce(last_seen_at, registered_at) > ?"), append(args, nanos(f.SeenAfter))
+	}
+	postFilter := f.From.IsValid() || f.Text != ""
+	q := `SELECT ` + endpointCols + ` FROM endpoints` + whereClause(conds) + ` ORDER BY registered_at, id`
+	if f.Limit > 0 && !postFilter {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	es, err := list(t, "endpoints", scanEndpoint, q, args...)
+	if err != nil || !postFilter {
+		return es, err
+	}
+	text := strings.ToLower(f.Text)
+	out := es[:0]
+	for _, e := range es {
+		if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(e.ID), text) &&
+			!strings.Contains(strings.ToLower(e.Hostname), text) &&
+			!strings.Contains(strings.ToLower(e.Description), text) {
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// prefixHolds reports whether the address in s (an IP, or IP:port) lies in
+// p. IPv4-mapped IPv6 addresses count as IPv4.
+func prefixHolds(p netip.Prefix, s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return false
+		}
+		a = ap.Addr()
+	}
+	return p.Contains(a.WithZone("").Unmap())
+}
+
+// UpdateEndpoint replaces every field but ID.
+func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
+	return t.execOne("updating endpoint", e.ID, `UPDATE endpoints SET account_id = ?, state = ?, type = ?,
+		description = ?, hostname = ?, os = ?, version = ?, key_type = ?, public_key = ?,
+		key_thumbprint = ?, key_id = ?, key_value_id = ?, registered_at = ?, registered_from = ?,
+		decided_by = ?, decided_at = ?, last_seen_at = ?, last_seen_from = ?, device_code_hash = ?,
+		device_code_expires_at = ?, updated_at = ? WHERE id = ?`,
+		e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version, e.KeyType,
+		blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
+		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
+}
+
+// stateConflict is TransitionEndpoint's error when the endpoint's state is
+// not one of the states it may leave.
+type stateConflict []registry.State
+
+// TransitionEndpoint also sets UpdatedAt to at. An empty from allows no
+// transition (ErrConflict for an existing endpoint).
+func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.State, by string, at time.Time) error {
+	what := "transitioning endpoint " + id + " to " + string(to)
+	failed := stateConflict(from) // formatted only if the transition fails
+	const existsQuery = `SELECT 1 FROM endpoints WHERE id = ?`
+	if len(from) == 0 {
+		return t.whyNotUpdated(what, failed, existsQuery, id)
+	}
+	c, a := in("state", from)
+	args := append([]any{string(to), by, nanos(at), nanos(at), id}, a...)
+	return t.updateIf(what, failed, existsQuery, id,
+		`UPDATE endpoints SET state = ?, decided_by = ?, decided_at = ?, updated_at = ?
+		WHERE id = ? AND `+c, args...)
+}
+
+// TouchEndpoint returns ErrNotFound when there is no such endpoint. It does
+// not change UpdatedAt.
+func (t *tx) TouchEndpoint(id string, at time.Time, from string) error {
+	return t.execOne("touching endpoint", id,
+		`UPDATE endpoints SET last_seen_at = ?, last_seen_from = ? WHERE id = ?`, nanos(at), from, id)
+}
+
+// DeleteEndpoint returns ErrNotFound when there is no such endpoint. The
+// endpoint's refresh tokens stay (revoke them with RevokeRefreshTokensOf).
+func (t *tx) DeleteEndpoint(id string) error {
+	return t.execOne("deleting endpoint", id, `DELETE FROM endpoints WHERE id = ?`, id)
+}
+
+// CountEndpoints is 0 for an unknown account.
+func (t *tx) CountEndpoints(accountID string) (int, error) {
+	return t.count("endpoints of account", accountID, `SELECT count(*) FROM endpoints WHERE account_id = ?`, accountID)
+}

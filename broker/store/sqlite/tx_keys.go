@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"fmt"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+// --- API keys ---
+
+const apiKeyCols = `id, account_id, type, name, description, key_group, active, allow_unauthenticated,
+	allow_untrusted_endpoints, auto_trust, full_api_access, expires_at, allowed_ips, run_as_user_id,
+	run_as_role_id, predefined, created_by, created_at, updated_at`
+
+func scanAPIKey(r rowScanner) (registry.APIKey, error) {
+	var k registry.APIKey
+	err := r.Scan(&k.ID, &k.AccountID, &k.Type, &k.Name, &k.Description, &k.Group, &k.Active,
+		&k.AllowUnauthenticated, &k.AllowUntrustedEndpoints, &k.AutoTrust, &k.FullAPIAccess,
+		scanTime{&k.ExpiresAt}, scanPrefixes{&k.AllowedIPs}, &k.RunAsUserID, &k.RunAsRoleID,
+		&k.Predefined, &k.CreatedBy, scanTime{&k.CreatedAt}, scanTime{&k.UpdatedAt})
+	return k, err
+}
+
+func (t *tx) CreateAPIKey(k *registry.APIKey) error {
+	return t.insert("API key", k.ID, `INSERT INTO api_keys (`+apiKeyCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active,
+		k.AllowUnauthenticated, k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess,
+		nanos(k.ExpiresAt), prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.Predefined,
+		k.CreatedBy, nanos(k.CreatedAt), nanos(k.UpdatedAt))
+}
+
+func (t *tx) GetAPIKey(id string) (*registry.APIKey, error) {
+	return getOne(t, "API key", id, scanAPIKey, `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id)
+}
+
+func (t *tx) ListAPIKeys(accountID string) ([]registry.APIKey, error) {
+	if accountID == "" {
+		return list(t, "API keys", scanAPIKey, `SELECT `+apiKeyCols+` FROM api_keys ORDER BY created_at, id`)
+	}
+	return list(t, "API keys", scanAPIKey,
+		`SELECT `+apiKeyCols+` FROM api_keys WHERE account_id = ? ORDER BY created_at, id`, accountID)
+}
+
+// UpdateAPIKey replaces every field but ID and CreatedAt.
+func (t *tx) UpdateAPIKey(k *registry.APIKey) error {
+	return t.execOne("updating API key", k.ID, `UPDATE api_keys SET account_id = ?, type = ?, name = ?,
+		description = ?, key_group = ?, active = ?, allow_unauthenticated = ?,
+		allow_untrusted_endpoints = ?, auto_trust = ?, full_api_access = ?, expires_at = ?,
+		allowed_ips = ?, run_as_user_id = ?, run_as_role_id = ?, predefined = ?, created_by = ?,
+		updated_at = ? WHERE id = ?`,
+		k.AccountID, string(k.Type), k.Name, k.Description, k.Group, k.Active, k.AllowUnauthenticated,
+		k.AllowUntrustedEndpoints, k.AutoTrust, k.FullAPIAccess, nanos(k.ExpiresAt),
+		prefixes(k.AllowedIPs), k.RunAsUserID, k.RunAsRoleID, k.Predefined, k.CreatedBy,
+		nanos(k.UpdatedAt), k.ID)
+}
+
+// ListAPIKeysRunningAs orders by CreatedAt, then ID. An empty userID
+// matches no key (not the keys that run as nobody).
+func (t *tx) ListAPIKeysRunningAs(userID string) ([]registry.APIKey, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	return list(t, "API keys", scanAPIKey,
+		`SELECT `+apiKeyCols+` FROM api_keys WHERE run_as_user_id = ? ORDER BY created_at, id`, userID)
+}
+
+// DeleteAPIKey deletes the key's values, then the key. Endpoints keep
+// KeyID and KeyValueID (neither is a foreign key).
+func (t *tx) DeleteAPIKey(id string) error {
+	if _, err := t.exec(`DELETE FROM key_values WHERE key_id = ?`, id); err != nil {
+		return fmt.Errorf("deleting values of API key %s: %w", id, err)
+	}
+	return t.execOne("deleting API key", id, `DELETE FROM api_keys WHERE id = ?`, id)
+}
+
+// CountAPIKeys is 0 for an unknown account.
+func (t *tx) CountAPIKeys(accountID string) (int, error) {
+	return t.count("API keys of account", accountID, `SELECT count(*) FROM api_keys WHERE account_id = ?`, accountID)
+}
