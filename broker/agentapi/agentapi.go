@@ -26,16 +26,8 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
-)
-
-// Log field names.
-const (
-	fieldRemote   = "remote"
-	fieldEndpoint = "endpoint_id"
-	fieldFrame    = "frame"
-	fieldReason   = "reason"
-	fieldState    = "state"
 )
 
 // QUIC application error codes carry the protocol's numeric error codes
@@ -347,7 +339,7 @@ func (ss *session) handleHello(t protocol.FrameType, payload *[]byte) helloResul
 		return helloEnd
 	}
 	if code, msg := ss.verifyHello(hello); code != 0 {
-		ss.info("hello refused", zap.String(fieldReason, msg))
+		ss.info("hello refused", zap.String(logfield.Reason, msg))
 		ss.fail(code, msg)
 		return helloEnd
 	}
@@ -510,7 +502,7 @@ func (ss *session) register(ctx context.Context, m *protocol.Register) bool {
 	}
 	ss.lastSeen = time.Now()
 	ss.tell(string(res.Endpoint.State))
-	ss.info("endpoint registered", zap.String(fieldState, string(res.Endpoint.State)), zap.Bool("new", res.Created))
+	ss.info("endpoint registered", zap.String(logfield.State, string(res.Endpoint.State)), zap.Bool("new", res.Created))
 	ss.writeCtrl(&protocol.Registered{EndpointID: res.Endpoint.ID, State: string(res.Endpoint.State), AccountID: res.Endpoint.AccountID, Tokens: wireTokens(res.Tokens)})
 	return true
 }
@@ -608,7 +600,7 @@ func (ss *session) push(ctx context.Context, ev registry.Event) bool {
 	if err := ss.writeCtrl(d); err != nil {
 		return false
 	}
-	ss.info("decision pushed", zap.String(fieldState, d.State))
+	ss.info("decision pushed", zap.String(logfield.State, d.State))
 	if ev.State == registry.StateDeleted {
 		ss.ctrl.Close()
 		select {
@@ -699,7 +691,7 @@ func (ss *session) logError(msg string, err error) {
 	}
 	fields := []zap.Field{zap.String("kind", registry.KindOf(err).String()), zap.Error(err)}
 	if r := registry.RefusalReason(err); r != "" {
-		fields = append(fields, zap.String(fieldReason, r))
+		fields = append(fields, zap.String(logfield.Reason, r))
 	}
 	ce.Write(ss.fields(fields)...)
 }
@@ -720,10 +712,10 @@ func (ss *session) debug(msg string, fields ...zap.Field) {
 // when something is logged, not kept in a logger per connection.
 func (ss *session) fields(fields []zap.Field) []zap.Field {
 	out := make([]zap.Field, 0, len(fields)+2)
-	out = append(out, zap.String(fieldRemote, ss.remote.String()))
+	out = append(out, zap.String(logfield.Remote, ss.remote.String()))
 	select {
 	case <-ss.proven: // clientID is set for good
-		out = append(out, zap.String(fieldEndpoint, ss.clientID))
+		out = append(out, zap.String(logfield.EndpointID, ss.clientID))
 	default:
 	}
 	return append(out, fields...)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 func TestCreateAccount(t *testing.T) {
@@ -242,7 +243,7 @@ func TestAccountTokenLifetimes(t *testing.T) {
 		t.Fatalf("device token lifetime %v (pair %v, refresh %v), want 5m and 2h", got, tp.ExpiresIn, tp.RefreshExpiresIn)
 	}
 	login, err := e.reg.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, DeviceToken: tp.AccessToken, JKT: d.jkt,
-		Type: registry.LoginSessionUser, Username: "carol", Remote: loopback})
+		Type: protocol.LoginSessionUser, Username: "carol", Remote: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}

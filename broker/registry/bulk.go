@@ -91,7 +91,7 @@ func (r *Registry) DecideMany(ctx context.Context, p *Principal, req BulkRequest
 			return nil, err
 		}
 		for _, ev := range events {
-			r.bus.Publish(ev)
+			r.publish(ev)
 		}
 		out = append(out, res...)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // edgeKey returns the predefined Edge key of an account (SPEC K7).
@@ -72,7 +74,7 @@ func (r *Registry) AddEdgeDevice(ctx context.Context, p *Principal, accountID, n
 		r.auditDenied(ctx, p, "edge.add", "account:"+accountID, remote, err)
 		return nil, err
 	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: accountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: accountID, At: now})
 	return out, nil
 }
 
@@ -110,7 +112,7 @@ func (r *Registry) RemoveEdgeDevice(ctx context.Context, p *Principal, accountID
 		return err
 	}
 	if changed {
-		r.bus.Publish(Event{Type: "apikey.updated", AccountID: accountID, At: now})
+		r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: accountID, At: now})
 	}
 	return nil
 }

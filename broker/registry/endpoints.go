@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // ListEndpoints lists endpoints matching f among the accounts where the
@@ -100,7 +102,7 @@ func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action
 			return nil, err
 		}
 		ep.State = StateDeleted
-		return &Event{Type: "endpoint.deleted", EndpointID: ep.ID, AccountID: ep.AccountID, State: StateDeleted, At: now}, nil
+		return &Event{Type: protocol.EventEndpointDeleted, EndpointID: ep.ID, AccountID: ep.AccountID, State: StateDeleted, At: now}, nil
 	}
 	tr, ok := transitions[action]
 	if !ok {
@@ -130,7 +132,7 @@ func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action
 		map[string]string{"from": string(from), "to": string(tr.to)}); err != nil {
 		return nil, err
 	}
-	return &Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now}, nil
+	return &Event{Type: protocol.EndpointEvent(string(ep.State)), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now}, nil
 }
 
 // Decide applies an admin action to one endpoint, takes effect at once and
@@ -161,7 +163,7 @@ func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, 
 		return nil, err
 	}
 	if ev != nil {
-		r.bus.Publish(*ev)
+		r.publish(*ev)
 	}
 	return ep, nil
 }

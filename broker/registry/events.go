@@ -5,15 +5,29 @@ import (
 	"time"
 )
 
+// publish stamps ev with this broker's id and next sequence number and
+// hands it to the bus. Every event the registry emits goes through it,
+// after the commit of the change it reports.
+func (r *Registry) publish(ev Event) {
+	ev.BrokerID = r.brokerID
+	ev.Seq = r.seq.Add(1)
+	r.bus.Publish(ev)
+}
+
 // Event is a change pushed to live watchers and to connected agents. It holds
 // no secrets, so it can cross brokers (a PostgreSQL bus carries it between
 // brokers sharing one database).
 type Event struct {
-	Type       string // "endpoint.trusted", "endpoint.untrusted", ...
+	Type       string // one of protocol's Event* constants
 	EndpointID string
 	AccountID  string
 	State      State
 	At         time.Time
+	// BrokerID names the broker whose registry published the event, and
+	// Seq is its place in that broker's sequence (1, 2, …): a broker on a
+	// shared bus skips its own echo, and a watcher sees gaps.
+	BrokerID string
+	Seq      uint64
 }
 
 // Bus delivers events. Publish must not block on slow subscribers.
@@ -54,10 +68,15 @@ const subscriberBuffer = 16
 func (b *LocalBus) Publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, key := range []string{ev.EndpointID, ""} {
-		for _, deliver := range b.subs[key] {
+	// Subscribers of this endpoint, then those of every event; an event of
+	// no endpoint (apikey.*) reaches the latter once, not twice.
+	if ev.EndpointID != "" {
+		for _, deliver := range b.subs[ev.EndpointID] {
 			deliver(ev)
 		}
+	}
+	for _, deliver := range b.subs[""] {
+		deliver(ev)
 	}
 }
 

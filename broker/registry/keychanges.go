@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // keylessMarkerPrefix starts the fingerprint of a keyless re-registration:
@@ -287,7 +289,7 @@ func (r *Registry) decideKeyChange(ctx context.Context, p *Principal, endpointID
 	if approve {
 		// The state is unchanged: an agent already told it ignores the event;
 		// one with the new key, told "pending", now receives its tokens.
-		r.bus.Publish(Event{Type: "endpoint.key_changed", EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
+		r.publish(Event{Type: protocol.EventEndpointKeyChange, EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
 	}
 	return ep, nil
 }

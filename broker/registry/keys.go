@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/apikey"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // CreateAPIKeyRequest creates a key with one value. Zero AccountID = the
@@ -146,7 +147,7 @@ func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPI
 		r.auditQuota(ctx, "apikey.create", "", req.Remote, err)
 		return nil, err
 	}
-	r.bus.Publish(Event{Type: "apikey.created", AccountID: out.Key.AccountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyCreated, AccountID: out.Key.AccountID, At: now})
 	return out, nil
 }
 
@@ -383,7 +384,7 @@ func (r *Registry) UpdateAPIKey(ctx context.Context, p *Principal, id string, u 
 		r.auditDenied(ctx, p, "apikey.update", "apikey:"+id, u.Remote, err)
 		return nil, err
 	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: out.Key.AccountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: out.Key.AccountID, At: now})
 	return out, nil
 }
 
@@ -545,6 +546,6 @@ func (r *Registry) DeleteAPIKey(ctx context.Context, p *Principal, id string, re
 	if err != nil {
 		return err
 	}
-	r.bus.Publish(Event{Type: "apikey.deleted", AccountID: k.AccountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyDeleted, AccountID: k.AccountID, At: now})
 	return nil
 }

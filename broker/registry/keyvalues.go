@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/apikey"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // AddValueRequest adds a value to a key (SPEC K2). A zero ExpiresAt never
@@ -95,7 +96,7 @@ func (r *Registry) AddKeyValue(ctx context.Context, p *Principal, keyID string, 
 		r.auditDenied(ctx, p, "apikey.value.add", "apikey:"+keyID, req.Remote, err)
 		return nil, err
 	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: k.AccountID, At: now})
 	return out, nil
 }
 
@@ -161,7 +162,7 @@ func (r *Registry) RegenerateKeyValue(ctx context.Context, p *Principal, keyID, 
 		r.auditDenied(ctx, p, "apikey.value.regenerate", "apikey:"+keyID, remote, err)
 		return nil, err
 	}
-	r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
+	r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: k.AccountID, At: now})
 	return out, nil
 }
 
@@ -188,7 +189,7 @@ func (r *Registry) RevokeKeyValue(ctx context.Context, p *Principal, keyID, valu
 		return err
 	}
 	if changed {
-		r.bus.Publish(Event{Type: "apikey.updated", AccountID: k.AccountID, At: now})
+		r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: k.AccountID, At: now})
 	}
 	return nil
 }

@@ -8,16 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Login types (SPEC S1).
-const (
-	LoginSessionUser       = "session_user"
-	LoginSessionUserDomain = "session_user_domain"
-	LoginUPN               = "upn"
-	LoginPassword          = "password"
-	LoginCardID            = "card_id"
-	LoginShortID           = "short_id"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // LoginRequest is a user login from a device (SPEC S1–S4, S7).
@@ -87,9 +79,9 @@ func (r *Registry) Login(ctx context.Context, req LoginRequest) (*TokenPair, err
 // helper below.
 func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair, *User, error) {
 	switch req.Type {
-	case LoginSessionUser, LoginSessionUserDomain, LoginUPN, LoginPassword, LoginCardID, LoginShortID:
+	case protocol.LoginSessionUser, protocol.LoginSessionUserDomain, protocol.LoginUPN, protocol.LoginPassword, protocol.LoginCardID, protocol.LoginShortID:
 	default:
-		return nil, nil, E(KindInvalid, fmt.Sprintf("unknown login type %q (%s)", req.Type, strings.Join(LoginTypes, ", ")), nil)
+		return nil, nil, E(KindInvalid, fmt.Sprintf("unknown login type %q (%s)", req.Type, strings.Join(protocol.LoginTypes(), ", ")), nil)
 	}
 	if err := validateLoginNames(&req); err != nil {
 		return nil, nil, err
@@ -115,7 +107,7 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	// A password is checked outside the write transaction (Argon2id takes
 	// a while): the transaction then insists on the same user and hash.
 	var checked *User
-	if req.Type == LoginPassword {
+	if req.Type == protocol.LoginPassword {
 		err := r.store.View(ctx, func(tx Tx) error {
 			sc, err := r.loginScope(tx, now, &req, dev, devErr)
 			if err != nil {
@@ -159,7 +151,7 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 			}
 			return err
 		}
-		if req.Type != LoginPassword {
+		if req.Type != protocol.LoginPassword {
 			grants, err := tx.ListGrants(u.ID)
 			if err != nil {
 				return internal("listing grants", err)
@@ -203,9 +195,6 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	return tp, &out, nil
 }
 
-// LoginTypes are the login types of SPEC S1.
-var LoginTypes = []string{LoginSessionUser, LoginSessionUserDomain, LoginUPN, LoginPassword, LoginCardID, LoginShortID}
-
 // loginScope is where a login happens: the key that admitted it, the
 // account users are looked up in, and the endpoint it came through.
 type loginScope struct {
@@ -237,7 +226,7 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *Clai
 		if !ku.key.AllowUntrustedEndpoints {
 			return nil, E(KindAccessDenied, "a trusted endpoint's device token is required", nil)
 		}
-		if (req.Type == LoginCardID || req.Type == LoginShortID) && !ku.key.AllowUnauthenticated {
+		if (req.Type == protocol.LoginCardID || req.Type == protocol.LoginShortID) && !ku.key.AllowUnauthenticated {
 			return nil, E(KindAccessDenied, "card and short-id logins need a trusted endpoint's device token, or a key that allows unauthenticated requests", nil)
 		}
 		return &loginScope{key: ku, account: ku.target.ID}, nil
@@ -281,7 +270,7 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *Clai
 // user whose password was verified (password logins).
 func (r *Registry) loginTarget(tx Tx, now time.Time, account string, req *LoginRequest, checked *User) (*User, error) {
 	switch req.Type {
-	case LoginPassword:
+	case protocol.LoginPassword:
 		u, err := passwordUser(tx, account, req)
 		if err != nil {
 			return nil, err
@@ -290,9 +279,9 @@ func (r *Registry) loginTarget(tx Tx, now time.Time, account string, req *LoginR
 			return nil, errPasswordLogin(errors.New("user or password changed during the login"))
 		}
 		return u, nil
-	case LoginCardID, LoginShortID:
+	case protocol.LoginCardID, protocol.LoginShortID:
 		f, what := UserFilter{AccountID: account, CardID: req.CardID}, "card"
-		if req.Type == LoginShortID {
+		if req.Type == protocol.LoginShortID {
 			f, what = UserFilter{AccountID: account, ShortID: req.ShortID}, "short id"
 		}
 		u, err := findUser(tx, f, nil)
@@ -384,11 +373,11 @@ func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev
 // never a password (a card or short id is an identifier, like a username).
 func loginName(req *LoginRequest) string {
 	switch req.Type {
-	case LoginCardID:
+	case protocol.LoginCardID:
 		return "card_id:" + req.CardID
-	case LoginShortID:
+	case protocol.LoginShortID:
 		return "short_id:" + req.ShortID
-	case LoginUPN:
+	case protocol.LoginUPN:
 		if req.UPN != "" {
 			return "upn:" + req.UPN
 		}
@@ -407,23 +396,23 @@ func validateLoginNames(req *LoginRequest) error {
 		return E(KindInvalid, fmt.Sprintf("password is longer than %d bytes", maxPasswordBytes), nil)
 	}
 	switch req.Type {
-	case LoginUPN:
+	case protocol.LoginUPN:
 		if req.UPN == "" && req.Username == "" {
 			return E(KindInvalid, "upn is required", nil)
 		}
-	case LoginSessionUserDomain:
+	case protocol.LoginSessionUserDomain:
 		if req.Username == "" || req.Domain == "" {
 			return E(KindInvalid, "username and domain are required", nil)
 		}
-	case LoginPassword:
+	case protocol.LoginPassword:
 		if req.Username == "" || req.Password == "" {
 			return E(KindInvalid, "username and password are required", nil)
 		}
-	case LoginCardID:
+	case protocol.LoginCardID:
 		if req.CardID == "" {
 			return E(KindInvalid, "card_id is required", nil)
 		}
-	case LoginShortID:
+	case protocol.LoginShortID:
 		if req.ShortID == "" {
 			return E(KindInvalid, "short_id is required", nil)
 		}
@@ -445,7 +434,7 @@ const maxPasswordBytes = 1024
 func (r *Registry) findOrCreateSessionUser(tx Tx, now time.Time, account string, req *LoginRequest) (*User, error) {
 	u := &User{AccountID: account, Source: UserSourceSession}
 	switch req.Type {
-	case LoginUPN:
+	case protocol.LoginUPN:
 		upn := req.UPN
 		if upn == "" {
 			upn = req.Username
@@ -456,7 +445,7 @@ func (r *Registry) findOrCreateSessionUser(tx Tx, now time.Time, account string,
 		if err != nil || found != nil {
 			return found, err
 		}
-	case LoginSessionUserDomain:
+	case protocol.LoginSessionUserDomain:
 		u.Username, u.Domain = req.Username, req.Domain
 	default:
 		u.Username = req.Username

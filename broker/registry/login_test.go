@@ -13,6 +13,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // signer is a device that can sign request bodies (HCP-Request-Signature).
@@ -87,23 +88,23 @@ func TestLoginTypes(t *testing.T) {
 		wantUser string // "" = a user the login created
 		wantKind registry.Kind
 	}{
-		{"password", registry.LoginRequest{Type: registry.LoginPassword, Username: "PAULA", Domain: "corp", Password: "paula-password-1"}, plain, 0},
-		{"password by upn", registry.LoginRequest{Type: registry.LoginPassword, Username: "paula@corp.example", Password: "paula-password-1"}, plain, 0},
+		{"password", registry.LoginRequest{Type: protocol.LoginPassword, Username: "PAULA", Domain: "corp", Password: "paula-password-1"}, plain, 0},
+		{"password by upn", registry.LoginRequest{Type: protocol.LoginPassword, Username: "paula@corp.example", Password: "paula-password-1"}, plain, 0},
 		// A password proves the person: a device may pass on an admin's (S3a names session, card and short id).
-		{"password of a user with a role", registry.LoginRequest{Type: registry.LoginPassword, Username: "anna", Password: "anna-password-1"}, admin, 0},
-		{"password without the domain", registry.LoginRequest{Type: registry.LoginPassword, Username: "paula", Password: "paula-password-1"}, "", registry.KindLoginRefused},
-		{"card id", registry.LoginRequest{Type: registry.LoginCardID, CardID: "04a1b2c3"}, plain, 0},
-		{"short id", registry.LoginRequest{Type: registry.LoginShortID, ShortID: "4711"}, plain, 0},
-		{"short id is not a number", registry.LoginRequest{Type: registry.LoginShortID, ShortID: "04711"}, "", registry.KindUnknownUser},
-		{"unknown card", registry.LoginRequest{Type: registry.LoginCardID, CardID: "nope"}, "", registry.KindUnknownUser},
-		{"card of a user with a role", registry.LoginRequest{Type: registry.LoginCardID, CardID: "ff00"}, "", registry.KindLoginRefused},
-		{"short id of a user with a role", registry.LoginRequest{Type: registry.LoginShortID, ShortID: "1"}, "", registry.KindLoginRefused},
-		{"upn", registry.LoginRequest{Type: registry.LoginUPN, UPN: "paula@corp.example"}, plain, 0},
-		{"session user and domain", registry.LoginRequest{Type: registry.LoginSessionUserDomain, Username: "paula", Domain: "Corp"}, plain, 0},
-		{"session user, created", registry.LoginRequest{Type: registry.LoginSessionUser, Username: "newcomer"}, "", 0},
-		{"card without card_id", registry.LoginRequest{Type: registry.LoginCardID}, "", registry.KindInvalid},
-		{"password without a password", registry.LoginRequest{Type: registry.LoginPassword, Username: "paula"}, "", registry.KindInvalid},
-		{"card id with a newline", registry.LoginRequest{Type: registry.LoginCardID, CardID: "a\nb"}, "", registry.KindInvalid},
+		{"password of a user with a role", registry.LoginRequest{Type: protocol.LoginPassword, Username: "anna", Password: "anna-password-1"}, admin, 0},
+		{"password without the domain", registry.LoginRequest{Type: protocol.LoginPassword, Username: "paula", Password: "paula-password-1"}, "", registry.KindLoginRefused},
+		{"card id", registry.LoginRequest{Type: protocol.LoginCardID, CardID: "04a1b2c3"}, plain, 0},
+		{"short id", registry.LoginRequest{Type: protocol.LoginShortID, ShortID: "4711"}, plain, 0},
+		{"short id is not a number", registry.LoginRequest{Type: protocol.LoginShortID, ShortID: "04711"}, "", registry.KindUnknownUser},
+		{"unknown card", registry.LoginRequest{Type: protocol.LoginCardID, CardID: "nope"}, "", registry.KindUnknownUser},
+		{"card of a user with a role", registry.LoginRequest{Type: protocol.LoginCardID, CardID: "ff00"}, "", registry.KindLoginRefused},
+		{"short id of a user with a role", registry.LoginRequest{Type: protocol.LoginShortID, ShortID: "1"}, "", registry.KindLoginRefused},
+		{"upn", registry.LoginRequest{Type: protocol.LoginUPN, UPN: "paula@corp.example"}, plain, 0},
+		{"session user and domain", registry.LoginRequest{Type: protocol.LoginSessionUserDomain, Username: "paula", Domain: "Corp"}, plain, 0},
+		{"session user, created", registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "newcomer"}, "", 0},
+		{"card without card_id", registry.LoginRequest{Type: protocol.LoginCardID}, "", registry.KindInvalid},
+		{"password without a password", registry.LoginRequest{Type: protocol.LoginPassword, Username: "paula"}, "", registry.KindInvalid},
+		{"card id with a newline", registry.LoginRequest{Type: protocol.LoginCardID, CardID: "a\nb"}, "", registry.KindInvalid},
 		{"unknown type", registry.LoginRequest{Type: "retina"}, "", registry.KindInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +147,7 @@ func TestLoginPasswordFailures(t *testing.T) {
 	for _, c := range []struct{ user, password string }{
 		{"paula", "wrong-password"}, {"nobody", "paula-password-1"}, {"nopass", "x"}, {"off", "off-password-1"},
 	} {
-		_, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: c.user, Password: c.password})
+		_, _, err := l.login(registry.LoginRequest{Type: protocol.LoginPassword, Username: c.user, Password: c.password})
 		wantKind(t, err, registry.KindLoginRefused)
 		if msg == "" {
 			msg = registry.PublicMessage(err)
@@ -159,7 +160,7 @@ func TestLoginPasswordFailures(t *testing.T) {
 	}
 	limited := false
 	for i := 0; i < 20 && !limited; i++ {
-		_, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: "paula", Password: "wrong"})
+		_, _, err := l.login(registry.LoginRequest{Type: protocol.LoginPassword, Username: "paula", Password: "wrong"})
 		limited = registry.KindOf(err) == registry.KindRateLimited
 	}
 	if !limited {
@@ -169,7 +170,7 @@ func TestLoginPasswordFailures(t *testing.T) {
 	_, _, err := l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "paula", Password: "paula-password-1", Remote: loopback})
 	wantKind(t, err, registry.KindRateLimited)
 	l.clk.Advance(time.Minute)
-	if _, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: "paula", Password: "paula-password-1"}); err != nil {
+	if _, _, err := l.login(registry.LoginRequest{Type: protocol.LoginPassword, Username: "paula", Password: "paula-password-1"}); err != nil {
 		t.Fatalf("after a minute: %v", err)
 	}
 }
@@ -184,8 +185,8 @@ func TestLoginWithoutDevice(t *testing.T) {
 	plain := e.key(registry.CreateAPIKeyRequest{})
 	untrusted := e.key(registry.CreateAPIKeyRequest{AllowUntrustedEndpoints: true})
 	both := e.key(registry.CreateAPIKeyRequest{AllowUntrustedEndpoints: true, AllowUnauthenticated: true})
-	session := registry.LoginRequest{Type: registry.LoginSessionUser, Username: "walk-in"}
-	card := registry.LoginRequest{Type: registry.LoginCardID, CardID: "C-1"}
+	session := registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "walk-in"}
+	card := registry.LoginRequest{Type: protocol.LoginCardID, CardID: "C-1"}
 	for _, tc := range []struct {
 		name string
 		key  string
@@ -235,7 +236,7 @@ func userID(t *testing.T, e *env, name string) string {
 func TestLoginProofOfPossession(t *testing.T) {
 	l := newLoginEnv(t)
 	body := []byte(`{"type":"session_user","username":"sam"}`)
-	base := registry.LoginRequest{Type: registry.LoginSessionUser, Username: "sam", Body: body}
+	base := registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "sam", Body: body}
 	other := newSigner(t)
 	for _, tc := range []struct {
 		name string
@@ -273,13 +274,13 @@ func TestLoginProofOfPossession(t *testing.T) {
 	if err := l.reg.Revoke(l.ctx, registry.RevokeRequest{APIKey: l.key.Value, ClientID: l.dev.id, Token: l.tokens.AccessToken, Remote: loopback}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := l.login(registry.LoginRequest{Type: registry.LoginSessionUser, Username: "sam"})
+	_, _, err := l.login(registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "sam"})
 	wantKind(t, err, registry.KindAccessDenied)
 
 	// An expired device token.
 	l2 := newLoginEnv(t)
 	l2.clk.Advance(16 * time.Minute)
-	_, _, err = l2.login(registry.LoginRequest{Type: registry.LoginSessionUser, Username: "sam"})
+	_, _, err = l2.login(registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "sam"})
 	wantKindMsg(t, err, registry.KindAccessDenied, "expired")
 }
 
@@ -343,7 +344,7 @@ func TestDPoPProofsOnce(t *testing.T) {
 // The user token's access-token revocation takes effect at once.
 func TestAuthenticateSeesRevocation(t *testing.T) {
 	l := newLoginEnv(t)
-	tp, _, err := l.login(registry.LoginRequest{Type: registry.LoginSessionUser, Username: "sam"})
+	tp, _, err := l.login(registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "sam"})
 	if err != nil {
 		t.Fatal(err)
 	}

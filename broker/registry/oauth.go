@@ -114,7 +114,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 		return nil, err
 	}
 	for _, ev := range events {
-		r.bus.Publish(ev)
+		r.publish(ev)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // TestKeyChangeOverTheAgentPath: an agent that comes back with another key
@@ -46,7 +47,7 @@ func TestKeyChangeOverTheAgentPath(t *testing.T) {
 	}
 	select {
 	case ev := <-events:
-		if ev.Type != "endpoint.key_changed" || ev.State != registry.StateTrusted {
+		if ev.Type != protocol.EventEndpointKeyChange || ev.State != registry.StateTrusted {
 			t.Errorf("event %+v", ev)
 		}
 	case <-time.After(5 * time.Second):

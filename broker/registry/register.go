@@ -7,17 +7,13 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/google/uuid"
 )
 
-// Client types (SPEC E1).
-var clientTypes = map[string]bool{
-	"desktop_client": true, "server": true, "printer": true, "embedded_terminal": true,
-	"edge_bridge": true, "chrome_extension": true, "mobile_device": true,
-}
-
-// ValidClientType reports whether t is a client type of SPEC E1.
-func ValidClientType(t string) bool { return clientTypes[t] }
+// ValidClientType reports whether t is a client type of SPEC E1
+// (protocol.ValidClientType, which owns the list).
+func ValidClientType(t string) bool { return protocol.ValidClientType(t) }
 
 // Key types of endpoint public keys.
 const KeyTypeEd25519 = "ed25519"
@@ -138,7 +134,7 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	}
 	res.tokens = nil
 	for _, ev := range events {
-		r.bus.Publish(ev)
+		r.publish(ev)
 	}
 	return &res, nil
 }
@@ -211,7 +207,7 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 	if err := audit(tx, now, actor, "endpoint.register", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, detail); err != nil {
 		return err
 	}
-	*events = append(*events, Event{Type: "endpoint." + string(ep.State), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
+	*events = append(*events, Event{Type: protocol.EndpointEvent(string(ep.State)), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
 	res.Endpoint, res.Created = *ep, true
 	if ep.State == StateTrusted && req.Proven && !req.DeferTokens {
 		is, err := r.issueDevice(tx, now, ep, ku.target)

@@ -12,6 +12,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,6 +68,9 @@ type Config struct {
 	Signer Signer
 	Bus    Bus   // nil = NewLocalBus()
 	Clock  Clock // nil = the system clock
+	// BrokerID names this broker in the events it publishes ("" = a new
+	// random id per Registry).
+	BrokerID string
 
 	DeviceTokenTTL time.Duration // 0 = 15 minutes (SPEC T2)
 	UserTokenTTL   time.Duration // 0 = 1 hour
@@ -87,6 +91,9 @@ type Registry struct {
 	clock  Clock
 
 	deviceTTL, userTTL, refreshTTL, pendingTTL time.Duration
+
+	brokerID string
+	seq      atomic.Uint64 // the last event's sequence number
 
 	signIn *limiterSet
 	dpop   dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -109,6 +116,10 @@ func New(cfg Config) (*Registry, error) {
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()
+	}
+	r.brokerID = cfg.BrokerID
+	if r.brokerID == "" {
+		r.brokerID = newID()
 	}
 	if r.clock == nil {
 		r.clock = systemClock{}

@@ -18,6 +18,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 type fakeClock struct {
@@ -441,7 +442,7 @@ func TestSessionLogin(t *testing.T) {
 	d := newDevice(t)
 	tok := e.mustRegister(d, k.Value).Tokens
 	login := func(user string, mutate ...func(*registry.LoginRequest)) (*registry.TokenPair, error) {
-		req := registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt, Type: registry.LoginSessionUser, Username: user, Remote: loopback}
+		req := registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt, Type: protocol.LoginSessionUser, Username: user, Remote: loopback}
 		for _, m := range mutate {
 			m(&req)
 		}
@@ -493,7 +494,7 @@ func TestSessionLoginWithoutUserCreation(t *testing.T) {
 		a.DenyUserCreation = true
 		return tx.UpdateAccount(a)
 	})
-	_, err := e.reg.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, Type: registry.LoginSessionUser, Username: "bob", Remote: loopback})
+	_, err := e.reg.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, Type: protocol.LoginSessionUser, Username: "bob", Remote: loopback})
 	wantKind(t, err, registry.KindUnknownUser)
 }
 
@@ -602,18 +603,18 @@ func TestSessionLoginTypesResolveTheSameUser(t *testing.T) {
 		}
 		return p.UserID
 	}
-	withDomain := userOf(registry.LoginSessionUserDomain, "dave", "corp", "")
-	if got := userOf(registry.LoginUPN, "dave", "corp", "dave@corp"); got != withDomain {
+	withDomain := userOf(protocol.LoginSessionUserDomain, "dave", "corp", "")
+	if got := userOf(protocol.LoginUPN, "dave", "corp", "dave@corp"); got != withDomain {
 		t.Fatal("upn dave@corp is not the user dave in domain corp")
 	}
-	if got := userOf(registry.LoginSessionUserDomain, "Dave", "CORP", ""); got != withDomain {
+	if got := userOf(protocol.LoginSessionUserDomain, "Dave", "CORP", ""); got != withDomain {
 		t.Fatal("names and domains do not compare case-insensitively")
 	}
-	plain := userOf(registry.LoginSessionUser, "dave", "", "")
+	plain := userOf(protocol.LoginSessionUser, "dave", "", "")
 	if plain == withDomain {
 		t.Fatal("a session_user login without a domain took the user of domain corp")
 	}
-	if got := userOf(registry.LoginSessionUser, "dave", "", ""); got != plain {
+	if got := userOf(protocol.LoginSessionUser, "dave", "", ""); got != plain {
 		t.Fatal("a second session_user login created another user")
 	}
 }
@@ -647,7 +648,7 @@ func TestStoreFailureIsNotATrustDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = broken.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt,
-		Type: registry.LoginSessionUser, Username: "erin", Remote: loopback})
+		Type: protocol.LoginSessionUser, Username: "erin", Remote: loopback})
 	wantKind(t, err, registry.KindInternal)
 	_, err = broken.Refresh(e.ctx, tok.RefreshToken, d.jkt)
 	wantKind(t, err, registry.KindInternal)

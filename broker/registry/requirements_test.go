@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // TestRequireEndpointKeys: an account that requires keys refuses
@@ -59,7 +60,7 @@ func TestRequireDPoP(t *testing.T) {
 	l := newLoginEnv(t)
 	body := []byte(`{"type":"session_user","username":"sam"}`)
 	login := func(signed bool) error {
-		req := registry.LoginRequest{Type: registry.LoginSessionUser, Username: "sam", Body: body}
+		req := registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "sam", Body: body}
 		if signed {
 			req.Signature = ed25519.Sign(l.dev.priv, body)
 		}

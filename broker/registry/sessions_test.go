@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // S6: a user lists and ends their own sessions; an admin with ModifyUser
@@ -33,7 +34,7 @@ func TestSessions(t *testing.T) {
 	l.clk.Advance(time.Minute)
 	second, _ := signIn()
 	l.clk.Advance(time.Minute)
-	atDevice, _, err := l.login(registry.LoginRequest{Type: registry.LoginPassword, Username: "sam", Password: brokertest.UserPassword})
+	atDevice, _, err := l.login(registry.LoginRequest{Type: protocol.LoginPassword, Username: "sam", Password: brokertest.UserPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

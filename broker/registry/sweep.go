@@ -154,7 +154,7 @@ func (r *Registry) sweepEndpoints(ctx context.Context, now time.Time, f Endpoint
 		}
 		deleted += len(events)
 		for _, ev := range events {
-			r.bus.Publish(ev)
+			r.publish(ev)
 		}
 	}
 	return deleted, nil

@@ -3,20 +3,22 @@ package registry
 import (
 	"net/netip"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // State is an endpoint's trust state.
 type State string
 
-// Endpoint states (SPEC §3).
+// Endpoint states (SPEC §3), as protocol names them on the wire.
 const (
-	StatePending   State = "pending"
-	StateTrusted   State = "trusted"
-	StateRejected  State = "rejected"
-	StateUntrusted State = "untrusted"
+	StatePending   State = protocol.StatePending
+	StateTrusted   State = protocol.StateTrusted
+	StateRejected  State = protocol.StateRejected
+	StateUntrusted State = protocol.StateUntrusted
 	// StateDeleted never appears in the store; it is the state an Event
 	// reports when an endpoint was deleted.
-	StateDeleted State = "deleted"
+	StateDeleted State = protocol.StateDeleted
 )
 
 // AccountType places an account in the tree.

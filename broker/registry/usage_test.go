@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // A value's "last used" and an endpoint's "last seen" are kept to the
@@ -27,7 +28,7 @@ func TestLoginUsageKeptToTheMinute(t *testing.T) {
 	}
 	login := func(remote netip.Addr) {
 		t.Helper()
-		req := registry.LoginRequest{Type: registry.LoginSessionUser, Username: "paula",
+		req := registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "paula",
 			APIKey: l.key.Value, DeviceToken: l.tokens.AccessToken, JKT: l.dev.jkt, Remote: remote}
 		if _, _, err := l.reg.LoginUser(l.ctx, req); err != nil {
 			t.Fatalf("login: %v", err)

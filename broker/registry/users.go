@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // CreateUserRequest creates a user in AccountID ("" = the caller's own).
@@ -306,7 +308,7 @@ func deactivateKeysRunningAs(tx Tx, now time.Time, actor, userID, reason string,
 
 func (r *Registry) publishKeyChanges(accounts []string, at time.Time) {
 	for _, a := range accounts {
-		r.bus.Publish(Event{Type: "apikey.updated", AccountID: a, At: at})
+		r.publish(Event{Type: protocol.EventAPIKeyUpdated, AccountID: a, At: at})
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 )
 
 var _ registry.Store = (*Store)(nil)
@@ -79,12 +80,6 @@ const readers = 4
 
 // errClosed is returned by Update and View after Close.
 var errClosed = errors.New("sqlite: store is closed")
-
-// Log field names.
-const (
-	logFieldVersion = "migration_version"
-	logFieldName    = "migration_name"
-)
 
 // Open opens (creating if needed) the database at cfg.Path and applies
 // pending migrations. It fails when the database was migrated by a newer
@@ -392,7 +387,7 @@ func applyMigrations(ctx context.Context, db migrationDB, log *zap.Logger, ms []
 		if err := apply(ctx, db, m); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		log.Info("sqlite: applied migration", zap.Int(logFieldVersion, m.version), zap.String(logFieldName, m.name))
+		log.Info("sqlite: applied migration", zap.Int(logfield.MigrationVer, m.version), zap.String(logfield.MigrationName, m.name))
 	}
 	return nil
 }
