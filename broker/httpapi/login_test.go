@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -334,12 +336,13 @@ func TestLoginTypesHTTP(t *testing.T) {
 		}
 		return h.loginCall(t, body, hdr...)
 	}
-	for _, tc := range []struct {
+	type loginCase struct {
 		name, body string
 		wantUser   string // "" = a user the login made
 		status     int
 		code       string
-	}{
+	}
+	cases := []loginCase{
 		{"session_user", `{"type":"session_user","username":"walk-in"}`, "", 200, ""},
 		{"session_user_domain", `{"type":"session_user_domain","username":"paula","domain":"corp"}`, paula.ID, 200, ""},
 		{"upn", `{"type":"upn","upn":"Paula@Corp.Example"}`, paula.ID, 200, ""},
@@ -353,7 +356,14 @@ func TestLoginTypesHTTP(t *testing.T) {
 		{"type missing", `{"username":"x"}`, "", 400, api.CodeInvalidRequest},
 		{"not JSON", `type=session_user`, "", 400, api.CodeInvalidRequest},
 		{"wrong field type", `{"type":"card_id","card_id":4711}`, "", 400, api.CodeInvalidRequest},
-	} {
+	}
+	// Each login type of the wire vocabulary has a case named after it.
+	for _, typ := range protocol.LoginTypes() {
+		if !slices.ContainsFunc(cases, func(c loginCase) bool { return c.name == typ }) {
+			t.Errorf("no case logs in with type %q", typ)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := login(tc.body, auto, tok)
 			if tc.status != 200 {

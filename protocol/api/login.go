@@ -30,20 +30,10 @@ const (
 	CodeInvalidDPoPProof = "invalid_dpop_proof"
 )
 
-// Login types (SPEC S1).
-const (
-	LoginSessionUser       = "session_user"
-	LoginSessionUserDomain = "session_user_domain"
-	LoginUPN               = "upn"
-	LoginPassword          = "password"
-	LoginCardID            = "card_id"
-	LoginShortID           = "short_id"
-)
-
-// LoginRequest is the body of POST /api/v1/login: Type and the fields it
-// names (username for session_user; username and domain for
-// session_user_domain; upn; username, optional domain, and password;
-// card_id; short_id). AccountID names the account when no device token is
+// LoginRequest is the body of POST /api/v1/login: Type (one of
+// protocol.LoginTypes) and the fields it names (username for session_user;
+// username and domain for session_user_domain; upn; username, optional
+// domain, and password; card_id; short_id). AccountID names the account when no device token is
 // sent and the key belongs to an account above it. The answer is a
 // TokenResponse with its User.
 type LoginRequest struct {
