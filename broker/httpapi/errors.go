@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -91,12 +92,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // reason goes to the log, never to the caller).
 func refusalFields(r *http.Request, code int, kind string, err error) []zap.Field {
 	fields := []zap.Field{
-		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
-		zap.Int(logStatus, code), zap.String(logKind, kind),
-		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
+		zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path),
+		zap.Int(logfield.Status, code), zap.String(logfield.Kind, kind),
+		zap.String(logfield.Remote, remote(r).String()), zap.String(logfield.Error, err.Error()),
 	}
 	if reason := registry.RefusalReason(err); reason != "" {
-		fields = append(fields, zap.String(logReason, reason))
+		fields = append(fields, zap.String(logfield.KeyRefusal, reason))
 	}
 	return fields
 }

@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -56,19 +57,6 @@ type API struct {
 const (
 	maxBody     = 64 << 10
 	maxBulkBody = 4 << 20
-)
-
-// Log field names.
-const (
-	logMethod = "method"
-	logPath   = "path"
-	logStatus = "status"
-	logKind   = "kind"
-	logError  = "error"
-	logRemote = "remote"
-	logUser   = "user_id"
-	logReason = "key_refusal_reason"
-	logPanic  = "panic"
 )
 
 const bulkPath = "/api/v1/endpoints/bulk"
@@ -164,7 +152,7 @@ func (a *API) harden(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.log.Error("panic serving request", zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path), zap.Any(logPanic, v))
+				a.log.Error("panic serving request", zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path), zap.Any(logfield.Panic, v))
 				a.writeError(w, r, errors.New("panic"))
 			}
 		}()
