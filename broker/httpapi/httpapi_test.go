@@ -23,6 +23,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -81,7 +82,7 @@ func (h *harness) register(t *testing.T, keyValue, hostname string) registry.End
 		t.Fatal(err)
 	}
 	res, err := h.reg.Register(context.Background(), registry.RegisterRequest{
-		APIKey: keyValue, ClientID: uuid.NewString(), ClientType: "desktop_client",
+		APIKey: keyValue, ClientID: uuid.NewString(), ClientType: protocol.ClientDesktop,
 		Hostname: hostname, OS: "linux", Version: "1.0.0", KeyType: registry.KeyTypeEd25519,
 		PublicKey: pub, Remote: netip.MustParseAddr("10.1.2.3"),
 	})
@@ -249,7 +250,7 @@ func TestEndpointsLifecycle(t *testing.T) {
 			{"trusted", api.EndpointFilter{State: "trusted"}, []string{e3.ID}},
 			{"by key", api.EndpointFilter{KeyID: auto.ID}, []string{e3.ID}},
 			{"by text", api.EndpointFilter{Text: "BETA"}, []string{e2.ID}},
-			{"by account", api.EndpointFilter{AccountID: acct, Type: "desktop_client"}, []string{e1.ID, e2.ID, e3.ID}},
+			{"by account", api.EndpointFilter{AccountID: acct, Type: protocol.ClientDesktop}, []string{e1.ID, e2.ID, e3.ID}},
 			{"none", api.EndpointFilter{State: "rejected"}, []string{}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +271,7 @@ func TestEndpointsLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := api.Endpoint{
-			ID: e1.ID, ClientID: e1.ID, State: "pending", Type: "desktop_client", Hostname: "alpha-host", OS: "linux",
+			ID: e1.ID, ClientID: e1.ID, State: "pending", Type: protocol.ClientDesktop, Hostname: "alpha-host", OS: "linux",
 			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyValueID: manual.ValueID,
 			RegisteredFrom: "10.1.2.3", LastSeenFrom: "10.1.2.3", KeyType: "ed25519",
 			KeyFingerprint: e1.KeyThumbprint, KeyThumbprint: e1.KeyThumbprint, Bound: true,

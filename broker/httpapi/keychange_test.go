@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -107,7 +108,7 @@ func TestOAuthKeylessImpersonation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	attack := form("client_id", d.id, "client_secret", auto, "client_type", "printer", "response_type", "device_code",
+	attack := form("client_id", d.id, "client_secret", auto, "client_type", protocol.ClientPrinter, "response_type", "device_code",
 		"hostname", "evil", "os", "EvilOS", "version", "6.6.6")
 	a := h.post(t, api.PathOAuthRegister, attack)
 	if a.status != http.StatusOK {

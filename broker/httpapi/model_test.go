@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -105,7 +106,7 @@ func (h *harness) registerFrom(t *testing.T, keyValue, hostname, from string) re
 		t.Fatal(err)
 	}
 	res, err := h.reg.Register(context.Background(), registry.RegisterRequest{
-		APIKey: keyValue, ClientID: uuid.NewString(), ClientType: "desktop_client",
+		APIKey: keyValue, ClientID: uuid.NewString(), ClientType: protocol.ClientDesktop,
 		Hostname: hostname, OS: "linux", Version: "1.0.0", KeyType: registry.KeyTypeEd25519,
 		PublicKey: pub, Remote: netip.MustParseAddr(from),
 	})
@@ -420,7 +421,7 @@ func TestKeyValueRoutes(t *testing.T) {
 		}
 		// The old secret is dead at once, the new one works.
 		pub, _, _ := ed25519.GenerateKey(nil)
-		_, err = h.reg.Register(ctx, registry.RegisterRequest{APIKey: ck.Value, ClientID: uuid.NewString(), ClientType: "desktop_client",
+		_, err = h.reg.Register(ctx, registry.RegisterRequest{APIKey: ck.Value, ClientID: uuid.NewString(), ClientType: protocol.ClientDesktop,
 			KeyType: registry.KeyTypeEd25519, PublicKey: pub, Remote: netip.MustParseAddr("10.1.2.3")})
 		if registry.KindOf(err) != registry.KindInvalidClient {
 			t.Errorf("registering with the old value = %v, want invalid_client", err)

@@ -33,6 +33,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -208,7 +209,7 @@ func form(kv ...string) string {
 
 // registerBody is the form a device sends to /oauth/v1/register.
 func (d *device) registerBody(apiKey string, extra ...string) string {
-	kv := []string{"client_id", d.id, "client_secret", apiKey, "client_type", "printer",
+	kv := []string{"client_id", d.id, "client_secret", apiKey, "client_type", protocol.ClientPrinter,
 		"response_type", "device_code", "client_description", "Floor 3 printer", "state", "st-" + d.id[:8]}
 	if d.keyType != "" {
 		kv = append(kv, "public_key", d.pub, "key_type", d.keyType)
@@ -345,7 +346,7 @@ func TestOAuthRegisterAndToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetEndpoint: %v", err)
 			}
-			if ep.State != api.StateTrusted || ep.Type != "printer" || ep.Description != "Floor 3 printer" ||
+			if ep.State != api.StateTrusted || ep.Type != protocol.ClientPrinter || ep.Description != "Floor 3 printer" ||
 				ep.KeyType != d.keyType || ep.KeyFingerprint != d.jkt || ep.Bound != (d.keyType != "") {
 				t.Errorf("endpoint %+v", ep)
 			}
@@ -374,7 +375,7 @@ func TestOAuthRegisterAndToken(t *testing.T) {
 	t.Run("a signed re-registration without public_key", func(t *testing.T) {
 		d := newRSADevice(t)
 		h.register(t, d, auto)
-		body := form("client_id", d.id, "client_secret", auto, "client_type", "printer", "response_type", "device_code", "version", "2.0")
+		body := form("client_id", d.id, "client_secret", auto, "client_type", protocol.ClientPrinter, "response_type", "device_code", "version", "2.0")
 		a := h.signed(t, d, api.PathOAuthRegister, body)
 		var da api.DeviceAuthorization
 		a.json(t, &da)
@@ -472,7 +473,7 @@ func TestOAuthErrors(t *testing.T) {
 	sig := func(body string) string { return base64.StdEncoding.EncodeToString(d.sign([]byte(body))) }
 	wrongSig := func(body string) string { return base64.StdEncoding.EncodeToString(other.sign([]byte(body))) }
 	reg := func(kv ...string) string {
-		base := map[string]string{"client_id": d.id, "client_secret": auto, "client_type": "printer", "response_type": "device_code"}
+		base := map[string]string{"client_id": d.id, "client_secret": auto, "client_type": protocol.ClientPrinter, "response_type": "device_code"}
 		var out []string
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] == "-" {
@@ -706,7 +707,7 @@ func TestOAuthKeyChange(t *testing.T) {
 	}
 	wantOAuthError(t, h.poll(t, third, auto, code3), 400, "access_denied")
 	// A registration without a key for a keyed endpoint is refused.
-	body := form("client_id", old.id, "client_secret", auto, "client_type", "printer", "response_type", "device_code")
+	body := form("client_id", old.id, "client_secret", auto, "client_type", protocol.ClientPrinter, "response_type", "device_code")
 	wantOAuthError(t, h.post(t, api.PathOAuthRegister, body), 400, "invalid_request")
 	if changes, _ := h.admin.ListKeyChanges(ctx, ""); len(changes) != 0 {
 		t.Errorf("key changes left: %+v", changes)
@@ -733,7 +734,7 @@ func TestOAuthSameEndpointAsAgent(t *testing.T) {
 	manual := h.key(t, api.CreateKeyRequest{})
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	id := uuid.NewString()
-	res, err := h.env.Registry.Register(ctx, registry.RegisterRequest{APIKey: manual, ClientID: id, ClientType: "desktop_client",
+	res, err := h.env.Registry.Register(ctx, registry.RegisterRequest{APIKey: manual, ClientID: id, ClientType: protocol.ClientDesktop,
 		KeyType: registry.KeyTypeEd25519, PublicKey: pub, Proven: true})
 	if err != nil || res.Endpoint.State != registry.StatePending {
 		t.Fatalf("agent registration: %+v %v", res, err)
