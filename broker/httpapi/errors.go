@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,6 +131,23 @@ func decode(r *http.Request, v any) error {
 		return invalid("the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// decodeOptional is decode for routes whose body may be absent or empty:
+// then v keeps its zero value.
+func decodeOptional(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return decode(r, v)
 }
 
 func tooLarge(err error) bool {

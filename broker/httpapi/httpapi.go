@@ -24,13 +24,14 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/logfield"
-	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
 // Config configures an API. Registry is required; nil Logger means
@@ -255,22 +256,6 @@ func remote(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})
-}
-
-func (a *API) getJWKS(w http.ResponseWriter, r *http.Request) {
-	if len(a.jwks) == 0 {
-		a.writeError(w, r, registry.E(registry.KindNotFound, "no signing keys are published", nil))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(a.jwks)
-}
-
 // writeJSON writes v as the JSON body of an answer with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
@@ -284,4 +269,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// timePtr returns nil for the zero time, so it is null in JSON.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// timeParam parses an RFC 3339 query parameter; absent is the zero time.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	s := q.Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalid("%s %q is not an RFC 3339 time like 2030-01-01T00:00:00Z", name, s)
+	}
+	return t, nil
 }
