@@ -32,6 +32,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/logfield"
+	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
 // Config configures an API. Registry is required; nil Logger means
@@ -78,25 +79,11 @@ func New(cfg Config) (*API, error) {
 
 	mux.HandleFunc("POST /api/v1/signin", a.signIn)
 	mux.HandleFunc("POST /api/v1/signin/refresh", a.refresh)
+	mux.HandleFunc("POST "+api.PathLogin, a.login) // its own credentials (login.go)
 
-	mux.HandleFunc("POST /api/v1/keys", a.authed(a.createKey))
-	mux.HandleFunc("GET /api/v1/keys", a.authed(a.listKeys))
-	mux.HandleFunc("GET /api/v1/endpoints", a.authed(a.listEndpoints))
-	mux.HandleFunc("GET /api/v1/endpoints/{id}", a.authed(a.getEndpoint))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve", a.authed(a.decide(registry.ActionApprove)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
-	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
-	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
-
-	mux.HandleFunc("GET /api/v1/keys/{id}", a.authed(a.getKey))
-	mux.HandleFunc("PATCH /api/v1/keys/{id}", a.authed(a.updateKey))
-	mux.HandleFunc("DELETE /api/v1/keys/{id}", a.authed(a.deleteKey))
-	mux.HandleFunc("POST /api/v1/keys/{id}/values", a.authed(a.addKeyValue))
-	mux.HandleFunc("POST /api/v1/keys/{id}/regenerate", a.authed(a.regenerateKeyValue))
-	mux.HandleFunc("DELETE /api/v1/keys/{id}/values/{value_id}", a.authed(a.revokeKeyValue))
-	mux.HandleFunc("POST /api/v1/edge-devices", a.authed(a.addEdgeDevice))
-	mux.HandleFunc("DELETE /api/v1/edge-devices/{value_id}", a.authed(a.removeEdgeDevice))
+	mux.HandleFunc("GET /api/v1/sessions", a.authedSelf(a.listSessions))
+	mux.HandleFunc("DELETE /api/v1/sessions", a.authedSelf(a.endSessions))
+	mux.HandleFunc("DELETE /api/v1/sessions/{id}", a.authedSelf(a.endSession))
 
 	mux.HandleFunc("POST /api/v1/accounts", a.authed(a.createAccount))
 	mux.HandleFunc("GET /api/v1/accounts", a.authed(a.listAccounts))
@@ -108,17 +95,38 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("GET /api/v1/users/{id}", a.authed(a.getUser))
 	mux.HandleFunc("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
 	mux.HandleFunc("DELETE /api/v1/users/{id}", a.authed(a.deleteUser))
-	mux.HandleFunc("POST /api/v1/users/{id}/grants", a.authed(a.grant))
-	mux.HandleFunc("DELETE /api/v1/users/{id}/grants", a.authed(a.ungrant))
 
 	mux.HandleFunc("POST /api/v1/roles", a.authed(a.createRole))
 	mux.HandleFunc("GET /api/v1/roles", a.authed(a.listRoles))
 	mux.HandleFunc("DELETE /api/v1/roles/{id}", a.authed(a.deleteRole))
+	mux.HandleFunc("POST /api/v1/users/{id}/grants", a.authed(a.grant))
+	mux.HandleFunc("DELETE /api/v1/users/{id}/grants", a.authed(a.ungrant))
+
+	mux.HandleFunc("POST /api/v1/keys", a.authed(a.createKey))
+	mux.HandleFunc("GET /api/v1/keys", a.authed(a.listKeys))
+	mux.HandleFunc("GET /api/v1/keys/{id}", a.authed(a.getKey))
+	mux.HandleFunc("PATCH /api/v1/keys/{id}", a.authed(a.updateKey))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}", a.authed(a.deleteKey))
+	mux.HandleFunc("POST /api/v1/keys/{id}/values", a.authed(a.addKeyValue))
+	mux.HandleFunc("POST /api/v1/keys/{id}/regenerate", a.authed(a.regenerateKeyValue))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}/values/{value_id}", a.authed(a.revokeKeyValue))
+	mux.HandleFunc("POST /api/v1/edge-devices", a.authed(a.addEdgeDevice))
+	mux.HandleFunc("DELETE /api/v1/edge-devices/{value_id}", a.authed(a.removeEdgeDevice))
+
+	mux.HandleFunc("GET /api/v1/endpoints", a.authed(a.listEndpoints))
+	mux.HandleFunc("GET /api/v1/endpoints/{id}", a.authed(a.getEndpoint))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve", a.authed(a.decide(registry.ActionApprove)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
+	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
+	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
+	mux.HandleFunc("GET /api/v1/key-changes", a.authed(a.listKeyChanges))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve-key-change", a.authed(a.decideKeyChange(true)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(a.decideKeyChange(false)))
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
 
-	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1, its metadata, and key changes (oauth.go)
-	a.mountLogin(mux)            // device logins and sessions (login.go, sessions.go)
+	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1 and its metadata (oauth.go)
 
 	// Anything else under /api answers a JSON 404 rather than the mux's text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

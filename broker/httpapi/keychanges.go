@@ -9,10 +9,10 @@ import (
 )
 
 // listKeyChanges lists pending key changes (SPEC E4), optionally of one account.
-func (o *oauthAPI) listKeyChanges(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
-	pks, err := o.reg.ListKeyChanges(r.Context(), p, r.URL.Query().Get("account_id"))
+func (a *API) listKeyChanges(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
+	pks, err := a.reg.ListKeyChanges(r.Context(), p, r.URL.Query().Get("account_id"))
 	if err != nil {
-		o.writeError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
 	out := make([]api.KeyChange, 0, len(pks))
@@ -33,24 +33,24 @@ func (o *oauthAPI) listKeyChanges(w http.ResponseWriter, r *http.Request, p *reg
 
 // decideKeyChange approves or rejects an endpoint's pending key change,
 // naming the fingerprint of the change the admin saw (required to approve).
-func (o *oauthAPI) decideKeyChange(approve bool) principalHandler {
+func (a *API) decideKeyChange(approve bool) principalHandler {
 	return func(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
 		var req api.KeyChangeDecision
 		if err := decodeOptional(r, &req); err != nil {
-			o.writeError(w, r, err)
+			a.writeError(w, r, err)
 			return
 		}
 		if approve && strings.TrimSpace(req.Fingerprint) == "" {
-			o.writeError(w, r, invalid(`fingerprint is required: the key_fingerprint of the change as "edgetrustctl endpoints key-changes" (GET /api/v1/key-changes) shows it`))
+			a.writeError(w, r, invalid(`fingerprint is required: the key_fingerprint of the change as "edgetrustctl endpoints key-changes" (GET /api/v1/key-changes) shows it`))
 			return
 		}
-		decide := o.reg.RejectKeyChange
+		decide := a.reg.RejectKeyChange
 		if approve {
-			decide = o.reg.ApproveKeyChange
+			decide = a.reg.ApproveKeyChange
 		}
 		ep, err := decide(r.Context(), p, r.PathValue("id"), req.Fingerprint, remote(r))
 		if err != nil {
-			o.writeError(w, r, err)
+			a.writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, endpointOut(ep))

@@ -26,14 +26,6 @@ import (
 // with the nonce it was given. A missing or refused key answers 403 with
 // one body for every reason (SPEC K8).
 
-// mountLogin adds the device login and the session routes to mux.
-func (a *API) mountLogin(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+api.PathLogin, a.login)
-	mux.HandleFunc("GET /api/v1/sessions", a.authedSelf(a.listSessions))
-	mux.HandleFunc("DELETE /api/v1/sessions", a.authedSelf(a.endSessions))
-	mux.HandleFunc("DELETE /api/v1/sessions/{id}", a.authedSelf(a.endSession))
-}
-
 // loginCredentials are the headers of a device login.
 type loginCredentials struct {
 	apiKey      string

@@ -21,14 +21,13 @@ type OAuthConfig struct {
 	PollInterval time.Duration
 }
 
-// oauthAPI serves /oauth/v1 and the admin routes of key changes.
+// oauthAPI serves /oauth/v1.
 type oauthAPI struct {
 	*API
 	interval time.Duration
 }
 
-// mountOAuth adds the OAuth routes, the RFC 8414 metadata and the admin
-// routes of pending key changes to mux.
+// mountOAuth adds the OAuth routes and the RFC 8414 metadata to mux.
 func (a *API) mountOAuth(mux *http.ServeMux, cfg OAuthConfig) {
 	o := &oauthAPI{API: a, interval: cfg.PollInterval}
 	if o.interval <= 0 {
@@ -40,10 +39,6 @@ func (a *API) mountOAuth(mux *http.ServeMux, cfg OAuthConfig) {
 	mux.HandleFunc("POST "+api.PathOAuthRevoke, o.noStore(o.revoke))
 	mux.HandleFunc("GET "+api.PathOAuthMetadata, o.metadata)
 	mux.HandleFunc("/oauth/", o.noStore(o.noRoute))
-
-	mux.HandleFunc("GET /api/v1/key-changes", a.authed(o.listKeyChanges))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve-key-change", a.authed(o.decideKeyChange(true)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(o.decideKeyChange(false)))
 }
 
 // noStore marks answers that carry tokens or codes as not cacheable (RFC
