@@ -13,6 +13,10 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestAuditRoute checks GET /api/v1/audit: the event of an approval, the
+// filters, paging and that no secret is recorded. It is one long test
+// because its subtests read the events its first lines cause, on one
+// broker.
 func TestAuditRoute(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

@@ -12,6 +12,10 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestBulkRoute checks POST /api/v1/endpoints/bulk (SPEC E5): each action
+// by ids and by filter, the raw answer, the refusals, and a large id list.
+// Its steps share one broker and run in order on the endpoints the first
+// lines register, hence the length.
 func TestBulkRoute(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

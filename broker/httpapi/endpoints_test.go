@@ -16,6 +16,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestEndpointsLifecycle walks endpoints through listing, filters, their
+// JSON shape, the trust decisions and deletion. The steps run in order on
+// one broker, each on the states the previous left, hence the length.
 func TestEndpointsLifecycle(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

@@ -12,6 +12,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestErrors checks the status and error code of every kind of refused
+// request, that sign-in failures answer one body, and that logs hold no
+// secret. The table is long because it lists each refusal once.
 func TestErrors(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

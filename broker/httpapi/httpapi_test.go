@@ -292,6 +292,10 @@ func TestPublicRoutes(t *testing.T) {
 	})
 }
 
+// TestAPIKeyAuthentication checks the credential forms of the admin API
+// (SPEC S5, K1, K8, K11): which key and token combinations are accepted,
+// which refused with which body, that refusals are audited and that logs
+// hold no key. One broker serves every case, hence the length.
 func TestAPIKeyAuthentication(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

@@ -17,6 +17,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestKeyValueRoutes walks one key through its values' life: show, usage,
+// add, regenerate, revoke, update and delete. It is long because each step
+// depends on the state the previous one left.
 func TestKeyValueRoutes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

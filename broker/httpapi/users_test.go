@@ -14,6 +14,10 @@ import (
 	"github.com/google/uuid"
 )
 
+// TestUserAndRoleRoutes walks users and roles through their life: a new
+// user signs in and acts with its role, custom roles, grants, updates,
+// lists, refusals and deletion. It is long because each step builds on the
+// users and roles the previous ones made.
 func TestUserAndRoleRoutes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
