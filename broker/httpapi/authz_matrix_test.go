@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -506,7 +507,7 @@ func (m *matrixFixture) endpoint(tg target, trusted bool) string {
 	pub, _, err := ed25519.GenerateKey(nil)
 	m.must(err, "generating key")
 	res, err := m.h.reg.Register(context.Background(), registry.RegisterRequest{
-		APIKey: k.Value, ClientID: uuid.NewString(), ClientType: "desktop_client", Hostname: m.name("host"),
+		APIKey: k.Value, ClientID: uuid.NewString(), ClientType: protocol.ClientDesktop, Hostname: m.name("host"),
 		KeyType: registry.KeyTypeEd25519, PublicKey: pub, Remote: netip.MustParseAddr("10.1.2.3"),
 	})
 	m.must(err, "registering")
@@ -526,7 +527,7 @@ func (m *matrixFixture) keyChange(tg target) (id, fingerprint string) {
 	pub, _, err := ed25519.GenerateKey(nil)
 	m.must(err, "generating key")
 	res, err := m.h.reg.Register(context.Background(), registry.RegisterRequest{
-		APIKey: m.auto[tg.name].Value, ClientID: id, ClientType: "desktop_client",
+		APIKey: m.auto[tg.name].Value, ClientID: id, ClientType: protocol.ClientDesktop,
 		KeyType: registry.KeyTypeEd25519, PublicKey: pub, Remote: netip.MustParseAddr("10.1.2.3"),
 	})
 	m.must(err, "registering with another key")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -217,8 +218,8 @@ func (a *API) writeDPoPError(w http.ResponseWriter, r *http.Request, e *dpopErro
 		level = zapcore.DebugLevel // the normal first step of a DPoP client
 	}
 	a.log.Log(level, "DPoP proof refused",
-		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path), zap.Int(logStatus, http.StatusUnauthorized),
-		zap.String(logKind, e.code), zap.String(logRemote, remote(r).String()), zap.String(logError, e.Error()))
+		zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path), zap.Int(logfield.Status, http.StatusUnauthorized),
+		zap.String(logfield.Kind, e.code), zap.String(logfield.Remote, remote(r).String()), zap.String(logfield.Error, e.Error()))
 	desc := strings.ReplaceAll(e.msg, `"`, `'`) // a quoted-string of RFC 9110
 	w.Header().Set("WWW-Authenticate", `DPoP algs="EdDSA RS256", error="`+e.code+`", error_description="`+desc+`"`)
 	writeJSON(w, http.StatusUnauthorized, api.ErrorResponse{Error: e.code, ErrorDescription: e.msg})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -91,12 +93,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // reason goes to the log, never to the caller).
 func refusalFields(r *http.Request, code int, kind string, err error) []zap.Field {
 	fields := []zap.Field{
-		zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
-		zap.Int(logStatus, code), zap.String(logKind, kind),
-		zap.String(logRemote, remote(r).String()), zap.String(logError, err.Error()),
+		zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path),
+		zap.Int(logfield.Status, code), zap.String(logfield.Kind, kind),
+		zap.String(logfield.Remote, remote(r).String()), zap.String(logfield.Error, err.Error()),
 	}
 	if reason := registry.RefusalReason(err); reason != "" {
-		fields = append(fields, zap.String(logReason, reason))
+		fields = append(fields, zap.String(logfield.KeyRefusal, reason))
 	}
 	return fields
 }
@@ -129,6 +131,23 @@ func decode(r *http.Request, v any) error {
 		return invalid("the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// decodeOptional is decode for routes whose body may be absent or empty:
+// then v keeps its zero value.
+func decodeOptional(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return decode(r, v)
 }
 
 func tooLarge(err error) bool {

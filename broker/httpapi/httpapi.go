@@ -24,11 +24,14 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -58,19 +61,6 @@ const (
 	maxBulkBody = 4 << 20
 )
 
-// Log field names.
-const (
-	logMethod = "method"
-	logPath   = "path"
-	logStatus = "status"
-	logKind   = "kind"
-	logError  = "error"
-	logRemote = "remote"
-	logUser   = "user_id"
-	logReason = "key_refusal_reason"
-	logPanic  = "panic"
-)
-
 const bulkPath = "/api/v1/endpoints/bulk"
 
 // New returns an API.
@@ -89,25 +79,11 @@ func New(cfg Config) (*API, error) {
 
 	mux.HandleFunc("POST /api/v1/signin", a.signIn)
 	mux.HandleFunc("POST /api/v1/signin/refresh", a.refresh)
+	mux.HandleFunc("POST "+api.PathLogin, a.login) // its own credentials (login.go)
 
-	mux.HandleFunc("POST /api/v1/keys", a.authed(a.createKey))
-	mux.HandleFunc("GET /api/v1/keys", a.authed(a.listKeys))
-	mux.HandleFunc("GET /api/v1/endpoints", a.authed(a.listEndpoints))
-	mux.HandleFunc("GET /api/v1/endpoints/{id}", a.authed(a.getEndpoint))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve", a.authed(a.decide(registry.ActionApprove)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
-	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
-	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
-
-	mux.HandleFunc("GET /api/v1/keys/{id}", a.authed(a.getKey))
-	mux.HandleFunc("PATCH /api/v1/keys/{id}", a.authed(a.updateKey))
-	mux.HandleFunc("DELETE /api/v1/keys/{id}", a.authed(a.deleteKey))
-	mux.HandleFunc("POST /api/v1/keys/{id}/values", a.authed(a.addKeyValue))
-	mux.HandleFunc("POST /api/v1/keys/{id}/regenerate", a.authed(a.regenerateKeyValue))
-	mux.HandleFunc("DELETE /api/v1/keys/{id}/values/{value_id}", a.authed(a.revokeKeyValue))
-	mux.HandleFunc("POST /api/v1/edge-devices", a.authed(a.addEdgeDevice))
-	mux.HandleFunc("DELETE /api/v1/edge-devices/{value_id}", a.authed(a.removeEdgeDevice))
+	mux.HandleFunc("GET /api/v1/sessions", a.authedSelf(a.listSessions))
+	mux.HandleFunc("DELETE /api/v1/sessions", a.authedSelf(a.endSessions))
+	mux.HandleFunc("DELETE /api/v1/sessions/{id}", a.authedSelf(a.endSession))
 
 	mux.HandleFunc("POST /api/v1/accounts", a.authed(a.createAccount))
 	mux.HandleFunc("GET /api/v1/accounts", a.authed(a.listAccounts))
@@ -119,17 +95,38 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("GET /api/v1/users/{id}", a.authed(a.getUser))
 	mux.HandleFunc("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
 	mux.HandleFunc("DELETE /api/v1/users/{id}", a.authed(a.deleteUser))
-	mux.HandleFunc("POST /api/v1/users/{id}/grants", a.authed(a.grant))
-	mux.HandleFunc("DELETE /api/v1/users/{id}/grants", a.authed(a.ungrant))
 
 	mux.HandleFunc("POST /api/v1/roles", a.authed(a.createRole))
 	mux.HandleFunc("GET /api/v1/roles", a.authed(a.listRoles))
 	mux.HandleFunc("DELETE /api/v1/roles/{id}", a.authed(a.deleteRole))
+	mux.HandleFunc("POST /api/v1/users/{id}/grants", a.authed(a.grant))
+	mux.HandleFunc("DELETE /api/v1/users/{id}/grants", a.authed(a.ungrant))
+
+	mux.HandleFunc("POST /api/v1/keys", a.authed(a.createKey))
+	mux.HandleFunc("GET /api/v1/keys", a.authed(a.listKeys))
+	mux.HandleFunc("GET /api/v1/keys/{id}", a.authed(a.getKey))
+	mux.HandleFunc("PATCH /api/v1/keys/{id}", a.authed(a.updateKey))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}", a.authed(a.deleteKey))
+	mux.HandleFunc("POST /api/v1/keys/{id}/values", a.authed(a.addKeyValue))
+	mux.HandleFunc("POST /api/v1/keys/{id}/regenerate", a.authed(a.regenerateKeyValue))
+	mux.HandleFunc("DELETE /api/v1/keys/{id}/values/{value_id}", a.authed(a.revokeKeyValue))
+	mux.HandleFunc("POST /api/v1/edge-devices", a.authed(a.addEdgeDevice))
+	mux.HandleFunc("DELETE /api/v1/edge-devices/{value_id}", a.authed(a.removeEdgeDevice))
+
+	mux.HandleFunc("GET /api/v1/endpoints", a.authed(a.listEndpoints))
+	mux.HandleFunc("GET /api/v1/endpoints/{id}", a.authed(a.getEndpoint))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve", a.authed(a.decide(registry.ActionApprove)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
+	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
+	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
+	mux.HandleFunc("GET /api/v1/key-changes", a.authed(a.listKeyChanges))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve-key-change", a.authed(a.decideKeyChange(true)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(a.decideKeyChange(false)))
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
 
-	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1, its metadata, and key changes (oauth.go)
-	a.mountLogin(mux)            // device logins and sessions (login.go, sessions.go)
+	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1 and its metadata (oauth.go)
 
 	// Anything else under /api answers a JSON 404 rather than the mux's text.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +161,7 @@ func (a *API) harden(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.log.Error("panic serving request", zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path), zap.Any(logPanic, v))
+				a.log.Error("panic serving request", zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path), zap.Any(logfield.Panic, v))
 				a.writeError(w, r, errors.New("panic"))
 			}
 		}()
@@ -267,22 +264,6 @@ func remote(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})
-}
-
-func (a *API) getJWKS(w http.ResponseWriter, r *http.Request) {
-	if len(a.jwks) == 0 {
-		a.writeError(w, r, registry.E(registry.KindNotFound, "no signing keys are published", nil))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(a.jwks)
-}
-
 // writeJSON writes v as the JSON body of an answer with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
@@ -296,4 +277,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// timePtr returns nil for the zero time, so it is null in JSON.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// timeParam parses an RFC 3339 query parameter; absent is the zero time.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	s := q.Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalid("%s %q is not an RFC 3339 time like 2030-01-01T00:00:00Z", name, s)
+	}
+	return t, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -334,12 +336,13 @@ func TestLoginTypesHTTP(t *testing.T) {
 		}
 		return h.loginCall(t, body, hdr...)
 	}
-	for _, tc := range []struct {
+	type loginCase struct {
 		name, body string
 		wantUser   string // "" = a user the login made
 		status     int
 		code       string
-	}{
+	}
+	cases := []loginCase{
 		{"session_user", `{"type":"session_user","username":"walk-in"}`, "", 200, ""},
 		{"session_user_domain", `{"type":"session_user_domain","username":"paula","domain":"corp"}`, paula.ID, 200, ""},
 		{"upn", `{"type":"upn","upn":"Paula@Corp.Example"}`, paula.ID, 200, ""},
@@ -353,7 +356,14 @@ func TestLoginTypesHTTP(t *testing.T) {
 		{"type missing", `{"username":"x"}`, "", 400, api.CodeInvalidRequest},
 		{"not JSON", `type=session_user`, "", 400, api.CodeInvalidRequest},
 		{"wrong field type", `{"type":"card_id","card_id":4711}`, "", 400, api.CodeInvalidRequest},
-	} {
+	}
+	// Each login type of the wire vocabulary has a case named after it.
+	for _, typ := range protocol.LoginTypes() {
+		if !slices.ContainsFunc(cases, func(c loginCase) bool { return c.name == typ }) {
+			t.Errorf("no case logs in with type %q", typ)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := login(tc.body, auto, tok)
 			if tc.status != 200 {
@@ -466,75 +476,5 @@ func TestLoginKeyRefusals(t *testing.T) {
 				t.Errorf("log %q holds a secret", e.Message)
 			}
 		}
-	}
-}
-
-// TestSessionsHTTP: a user lists and ends their sessions; an admin ends
-// another user's (SPEC S6).
-func TestSessionsHTTP(t *testing.T) {
-	h := newOAuthHarness(t, false)
-	ctx := context.Background()
-	auto := h.key(t, api.CreateKeyRequest{AutoTrust: true})
-	d := newEd25519Device(t, false)
-	tok := h.trusted(t, d, auto).AccessToken
-	login := func() api.TokenResponse {
-		t.Helper()
-		sig := base64.StdEncoding.EncodeToString(d.sign([]byte(sessionBody)))
-		return userToken(t, h.loginCall(t, sessionBody, "X-API-Key", auto, "Authorization", "Bearer "+tok, api.SignatureHeader, sig))
-	}
-	first, second := login(), login()
-	user := api.New(h.srv.URL, h.srv.Client())
-	user.SetToken(first.AccessToken)
-	user.SetAPIKey(auto) // a device's key beside the user token, as the seeds' clients send it: no full access needed here
-
-	ss, err := user.ListSessions(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ss) != 2 || !ss[0].Current || ss[1].Current || ss[0].EndpointID != d.id || ss[0].UserID != first.User.ID {
-		t.Fatalf("sessions %+v", ss)
-	}
-	// The user's token is no admin's: other users' sessions are out of sight.
-	if _, err := user.ListSessions(ctx, h.env.Admin(t).UserID); !api.IsStatus(err, http.StatusNotFound) {
-		t.Fatalf("another user's sessions: %v, want 404", err)
-	}
-	// Ending the second session ends its token at once, not the first.
-	if err := user.EndSession(ctx, ss[1].ID); err != nil {
-		t.Fatal(err)
-	}
-	other := api.New(h.srv.URL, h.srv.Client())
-	other.SetToken(second.AccessToken)
-	if _, err := other.ListSessions(ctx, ""); !api.IsStatus(err, http.StatusUnauthorized) {
-		t.Fatalf("the ended session's token: %v, want 401", err)
-	}
-	if err := user.EndSession(ctx, ss[1].ID); !api.IsStatus(err, http.StatusNotFound) {
-		t.Fatalf("ending it again: %v, want 404", err)
-	}
-	// The admin sees and ends the user's sessions.
-	got, err := h.admin.ListSessions(ctx, first.User.ID)
-	if err != nil || len(got) != 1 || got[0].ID != ss[0].ID || got[0].Current {
-		t.Fatalf("the admin's view: %+v %v", got, err)
-	}
-	n, err := h.admin.EndSessions(ctx, first.User.ID)
-	if err != nil || n != 1 {
-		t.Fatalf("EndSessions = %d, %v", n, err)
-	}
-	if _, err := user.ListSessions(ctx, ""); !api.IsStatus(err, http.StatusUnauthorized) {
-		t.Fatalf("after the admin ended it: %v, want 401", err)
-	}
-	// The admin's own sessions: the harness's sign-in, marked current, and
-	// the one env.Admin made above.
-	mine, err := h.admin.ListSessions(ctx, "")
-	if err != nil || len(mine) != 2 || !mine[0].Current || mine[1].Current || mine[0].EndpointID != "" {
-		t.Fatalf("the admin's sessions: %+v %v", mine, err)
-	}
-	evs, err := h.admin.ListAudit(ctx, api.AuditFilter{Action: "session.end"})
-	outcomes := map[string]int{}
-	for _, ev := range evs {
-		outcomes[ev.Outcome]++
-	}
-	// Two ended, and the refused second end of one (issue 10: refusals are audited).
-	if d := cmp.Diff(map[string]int{"success": 2, "failure": 1}, outcomes); err != nil || d != "" {
-		t.Errorf("session.end audit outcomes (%v) (-want +got):\n%s", err, d)
 	}
 }

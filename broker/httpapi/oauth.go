@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
@@ -22,14 +21,13 @@ type OAuthConfig struct {
 	PollInterval time.Duration
 }
 
-// oauthAPI serves /oauth/v1 and the admin routes of key changes.
+// oauthAPI serves /oauth/v1.
 type oauthAPI struct {
 	*API
 	interval time.Duration
 }
 
-// mountOAuth adds the OAuth routes, the RFC 8414 metadata and the admin
-// routes of pending key changes to mux.
+// mountOAuth adds the OAuth routes and the RFC 8414 metadata to mux.
 func (a *API) mountOAuth(mux *http.ServeMux, cfg OAuthConfig) {
 	o := &oauthAPI{API: a, interval: cfg.PollInterval}
 	if o.interval <= 0 {
@@ -41,10 +39,6 @@ func (a *API) mountOAuth(mux *http.ServeMux, cfg OAuthConfig) {
 	mux.HandleFunc("POST "+api.PathOAuthRevoke, o.noStore(o.revoke))
 	mux.HandleFunc("GET "+api.PathOAuthMetadata, o.metadata)
 	mux.HandleFunc("/oauth/", o.noStore(o.noRoute))
-
-	mux.HandleFunc("GET /api/v1/key-changes", a.authed(o.listKeyChanges))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve-key-change", a.authed(o.decideKeyChange(true)))
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(o.decideKeyChange(false)))
 }
 
 // noStore marks answers that carry tokens or codes as not cacheable (RFC
@@ -292,53 +286,4 @@ func unix(t time.Time) int64 {
 		return 0
 	}
 	return t.Unix()
-}
-
-// listKeyChanges lists pending key changes (SPEC E4), optionally of one account.
-func (o *oauthAPI) listKeyChanges(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
-	pks, err := o.reg.ListKeyChanges(r.Context(), p, r.URL.Query().Get("account_id"))
-	if err != nil {
-		o.writeError(w, r, err)
-		return
-	}
-	out := make([]api.KeyChange, 0, len(pks))
-	for _, pk := range pks {
-		out = append(out, api.KeyChange{
-			EndpointID: pk.Endpoint.ID, AccountID: pk.Endpoint.AccountID, State: string(pk.Endpoint.State),
-			Hostname: pk.Endpoint.Hostname, Description: pk.Endpoint.Description,
-			KeyType: pk.Change.KeyType, KeyFingerprint: pk.Change.KeyThumbprint,
-			OldKeyType: pk.Endpoint.KeyType, OldKeyFingerprint: pk.Endpoint.KeyThumbprint,
-			KeyID:                pk.Change.KeyID,
-			RequestedDescription: pk.Change.Description, RequestedHostname: pk.Change.Hostname,
-			RequestedOS: pk.Change.OS, RequestedVersion: pk.Change.Version,
-			RequestedAt: pk.Change.RequestedAt.UTC(), RequestedFrom: pk.Change.RequestedFrom,
-		})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// decideKeyChange approves or rejects an endpoint's pending key change,
-// naming the fingerprint of the change the admin saw (required to approve).
-func (o *oauthAPI) decideKeyChange(approve bool) principalHandler {
-	return func(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
-		var req api.KeyChangeDecision
-		if err := decodeOptional(r, &req); err != nil {
-			o.writeError(w, r, err)
-			return
-		}
-		if approve && strings.TrimSpace(req.Fingerprint) == "" {
-			o.writeError(w, r, invalid(`fingerprint is required: the key_fingerprint of the change as "edgetrustctl endpoints key-changes" (GET /api/v1/key-changes) shows it`))
-			return
-		}
-		decide := o.reg.RejectKeyChange
-		if approve {
-			decide = o.reg.ApproveKeyChange
-		}
-		ep, err := decide(r.Context(), p, r.PathValue("id"), req.Fingerprint, remote(r))
-		if err != nil {
-			o.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, endpointOut(ep))
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -88,7 +89,7 @@ func TestOAuth2DeviceFlow(t *testing.T) {
 			}
 			da, err := cfg.DeviceAuth(ctx,
 				oauth2.SetAuthURLParam("client_secret", keyValue),
-				oauth2.SetAuthURLParam("client_type", "printer"),
+				oauth2.SetAuthURLParam("client_type", protocol.ClientPrinter),
 				oauth2.SetAuthURLParam("response_type", "device_code"),
 				oauth2.SetAuthURLParam("public_key", d.pub),
 				oauth2.SetAuthURLParam("key_type", d.keyType),

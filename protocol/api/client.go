@@ -1,3 +1,13 @@
+// Package api holds the JSON types of the broker's HTTP API (/api/v1) and a
+// typed client for it, used by edgetrustctl and by tests.
+//
+// The JSON field names are a contract: scripts and external tests read them.
+// Fields may be added, never renamed or removed. Unknown fields are ignored
+// when decoding, so an older client keeps working against a newer broker.
+// Times are RFC 3339 strings; a time that is not set ("never", "not yet") is
+// null. Lists are [] when empty, never null.
+//
+// The package depends only on the standard library.
 package api
 
 import (
@@ -56,157 +66,6 @@ func (c *Client) SetAPIKey(value string) {
 
 // BaseURL returns the URL the client calls.
 func (c *Client) BaseURL() string { return c.base }
-
-// EndpointFilter selects endpoints in ListEndpoints; empty fields match
-// anything. Text matches a substring of id, hostname or description. From
-// is a CIDR prefix of the registering address. The Seen times select by
-// last seen, the Registered times by registration (Before exclusive,
-// After inclusive is the broker's choice; see the route's documentation).
-type EndpointFilter struct {
-	State            string
-	AccountID        string
-	Type             string
-	KeyID            string
-	Text             string
-	From             string
-	SeenBefore       time.Time
-	SeenAfter        time.Time
-	RegisteredBefore time.Time
-	RegisteredAfter  time.Time
-}
-
-// SignIn signs an administrator in with a password (no API key: SPEC S3b).
-func (c *Client) SignIn(ctx context.Context, req SignInRequest) (*TokenResponse, error) {
-	var out TokenResponse
-	if err := c.do(ctx, http.MethodPost, "/api/v1/signin", nil, req, &out, false); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// Refresh exchanges a user refresh token for a new pair; the old refresh
-// token is spent.
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (*TokenResponse, error) {
-	var out TokenResponse
-	if err := c.do(ctx, http.MethodPost, "/api/v1/signin/refresh", nil, RefreshRequest{RefreshToken: refreshToken}, &out, false); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// CreateKey creates an API key; the answer holds its value, shown only once.
-func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (*CreatedKey, error) {
-	var out CreatedKey
-	if err := c.do(ctx, http.MethodPost, "/api/v1/keys", nil, req, &out, true); err != nil {
-		return nil, err
-	}
-	if out.AllowedIPs == nil {
-		out.AllowedIPs = []string{}
-	}
-	return &out, nil
-}
-
-// ListKeys lists the keys of an account ("" = the caller's own).
-func (c *Client) ListKeys(ctx context.Context, accountID string) ([]Key, error) {
-	q := url.Values{}
-	setNonEmpty(q, "account_id", accountID)
-	out, err := getList[Key](ctx, c, "/api/v1/keys", q)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].AllowedIPs == nil {
-			out[i].AllowedIPs = []string{}
-		}
-	}
-	return out, nil
-}
-
-// ListEndpoints lists the endpoints matching f that the caller may see.
-func (c *Client) ListEndpoints(ctx context.Context, f EndpointFilter) ([]Endpoint, error) {
-	q := url.Values{}
-	setNonEmpty(q, "state", f.State)
-	setNonEmpty(q, "account_id", f.AccountID)
-	setNonEmpty(q, "type", f.Type)
-	setNonEmpty(q, "key_id", f.KeyID)
-	setNonEmpty(q, "text", f.Text)
-	setNonEmpty(q, "from", f.From)
-	setTime(q, "seen_before", f.SeenBefore)
-	setTime(q, "seen_after", f.SeenAfter)
-	setTime(q, "registered_before", f.RegisteredBefore)
-	setTime(q, "registered_after", f.RegisteredAfter)
-	return getList[Endpoint](ctx, c, "/api/v1/endpoints", q)
-}
-
-// GetEndpoint returns one endpoint.
-func (c *Client) GetEndpoint(ctx context.Context, id string) (*Endpoint, error) {
-	var out Endpoint
-	if err := c.do(ctx, http.MethodGet, "/api/v1/endpoints/"+url.PathEscape(id), nil, nil, &out, true); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// Decide applies an admin action (ActionApprove, ActionReject,
-// ActionUntrust) to an endpoint and returns it after the change.
-func (c *Client) Decide(ctx context.Context, id, action string) (*Endpoint, error) {
-	switch action {
-	case ActionApprove, ActionReject, ActionUntrust:
-	default:
-		return nil, fmt.Errorf("api: unknown action %q", action)
-	}
-	var out Endpoint
-	if err := c.do(ctx, http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(id)+"/"+action, nil, nil, &out, true); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// ApproveEndpoint approves an endpoint; approving a trusted one is a no-op.
-func (c *Client) ApproveEndpoint(ctx context.Context, id string) (*Endpoint, error) {
-	return c.Decide(ctx, id, ActionApprove)
-}
-
-// RejectEndpoint rejects a pending endpoint.
-func (c *Client) RejectEndpoint(ctx context.Context, id string) (*Endpoint, error) {
-	return c.Decide(ctx, id, ActionReject)
-}
-
-// UntrustEndpoint untrusts a trusted endpoint.
-func (c *Client) UntrustEndpoint(ctx context.Context, id string) (*Endpoint, error) {
-	return c.Decide(ctx, id, ActionUntrust)
-}
-
-// DeleteEndpoint deletes an endpoint in any state.
-func (c *Client) DeleteEndpoint(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/v1/endpoints/"+url.PathEscape(id), nil, nil, nil, true)
-}
-
-// ListAccounts lists the accounts the caller may see.
-func (c *Client) ListAccounts(ctx context.Context) ([]Account, error) {
-	return getList[Account](ctx, c, "/api/v1/accounts", nil)
-}
-
-// JWKS returns the broker's JSON Web Key Set as published.
-func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/.well-known/jwks.json", nil, nil, &raw, false); err != nil {
-		return nil, err
-	}
-	return raw, nil
-}
-
-// Healthz checks that the broker answers; nil means it reported "ok".
-func (c *Client) Healthz(ctx context.Context) error {
-	var out HealthResponse
-	if err := c.do(ctx, http.MethodGet, "/healthz", nil, nil, &out, false); err != nil {
-		return err
-	}
-	if out.Status != "ok" {
-		return fmt.Errorf("api: broker reports status %q", out.Status)
-	}
-	return nil
-}
 
 func setNonEmpty(q url.Values, k, v string) {
 	if v != "" {
@@ -307,4 +166,55 @@ func decodeError(status int, data []byte) error {
 func IsStatus(err error, status int) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Status == status
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// Error codes of ErrorResponse.Error.
+const (
+	CodeInvalidRequest       = "invalid_request"
+	CodeUnauthorized         = "unauthorized"
+	CodeInvalidClient        = "invalid_client"
+	CodeForbidden            = "forbidden"
+	CodeNotFound             = "not_found"
+	CodeConflict             = "conflict"
+	CodeRateLimited          = "rate_limited"
+	CodeAccessDenied         = "access_denied"
+	CodeAuthorizationPending = "authorization_pending"
+	CodeExpiredToken         = "expired_token"
+	CodeInvalidGrant         = "invalid_grant"
+	CodeUnknownUser          = "unknown_user"
+	CodeLoginRefused         = "login_refused"
+	CodeQuotaExceeded        = "quota_exceeded"
+	CodeRequestTooLarge      = "request_too_large"
+	CodeUnsupportedMedia     = "unsupported_media_type"
+	CodeInternal             = "internal_error"
+)
+
+// Error is an error answer of the API.
+type Error struct {
+	Status      int    // HTTP status
+	Code        string // ErrorResponse.Error, e.g. "not_found"
+	Description string // ErrorResponse.ErrorDescription, safe to show a user
+}
+
+func (e *Error) Error() string {
+	if e.Description != "" {
+		return fmt.Sprintf("%s (%s, HTTP %d)", e.Description, e.Code, e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
+}
+
+// route returns the API path /api/v1/parts[0]/parts[1]..., each part
+// path-escaped.
+func route(parts ...string) string {
+	s := "/api/v1"
+	for _, x := range parts {
+		s += "/" + url.PathEscape(x)
+	}
+	return s
 }

@@ -6,29 +6,80 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
+	"github.com/google/go-cmp/cmp"
 )
 
-// Issue 10, points 3 and 4, over real HTTPS: an attacker holds the shared
-// fleet key and an endpoint's client id, nothing more.
+// TestOAuthKeyChange: an unsigned registration with another key becomes a
+// pending key change (E4); the old key stays in force until an admin
+// approves it.
+func TestOAuthKeyChange(t *testing.T) {
+	h := newOAuthHarness(t, true)
+	ctx := context.Background()
+	auto := h.key(t, api.CreateKeyRequest{AutoTrust: true})
+	old := newEd25519Device(t, false)
+	tok := h.tokens(t, h.poll(t, old, auto, h.register(t, old, auto).DeviceCode))
 
-// failures returns the failed audit events of action, as "reason" details.
-func (h *oauthHarness) failures(t *testing.T, action string) []map[string]string {
-	t.Helper()
-	var out []map[string]string
-	if err := h.env.Store.View(context.Background(), func(tx registry.Tx) error {
-		evs, err := tx.ListAudit(registry.AuditFilter{Action: action, Outcome: registry.OutcomeFailure})
-		for _, ev := range evs {
-			out = append(out, ev.Detail)
+	rekey := func(t *testing.T, nd *device) (*device, string) {
+		t.Helper()
+		nd.id = old.id
+		a := h.post(t, api.PathOAuthRegister, nd.registerBody(auto)) // unsigned
+		var da api.DeviceAuthorization
+		a.json(t, &da)
+		if a.status != 200 {
+			t.Fatalf("key change registration: %d %s", a.status, a.body)
 		}
-		return err
-	}); err != nil {
+		return nd, da.DeviceCode
+	}
+	nd, code := rekey(t, newRSADevice(t))
+	wantOAuthError(t, h.poll(t, nd, auto, code), 400, "authorization_pending") // even with an auto-trust key
+	changes, err := h.admin.ListKeyChanges(ctx, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	want := []api.KeyChange{{EndpointID: old.id, State: "trusted", Description: "Floor 3 printer", KeyType: "rsa",
+		KeyFingerprint: nd.jkt, OldKeyType: "ed25519", OldKeyFingerprint: old.jkt, RequestedDescription: "Floor 3 printer",
+		RequestedFrom: "127.0.0.1"}}
+	if diff := cmp.Diff(want, changes, cmpIgnore("AccountID", "KeyID", "RequestedAt")); diff != "" {
+		t.Errorf("key changes (-want +got):\n%s", diff)
+	}
+	// The old key stays in force: it refreshes and re-registers.
+	refresh := func(d *device, rt string) answer {
+		return h.signed(t, d, api.PathOAuthToken, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", d.id, "client_secret", auto))
+	}
+	tok = h.tokens(t, refresh(old, tok.RefreshToken))
+	h.tokens(t, h.poll(t, old, auto, h.register(t, old, auto).DeviceCode))
+	if ep, _ := h.admin.GetEndpoint(ctx, old.id); ep.KeyFingerprint != old.jkt {
+		t.Fatalf("the key changed before approval: %+v", ep)
+	}
+
+	h.clock.Advance(testInterval)
+	ep, err := h.admin.ApproveKeyChange(ctx, old.id, changes[0].KeyFingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.KeyFingerprint != nd.jkt || ep.KeyType != "rsa" || ep.State != "trusted" {
+		t.Errorf("after approval: %+v", ep)
+	}
+	h.tokens(t, h.poll(t, nd, auto, code))
+	wantOAuthError(t, refresh(old, tok.RefreshToken), 401, "invalid_client") // signed with a key no longer in force
+	if _, err := h.admin.ApproveKeyChange(ctx, old.id, nd.jkt); !api.IsStatus(err, 404) {
+		t.Errorf("approving again: %v, want 404", err)
+	}
+
+	// A rejected change leaves the key; its code answers access_denied.
+	third, code3 := rekey(t, newX509Device(t, false))
+	if _, err := h.admin.RejectKeyChange(ctx, old.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	wantOAuthError(t, h.poll(t, third, auto, code3), 400, "access_denied")
+	// A registration without a key for a keyed endpoint is refused.
+	body := form("client_id", old.id, "client_secret", auto, "client_type", protocol.ClientPrinter, "response_type", "device_code")
+	wantOAuthError(t, h.post(t, api.PathOAuthRegister, body), 400, "invalid_request")
+	if changes, _ := h.admin.ListKeyChanges(ctx, ""); len(changes) != 0 {
+		t.Errorf("key changes left: %+v", changes)
+	}
 }
 
 // TestOAuthKeyChangeSwap: the admin lists a device's key change and sees
@@ -107,7 +158,7 @@ func TestOAuthKeylessImpersonation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	attack := form("client_id", d.id, "client_secret", auto, "client_type", "printer", "response_type", "device_code",
+	attack := form("client_id", d.id, "client_secret", auto, "client_type", protocol.ClientPrinter, "response_type", "device_code",
 		"hostname", "evil", "os", "EvilOS", "version", "6.6.6")
 	a := h.post(t, api.PathOAuthRegister, attack)
 	if a.status != http.StatusOK {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,24 +136,88 @@ func TestClientErrors(t *testing.T) {
 	}
 }
 
-func TestSignInSendsNoToken(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if got := r.Header.Get("Authorization"); got != "" {
-			t.Errorf("sign-in sent Authorization %q", got)
+// sent is a request as the fake broker received it: method, escaped path,
+// raw query, body, and the credentials ("Bearer tok X-API-Key etk_x").
+type sent struct{ Method, Path, Query, Body, Auth string }
+
+// requestCase is one client call and the request it must send. c has the
+// user token "tok".
+type requestCase struct {
+	name string
+	call func(ctx context.Context, c *api.Client) error
+	want sent
+}
+
+// fakeBroker records the last request a client sent it. It answers a
+// DELETE with 204, a GET of a collection (/api/v1/users) with [], anything
+// else with {}.
+type fakeBroker struct {
+	srv *httptest.Server
+	got sent
+}
+
+func newFakeBroker(t *testing.T) *fakeBroker {
+	b := &fakeBroker{}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		auth := r.Header.Get("Authorization")
+		if k := r.Header.Get("X-API-Key"); k != "" {
+			auth = strings.TrimSpace(auth + " X-API-Key " + k)
 		}
+		b.got = sent{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, strings.TrimSpace(string(body)), auth}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","refresh_expires_in":60,"user":{"id":"u","username":"admin","account_id":"acct"}}`))
+		switch {
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodGet && !strings.Contains(r.URL.Path[len("/api/v1/"):], "/"):
+			_, _ = w.Write([]byte(`[]`))
+		default:
+			_, _ = w.Write([]byte(`{}`))
+		}
 	}))
-	defer srv.Close()
-	c := api.New(srv.URL, srv.Client())
-	c.SetToken("old")
-	got, err := c.SignIn(context.Background(), api.SignInRequest{Username: "admin", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// client returns a client of the fake broker without credentials.
+func (b *fakeBroker) client() *api.Client { return api.New(b.srv.URL, b.srv.Client()) }
+
+// check makes each call and compares the request it sent with the want.
+func (b *fakeBroker) check(t *testing.T, tests []requestCase) {
+	t.Helper()
+	c := b.client()
+	c.SetToken("tok")
+	ctx := context.Background()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b.got = sent{}
+			if err := tc.call(ctx, c); err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, b.got); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
 	}
-	want := &api.TokenResponse{AccessToken: "a", TokenType: "Bearer", ExpiresIn: 3600, RefreshToken: "r", RefreshExpiresIn: 60,
-		User: &api.User{ID: "u", Username: "admin", AccountID: "acct"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("SignIn (-want +got):\n%s", diff)
-	}
+}
+
+// TestClientCredentials pins the credentials the client sends: an API key
+// alone, or with a user token.
+func TestClientCredentials(t *testing.T) {
+	b := newFakeBroker(t)
+	b.check(t, []requestCase{
+		{"API key instead of a token", func(ctx context.Context, _ *api.Client) error {
+			k := b.client()
+			k.SetAPIKey("etk_x")
+			_, err := k.ListRoles(ctx)
+			return err
+		}, sent{"GET", "/api/v1/roles", "", "", "X-API-Key etk_x"}},
+		{"API key and a token", func(ctx context.Context, _ *api.Client) error {
+			k := b.client()
+			k.SetToken("tok")
+			k.SetAPIKey("etk_x")
+			_, err := k.ListRoles(ctx)
+			return err
+		}, sent{"GET", "/api/v1/roles", "", "", "Bearer tok X-API-Key etk_x"}},
+	})
 }

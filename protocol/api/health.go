@@ -1,0 +1,34 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// HealthResponse is the body of /healthz and /readyz.
+type HealthResponse struct {
+	Status string `json:"status"`
+}
+
+// JWKS returns the broker's JSON Web Key Set as published.
+func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/.well-known/jwks.json", nil, nil, &raw, false); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// Healthz checks that the broker answers; nil means it reported "ok".
+func (c *Client) Healthz(ctx context.Context) error {
+	var out HealthResponse
+	if err := c.do(ctx, http.MethodGet, "/healthz", nil, nil, &out, false); err != nil {
+		return err
+	}
+	if out.Status != "ok" {
+		return fmt.Errorf("api: broker reports status %q", out.Status)
+	}
+	return nil
+}
