@@ -25,7 +25,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
 )
@@ -480,7 +479,7 @@ func (ss *session) verifyHello(h *protocol.Hello) (protocol.Code, string) {
 	if !ed25519.Verify(pub, protocol.HelloSigningInput(exp), h.Signature) {
 		return protocol.CodeProofRequired, "hello signature does not verify"
 	}
-	jkt, err := token.Thumbprint(pub)
+	jkt, err := protocol.Thumbprint(pub)
 	if err != nil {
 		return protocol.CodeBadRequest, "invalid public key"
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
@@ -534,7 +533,7 @@ func (m *matrixFixture) keyChange(tg target) (id, fingerprint string) {
 	if !res.KeyChange {
 		m.t.Fatalf("registering %s with another key made no key change: %+v", id, res)
 	}
-	jkt, err := token.Thumbprint(pub)
+	jkt, err := protocol.Thumbprint(pub)
 	m.must(err, "thumbprint")
 	return id, jkt
 }

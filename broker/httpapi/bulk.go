@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -68,7 +69,7 @@ func bulkFilter(in *api.BulkFilter) (registry.EndpointFilter, error) {
 		f.State = st
 	}
 	if in.Type != "" {
-		if !registry.ValidClientType(in.Type) {
+		if !protocol.ValidClientType(in.Type) {
 			return f, invalid("filter.type %q is not an endpoint type", in.Type)
 		}
 		f.Type = in.Type

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/internal/logfield"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -142,7 +142,7 @@ func parseDPoP(s string) (*dpopProof, error) {
 	case c.IAT == nil || math.IsNaN(*c.IAT) || math.IsInf(*c.IAT, 0) || *c.IAT < 0 || *c.IAT > 1<<40:
 		return nil, badProof("the DPoP proof needs iat, a time in seconds", nil)
 	}
-	jkt, err := token.Thumbprint(jwk.Key)
+	jkt, err := protocol.Thumbprint(jwk.Key)
 	if err != nil {
 		return nil, badProof("the DPoP proof's key has no thumbprint", err)
 	}

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
 var listStates = map[string]registry.State{
-	api.StatePending: registry.StatePending, api.StateTrusted: registry.StateTrusted,
-	api.StateRejected: registry.StateRejected, api.StateUntrusted: registry.StateUntrusted,
+	protocol.StatePending: registry.StatePending, protocol.StateTrusted: registry.StateTrusted,
+	protocol.StateRejected: registry.StateRejected, protocol.StateUntrusted: registry.StateUntrusted,
 }
 
 // listEndpoints lists the endpoints matching the filters of endpointFilter.
@@ -80,7 +81,7 @@ func endpointFilter(q url.Values) (registry.EndpointFilter, error) {
 		f.AccountIDs = []string{id}
 	}
 	if t := q.Get("type"); t != "" {
-		if !registry.ValidClientType(t) {
+		if !protocol.ValidClientType(t) {
 			return f, invalid("unknown endpoint type %q", t)
 		}
 		f.Type = t

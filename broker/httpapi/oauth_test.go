@@ -206,7 +206,7 @@ func newX509Device(t *testing.T, useRSA bool) *device {
 
 func withKey(t *testing.T, keyType string, raw []byte, pub crypto.PublicKey, sign func([]byte) []byte) *device {
 	t.Helper()
-	jkt, err := token.Thumbprint(pub)
+	jkt, err := protocol.Thumbprint(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestOAuthRegisterAndToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetEndpoint: %v", err)
 			}
-			if ep.State != api.StateTrusted || ep.Type != protocol.ClientPrinter || ep.Description != "Floor 3 printer" ||
+			if ep.State != protocol.StateTrusted || ep.Type != protocol.ClientPrinter || ep.Description != "Floor 3 printer" ||
 				ep.KeyType != d.keyType || ep.KeyFingerprint != d.jkt || ep.Bound != (d.keyType != "") {
 				t.Errorf("endpoint %+v", ep)
 			}

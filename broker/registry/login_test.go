@@ -12,7 +12,6 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -28,7 +27,7 @@ func newSigner(t *testing.T) signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jkt, err := token.Thumbprint(pub)
+	jkt, err := protocol.Thumbprint(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

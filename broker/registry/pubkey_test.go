@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 func selfSigned(t testing.TB, pub crypto.PublicKey, signer crypto.Signer) []byte {
@@ -41,8 +41,8 @@ func TestParsePublicKey(t *testing.T) {
 	smallSPKI, _ := x509.MarshalPKIXPublicKey(&smallRSA.PublicKey)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecSPKI, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
-	edThumb, _ := token.Thumbprint(edPub)
-	rsaThumb, _ := token.Thumbprint(&rsaKey.PublicKey)
+	edThumb, _ := protocol.Thumbprint(edPub)
+	rsaThumb, _ := protocol.Thumbprint(&rsaKey.PublicKey)
 	msg := []byte("client_id=x&grant_type=device_code")
 	edSig := ed25519.Sign(edPriv, msg)
 	h := sha256.Sum256(msg)

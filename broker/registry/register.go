@@ -11,10 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// ValidClientType reports whether t is a client type of SPEC E1
-// (protocol.ValidClientType, which owns the list).
-func ValidClientType(t string) bool { return protocol.ValidClientType(t) }
-
 // Key types of endpoint public keys.
 const KeyTypeEd25519 = "ed25519"
 
@@ -68,7 +64,7 @@ func validateRegister(req *RegisterRequest) error {
 	if err != nil || id.String() != req.ClientID {
 		return E(KindInvalid, "client_id must be a lowercase canonical UUID", err)
 	}
-	if !ValidClientType(req.ClientType) {
+	if !protocol.ValidClientType(req.ClientType) {
 		return E(KindInvalid, fmt.Sprintf("unknown client type %q", req.ClientType), nil)
 	}
 	for name, v := range map[string]string{"description": req.Description, "hostname": req.Hostname, "os": req.OS, "version": req.Version} {

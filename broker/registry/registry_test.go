@@ -91,7 +91,7 @@ type device struct {
 
 func newDevice(t *testing.T) device {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	jkt, err := token.Thumbprint(pub)
+	jkt, err := protocol.Thumbprint(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

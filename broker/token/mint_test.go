@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetrust/edgetrust/protocol"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp"
@@ -42,7 +43,7 @@ func builderToken(t *testing.T, priv ed25519.PrivateKey, kid string, iss, aud st
 func TestMintMatchesBuilder(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	iss, priv := newIssuer(t, clk)
-	kid, err := Thumbprint(priv.Public())
+	kid, err := protocol.Thumbprint(priv.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestThumbprintMatchesGoJose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Thumbprint(pub)
+		got, err := protocol.Thumbprint(pub)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func BenchmarkThumbprint(b *testing.B) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Thumbprint(pub); err != nil {
+		if _, err := protocol.Thumbprint(pub); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,7 +8,6 @@
 package token
 
 import (
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -105,7 +104,7 @@ func New(cfg Config) (*Issuer, error) {
 		i.now = time.Now
 	}
 	pub := cfg.Key.Public().(ed25519.PublicKey)
-	kid, err := Thumbprint(pub)
+	kid, err := protocol.Thumbprint(pub)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +112,7 @@ func New(cfg Config) (*Issuer, error) {
 	i.keys[kid] = pub
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: kid, Algorithm: string(jose.EdDSA), Use: "sig"}}}
 	for _, p := range cfg.Previous {
-		k, err := Thumbprint(p)
+		k, err := protocol.Thumbprint(p)
 		if err != nil {
 			return nil, err
 		}
@@ -236,11 +235,6 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 	}
 	return c, nil
 }
-
-// Thumbprint returns the RFC 7638 SHA-256 JWK thumbprint of pub (the
-// value of a bound token's cnf.jkt, RFC 7800); see protocol.Thumbprint,
-// which owns it.
-func Thumbprint(pub crypto.PublicKey) (string, error) { return protocol.Thumbprint(pub) }
 
 // RandomID returns 128 random bits, base64url: token and record ids.
 func RandomID() string {

@@ -102,7 +102,7 @@ func (f *fleet) connect(ctx context.Context, a *simAgent, apiKey string, n int) 
 		return err
 	}
 	reg, err := c.Register(ctx, protocol.Register{
-		APIKey: apiKey, ClientType: "desktop_client", Hostname: fmt.Sprintf("bench-%05d", n), OS: "linux", Version: "bench",
+		APIKey: apiKey, ClientType: protocol.ClientDesktop, Hostname: fmt.Sprintf("bench-%05d", n), OS: "linux", Version: "bench",
 	})
 	if err != nil {
 		c.Close()

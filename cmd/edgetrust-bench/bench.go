@@ -414,7 +414,7 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 		defer cancel()
 		a := agents[j%len(agents)]
 		_, err := a.conn.Login(ctx, protocol.Login{
-			APIKey: key, DeviceToken: a.tokens.AccessToken, Type: "session_user", Username: fmt.Sprintf("bench-user-%03d", j%users),
+			APIKey: key, DeviceToken: a.tokens.AccessToken, Type: protocol.LoginSessionUser, Username: fmt.Sprintf("bench-user-%03d", j%users),
 		})
 		return err
 	}

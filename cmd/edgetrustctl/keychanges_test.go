@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/protocol"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -63,7 +64,7 @@ func TestKeyChangeCommands(t *testing.T) {
 		t.Errorf("key changes table %q", table)
 	}
 	ep := decodeJSON[api.Endpoint](t, mustRun(t, "endpoints", "approve-key-change", id, "--fingerprint", "ed25519:"+kcs[0].KeyFingerprint, "-o", "json").stdout)
-	if ep.KeyFingerprint != kcs[0].KeyFingerprint || ep.State != api.StateTrusted {
+	if ep.KeyFingerprint != kcs[0].KeyFingerprint || ep.State != protocol.StateTrusted {
 		t.Fatalf("after approval: %+v", ep)
 	}
 	if got := decodeJSON[[]api.KeyChange](t, mustRun(t, "endpoints", "key-changes", "-o", "json").stdout); len(got) != 0 {

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-
-	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // Endpoint is a registered device as the API shows it (SPEC E6). Times that
@@ -47,15 +45,6 @@ type Endpoint struct {
 	// bound to it (SPEC T1).
 	Bound bool `json:"bound"`
 }
-
-// Endpoint states: the same words as on the agent protocol.
-const (
-	StatePending   = protocol.StatePending
-	StateTrusted   = protocol.StateTrusted
-	StateRejected  = protocol.StateRejected
-	StateUntrusted = protocol.StateUntrusted
-	StateDeleted   = protocol.StateDeleted
-)
 
 // Admin actions on an endpoint (SPEC E5).
 const (
