@@ -168,7 +168,7 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 				return err
 			}
 		}
-		c := Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser, Endpoint: sc.endpointID}
+		c := userClaims(u, sc.endpointID)
 		if acct := sc.key.target; acct != nil && acct.ID == u.AccountID {
 			// checkKey read this account in this transaction already.
 			is, err = r.issueWith(tx, now, r.lifetimesFrom(acct), c, "")

@@ -53,6 +53,14 @@ type Claims struct {
 	// Session is "sid": for user tokens, the session (refresh-token chain)
 	// the token belongs to, so ending the session ends the token at once.
 	Session string
+	// Who a user token names, as OpenID Connect calls it, so that a relying
+	// service verifying the token offline knows the user without asking the
+	// broker (docs/tokens.md): "preferred_username", and "upn", "email" and
+	// "domain" where the user has them. Empty in device tokens.
+	PreferredUsername string
+	UPN               string
+	Email             string
+	Domain            string
 }
 
 // Token types, carried in an access token's "token_type" claim.

@@ -72,7 +72,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	var is *issued
 	err = r.store.Update(ctx, func(tx Tx) error {
 		var err error
-		is, err = r.issue(tx, now, Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser}, "")
+		is, err = r.issue(tx, now, userClaims(&u, ""), "")
 		if err != nil {
 			return err
 		}

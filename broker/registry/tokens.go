@@ -18,6 +18,14 @@ func (r *Registry) issueDevice(tx Tx, now time.Time, ep *Endpoint, acct *Account
 	return r.issue(tx, now, c, "")
 }
 
+// userClaims are the claims of a user token for u, logged in through
+// endpointID ("" for a sign-in): its subject and account, and the names a
+// relying service shows without asking the broker (docs/tokens.md).
+func userClaims(u *User, endpointID string) Claims {
+	return Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser, Endpoint: endpointID,
+		PreferredUsername: u.Username, UPN: u.UPN, Email: u.Email, Domain: u.Domain}
+}
+
 // IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
 // the thumbprint jkt (proven by the caller's transport). It is how a
 // connected agent receives the tokens of a pushed approval. Errors:
@@ -113,7 +121,7 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 					return err
 				}
 			}
-			is, err = r.issue(tx, now, Claims{Subject: u.ID, Account: u.AccountID, Type: TokenUser, Endpoint: rt.EndpointID}, rt.ChainID)
+			is, err = r.issue(tx, now, userClaims(u, rt.EndpointID), rt.ChainID)
 			return err
 		}
 	})

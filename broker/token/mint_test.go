@@ -26,7 +26,8 @@ func builderToken(t *testing.T, priv ed25519.PrivateKey, kid string, iss, aud st
 	}
 	std := jwt.Claims{Issuer: iss, Subject: c.Subject, Audience: jwt.Audience{aud}, ID: c.ID,
 		IssuedAt: jwt.NewNumericDate(c.IssuedAt), Expiry: jwt.NewNumericDate(c.ExpiresAt)}
-	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint, Session: c.Session}
+	pc := privateClaims{Account: c.Account, Type: c.Type, Endpoint: c.Endpoint, Session: c.Session,
+		PreferredUsername: c.PreferredUsername, UPN: c.UPN, Email: c.Email, Domain: c.Domain}
 	if c.JKT != "" {
 		pc.Cnf = &cnf{JKT: c.JKT}
 	}
@@ -53,6 +54,8 @@ func TestMintMatchesBuilder(t *testing.T) {
 	}{
 		{"device", Claims{Subject: "ep-1", ID: "jti-1", IssuedAt: clk.t, ExpiresAt: clk.t.Add(15 * time.Minute), Account: "acct-1", Type: TypeDevice, JKT: "thumb"}},
 		{"user", Claims{Subject: "u-1", ID: "jti-2", IssuedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour), Account: "acct-1", Type: TypeUser, Endpoint: "ep-1", Session: "chain-1"}},
+		{"user named", Claims{Subject: "u-1", ID: "jti-5", IssuedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour), Account: "acct-1", Type: TypeUser,
+			Session: "chain-1", PreferredUsername: "alice", UPN: "alice@corp.example", Email: "alice@example.com", Domain: "CORP"}},
 		{"minimal", Claims{ID: "jti-3", IssuedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour)}},
 		{"escaped", Claims{Subject: `a<b>&"c"`, ID: "jti-4", IssuedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour), Type: TypeUser}},
 	} {

@@ -50,6 +50,14 @@ type Claims struct {
 	// Session is "sid": for user tokens, the session (refresh-token chain)
 	// the token belongs to, so ending the session ends the token at once.
 	Session string
+	// The user a user token names (OpenID Connect claim names):
+	// "preferred_username", "upn", "email", "domain"; "" = not in the token.
+	// The fields are those of registry.Claims, in the same order
+	// (RegistrySigner converts one into the other).
+	PreferredUsername string
+	UPN               string
+	Email             string
+	Domain            string
 }
 
 type privateClaims struct {
@@ -58,6 +66,11 @@ type privateClaims struct {
 	Cnf      *cnf   `json:"cnf,omitempty"`
 	Endpoint string `json:"endpoint_id,omitempty"`
 	Session  string `json:"sid,omitempty"`
+	// OpenID Connect names of the user (user tokens only).
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	UPN               string `json:"upn,omitempty"`
+	Email             string `json:"email,omitempty"`
+	Domain            string `json:"domain,omitempty"`
 }
 
 type cnf struct {
@@ -151,9 +164,10 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 		c.ID = RandomID()
 	}
 	p := mintClaims{
-		Account: c.Account, Audience: i.aud, Endpoint: c.Endpoint,
+		Account: c.Account, Audience: i.aud, Domain: c.Domain, Email: c.Email, Endpoint: c.Endpoint,
 		Expiry: jwt.NewNumericDate(c.ExpiresAt), IssuedAt: jwt.NewNumericDate(c.IssuedAt),
-		Issuer: i.iss, ID: c.ID, Session: c.Session, Subject: c.Subject, Type: c.Type,
+		Issuer: i.iss, ID: c.ID, PreferredUsername: c.PreferredUsername, Session: c.Session,
+		Subject: c.Subject, Type: c.Type, UPN: c.UPN,
 	}
 	if c.JKT != "" {
 		p.Cnf = &cnf{JKT: c.JKT}
@@ -171,17 +185,21 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 
 // mintClaims is the payload of a minted token, its fields in key order.
 type mintClaims struct {
-	Account  string           `json:"acct,omitempty"`
-	Audience string           `json:"aud,omitempty"`
-	Cnf      *cnf             `json:"cnf,omitempty"`
-	Endpoint string           `json:"endpoint_id,omitempty"`
-	Expiry   *jwt.NumericDate `json:"exp,omitempty"`
-	IssuedAt *jwt.NumericDate `json:"iat,omitempty"`
-	Issuer   string           `json:"iss,omitempty"`
-	ID       string           `json:"jti,omitempty"`
-	Session  string           `json:"sid,omitempty"`
-	Subject  string           `json:"sub,omitempty"`
-	Type     string           `json:"token_type"`
+	Account           string           `json:"acct,omitempty"`
+	Audience          string           `json:"aud,omitempty"`
+	Cnf               *cnf             `json:"cnf,omitempty"`
+	Domain            string           `json:"domain,omitempty"`
+	Email             string           `json:"email,omitempty"`
+	Endpoint          string           `json:"endpoint_id,omitempty"`
+	Expiry            *jwt.NumericDate `json:"exp,omitempty"`
+	IssuedAt          *jwt.NumericDate `json:"iat,omitempty"`
+	Issuer            string           `json:"iss,omitempty"`
+	ID                string           `json:"jti,omitempty"`
+	PreferredUsername string           `json:"preferred_username,omitempty"`
+	Session           string           `json:"sid,omitempty"`
+	Subject           string           `json:"sub,omitempty"`
+	Type              string           `json:"token_type"`
+	UPN               string           `json:"upn,omitempty"`
 }
 
 // verifyClaims is what Verify decodes a payload into, in one pass.
@@ -223,6 +241,7 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 		Issuer: std.Issuer, Subject: std.Subject, ID: std.ID,
 		ExpiresAt: std.Expiry.Time().UTC(),
 		Account:   pc.Account, Type: pc.Type, Endpoint: pc.Endpoint, Session: pc.Session,
+		PreferredUsername: pc.PreferredUsername, UPN: pc.UPN, Email: pc.Email, Domain: pc.Domain,
 	}
 	if len(std.Audience) > 0 {
 		c.Audience = std.Audience[0]
