@@ -6,6 +6,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -50,6 +51,9 @@ type Config struct {
 	// "" generates one and writes it to DataDir/initial-admin-password.
 	BootstrapAdminPassword string
 	Logger                 *zap.Logger // nil = no logging
+	// Version is the broker's version, shown by /healthz and logged at
+	// the start ("" = "dev").
+	Version string
 	// Stdout receives the plain lines "fingerprint sha256:<hex>" and
 	// "listening HOST:PORT" (nil = discard).
 	Stdout io.Writer
@@ -90,6 +94,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
+	if err := CheckListen(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("broker.New: Config.Listen %w", err)
+	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
@@ -107,15 +114,23 @@ func New(cfg Config) (*Broker, error) {
 }
 
 // Run prepares everything, serves until ctx ends, and shuts down cleanly.
+// It first takes the data directory's lock (DataDir/lock): while one
+// broker runs on a directory, another fails with ErrDataDirInUse before it
+// changes anything there.
 func (b *Broker) Run(ctx context.Context) error {
 	dir := b.cfg.DataDir
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating data dir: %w", err)
-	}
 	host, port, err := net.SplitHostPort(b.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", b.cfg.Listen, err)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cert, fingerprint, err := loadOrCreateCert(filepath.Join(dir, "tls"), certNames(host, b.cfg.TLSSANs), time.Now())
 	if err != nil {
 		return fmt.Errorf("preparing TLS certificate: %w", err)
@@ -174,7 +189,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: issuer.JWKS(), Logger: b.log.Named("httpapi")})
+	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: issuer.JWKS(), Logger: b.log.Named("httpapi"), Version: b.cfg.Version})
 	if err != nil {
 		tcp.Close()
 		return err
@@ -188,7 +203,8 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	fmt.Fprintf(b.out, "fingerprint sha256:%s\n", fingerprint)
 	fmt.Fprintf(b.out, "listening %s\n", tcp.Addr())
-	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint))
+	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint),
+		zap.String("version", cmp.Or(b.cfg.Version, "dev")))
 	return runTasks(ctx, b.log,
 		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
 		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},

@@ -1,15 +1,17 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
+// health answers /healthz and /readyz: "ok" and the broker's version.
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})
+	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok", Version: cmp.Or(a.ver, "dev")})
 }
 
 func (a *API) getJWKS(w http.ResponseWriter, r *http.Request) {

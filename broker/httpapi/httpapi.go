@@ -44,6 +44,8 @@ type Config struct {
 	Logger *zap.Logger
 	// OAuth configures the OAuth device registration API (oauth.go).
 	OAuth OAuthConfig
+	// Version is the broker's version, shown by /healthz ("" = "dev").
+	Version string
 }
 
 // API serves the broker's HTTP API. It is safe for concurrent use.
@@ -52,6 +54,7 @@ type API struct {
 	jwks []byte
 	log  *zap.Logger
 	h    http.Handler
+	ver  string
 }
 
 // maxBody bounds a request body; maxBulkBody that of a bulk endpoint
@@ -68,7 +71,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("httpapi.New: Config.Registry is nil")
 	}
-	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, log: cfg.Logger}
+	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, log: cfg.Logger, ver: cfg.Version}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}

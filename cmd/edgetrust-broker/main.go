@@ -23,12 +23,17 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker"
+	"github.com/edgetrust/edgetrust/internal/logtime"
 )
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
 
 const usage = `edgetrust-broker: the edgetrust trust broker
 
 Usage:
   edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]...
+  edgetrust-broker --version
 
 Commands:
   serve     start the broker: QUIC (agents) on UDP and HTTPS (API) on TCP, one port number
@@ -97,8 +102,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "edgetrust-broker %s\n", version)
+		return nil
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -131,6 +141,18 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usageError{fmt.Sprintf("%s %v: want between 10s and 24h", name, d)}
 		}
 	}
+	// Every flag is checked before anything is created (the data dir first).
+	if *dataDir == "" {
+		return usageError{"--data-dir is empty: name the broker's data directory (default /var/lib/edgetrust-broker)"}
+	}
+	if err := broker.CheckListen(*listen); err != nil {
+		return usageError{"--listen " + err.Error()}
+	}
+	for _, san := range *sans {
+		if err := broker.CheckSAN(san); err != nil {
+			return usageError{"--tls-san " + err.Error()}
+		}
+	}
 	if *refreshTTL != 0 && *refreshTTL < time.Second {
 		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
 	}
@@ -143,14 +165,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usageError{fmt.Sprintf("--pprof %q: %v", *pprofAddr, err)}
 		}
 	}
-	logCfg := zap.NewProductionConfig()
-	logCfg.Level = zap.NewAtomicLevelAt(lvl)
-	logCfg.OutputPaths = []string{"stderr"}
-	logCfg.ErrorOutputPaths = []string{"stderr"}
-	log, err := logCfg.Build()
-	if err != nil {
-		return err
-	}
+	log := newLogger(lvl, stderr)
 	defer log.Sync()
 
 	b, err := broker.New(broker.Config{
@@ -159,6 +174,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TLSSANs:                *sans,
 		BootstrapAdminPassword: getenv("EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD"),
 		Logger:                 log,
+		Version:                version,
 		Stdout:                 stdout,
 		ShowPassword:           isTerminal(stdout),
 		DeviceTokenTTL:         *deviceTTL,
@@ -169,6 +185,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	return b.Run(ctx)
+}
+
+// newLogger is zap's production logger (JSON, sampled, callers, stack
+// traces of errors) writing to w, with the timestamps of every edgetrust
+// log: RFC 3339 in UTC (internal/logtime).
+func newLogger(lvl zapcore.Level, w io.Writer) *zap.Logger {
+	ws := zapcore.Lock(zapcore.AddSync(w))
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(logtime.EncoderConfig()), ws, lvl)
+	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	return zap.New(core, zap.ErrorOutput(ws), zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel))
 }
 
 // servePprof serves the profiles of net/http/pprof (registered on

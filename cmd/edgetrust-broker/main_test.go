@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 )
 
 func TestUsage(t *testing.T) {
@@ -28,6 +31,8 @@ func TestUsage(t *testing.T) {
 		{"bad log level", []string{"serve", "--log-level", "loud"}, 2, "", "--log-level"},
 		{"ttl too short", []string{"serve", "--device-token-ttl", "1s"}, 2, "", "--device-token-ttl"},
 		{"help", []string{"--help"}, 0, "Usage:", ""},
+		{"version", []string{"--version"}, 0, "edgetrust-broker dev\n", ""},
+		{"version after the command", []string{"serve", "--version"}, 0, "edgetrust-broker dev\n", ""},
 		{"serve help after the command", []string{"serve", "--help"}, 0, "--data-dir", ""},
 		{"serve help before the command", []string{"-h", "serve"}, 0, "initial-admin-password", ""},
 	}
@@ -46,6 +51,36 @@ func TestUsage(t *testing.T) {
 				if last := lines[len(lines)-1]; !strings.HasPrefix(last, "edgetrust-broker: ") {
 					t.Fatalf("error line %q", last)
 				}
+			}
+		})
+	}
+}
+
+// A rejected command line is a usage error (exit 2) that creates nothing:
+// every flag is checked before the data directory is touched.
+func TestRejectedCommandCreatesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"listen without a port", []string{"--listen", "nope"}, "--listen"},
+		{"listen with a bad port", []string{"--listen", "127.0.0.1:99999"}, "--listen"},
+		{"listen with a service name", []string{"--listen", "127.0.0.1:https"}, "--listen"},
+		{"bad certificate name", []string{"--tls-san", "bad name"}, "--tls-san"},
+		{"empty data dir", []string{"--data-dir="}, "--data-dir"},
+		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data-dir", dir}, tc.args...)
+			var out, errb bytes.Buffer
+			code := run(context.Background(), args, &out, &errb, func(string) string { return "" })
+			if code != 2 || !strings.Contains(errb.String(), tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want 2 naming %s", code, errb.String(), tc.stderr)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("the rejected command created %s: %v", dir, err)
 			}
 		})
 	}
@@ -116,3 +151,20 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// The broker's log lines carry RFC 3339 UTC timestamps, as the agent's do
+// (not zap's epoch floats).
+func TestLogTimestampsAreRFC3339UTC(t *testing.T) {
+	var buf syncBuffer
+	log := newLogger(zapcore.InfoLevel, &buf)
+	log.Info("hello")
+	_ = log.Sync()
+	var line map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	ts, _ := line["ts"].(string)
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(ts) {
+		t.Fatalf("ts = %v, want RFC 3339 UTC (line %s)", line["ts"], buf.String())
+	}
+}

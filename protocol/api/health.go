@@ -9,7 +9,8 @@ import (
 
 // HealthResponse is the body of /healthz and /readyz.
 type HealthResponse struct {
-	Status string `json:"status"`
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"` // the broker's version ("dev" when built without one)
 }
 
 // JWKS returns the broker's JSON Web Key Set as published.
