@@ -377,6 +377,17 @@ func startAgentIn(t *testing.T, b *brokerProc, key, dir string, extra ...string)
 			t.Logf("broker log (tail):\n%s", tail(b.stderr.String(), 4000))
 		}
 	})
+	// status fails where no agent has run (a --state-dir typo): wait until
+	// this one has made its identity there (or has exited).
+	waitFor(t, settle, "the agent to make its identity", func() bool {
+		select {
+		case <-a.done:
+			return true
+		default:
+		}
+		_, err := os.Stat(filepath.Join(a.stateDir, "identity.json"))
+		return err == nil
+	})
 	return a
 }
 

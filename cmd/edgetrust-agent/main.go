@@ -23,15 +23,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -40,6 +43,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/edgetrust/edgetrust/agent"
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
@@ -47,6 +51,7 @@ import (
 	"github.com/edgetrust/edgetrust/agent/daemon"
 	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
+	"github.com/edgetrust/edgetrust/internal/logtime"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -70,6 +75,7 @@ func main() {
 type options struct {
 	// global
 	stateDir, socket, logLevel, logFormat string
+	version                               bool
 	// run
 	broker, apiKey, clientType, description, brokerCA, brokerFP, account string
 	minBackoff, maxBackoff                                               time.Duration
@@ -179,7 +185,10 @@ as root.`,
 		help: `Shows whether the service runs, and this endpoint's registration state as
 recorded by the agent in STATE_DIR/state.json: unregistered, pending,
 trusted, rejected, untrusted or deleted, with the last error and token
-expiry. It does not contact the broker and exits 0 whatever the state.
+expiry. It does not contact the broker and exits 0 whatever the state;
+it exits 1 where no agent keeps its state (the directory does not exist,
+or holds no identity and no installed agent uses it: a mistyped
+--state-dir).
 Tokens are never shown. The state directory is taken from the installed
 configuration unless --state-dir is given.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
@@ -194,10 +203,14 @@ configuration unless --state-dir is given.`,
 		help: `Asks the running agent for a user token for the user running this command.
 The agent learns who you are from the operating system (the local socket's
 peer credentials), never from arguments, and vouches for you with this
-device's trust. Prints the token as JSON; exits 1 with the reason when the
-agent or the broker refuses.`,
+device's trust. On a terminal it says who is logged in and until when; the
+token itself is printed only when asked: with -o json, or when standard
+output is not a terminal (a pipe or a file), as JSON with access_token,
+token_type, expires_in, refresh_token, username, domain and upn. Exits 1
+with the reason when the agent or the broker refuses.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
 			fs.StringVar(&o.loginType, "type", protocol.LoginSessionUser, "login type: session_user, session_user_domain or upn")
+			fs.StringVarP(&o.output, "output", "o", "", "output format: json (the token; default on a terminal: who and until when)")
 		},
 		run: cmdLogin,
 	},
@@ -208,6 +221,7 @@ func globalFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.socket, "socket", localapi.DefaultSocket, "path of the agent's local socket")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	// -h/--help is left undefined so that pflag answers ErrHelp.
 }
 
@@ -244,8 +258,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		// No subcommand: only --help makes sense.
 		var o options
 		fs := newFlagSet(nil, &o)
-		if err := fs.Parse(args); errors.Is(err, pflag.ErrHelp) {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, pflag.ErrHelp):
 			printMainHelp(stdout)
+			return 0
+		case err == nil && o.version:
+			printVersion(stdout)
 			return 0
 		}
 		return usage(stderr, "", "missing command (install, status, run, login, ...)")
@@ -273,6 +292,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 0
 		}
 		return usage(stderr, c.name, err.Error())
+	}
+	if o.version {
+		printVersion(stdout)
+		return 0
 	}
 	if fs.NArg() > 0 {
 		return usage(stderr, c.name, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
@@ -377,6 +400,8 @@ func fail(stderr io.Writer, format string, a ...any) int {
 	fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
 	return 1
 }
+
+func printVersion(w io.Writer) { fmt.Fprintf(w, "%s %s\n", prog, version) }
 
 func printMainHelp(w io.Writer) {
 	fmt.Fprintf(w, "%s registers this device with an edgetrust broker and serves secure session logins.\n\n", prog)
@@ -485,9 +510,7 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
-	ec := zap.NewProductionEncoderConfig()
-	ec.TimeKey = "ts"
-	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	ec := logtime.EncoderConfig() // RFC 3339 UTC, as the broker's log
 	var enc zapcore.Encoder
 	switch format {
 	case "json":
@@ -515,7 +538,13 @@ func cmdStatus(_ context.Context, o *options, e env) int {
 		return usage(e.stderr, "status", fmt.Sprintf("unknown output format %q (use json)", o.output))
 	}
 	applyEnvDefaults(o, e)
-	loadInstalled(o, e)
+	cfg, installed := loadInstalled(o, e)
+	// The installed agent uses this directory: it is about to make its state.
+	installedHere := installed && filepath.Clean(cmp.Or(cfg.StateDir, defaultStateDir)) == filepath.Clean(o.stateDir)
+	if problem := noState(o.stateDir, installedHere); problem != "" {
+		return fail(e.stderr, "no agent state in %s: %s; pass the agent's --state-dir (its configuration names it), or set this device up with '%s install'",
+			o.stateDir, problem, prog)
+	}
 	svcState, manager := serviceState(o)
 	st, err := state.Load(o.stateDir)
 	if errors.Is(err, state.ErrCorrupt) {
@@ -565,6 +594,32 @@ func cmdStatus(_ context.Context, o *options, e env) int {
 	return 0
 }
 
+// noState says why dir holds no agent's state ("" when it may): it does
+// not exist, is no directory, or holds neither the identity nor the state
+// while no installed configuration says an agent is about to use it. A
+// fresh agent is told apart from a typo: the agent makes its identity as
+// it starts, and 'install' writes the configuration before it starts the
+// service, so either is there before the first registration.
+func noState(dir string, installed bool) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "the directory does not exist"
+	case err != nil:
+		return "" // state.Load reports it (permission denied, ...)
+	case !fi.IsDir():
+		return "it is not a directory"
+	case installed:
+		return ""
+	}
+	for _, f := range []string{state.IdentityFile, state.StateFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("neither %s nor %s is there, and no agent is installed", state.IdentityFile, state.StateFile)
+}
+
 func expiry(has bool, at time.Time, now time.Time) string {
 	switch {
 	case !has:
@@ -580,6 +635,11 @@ func expiry(has bool, at time.Time, now time.Time) string {
 func cmdLogin(ctx context.Context, o *options, e env) int {
 	if !localapi.ValidLoginType(o.loginType) {
 		return usage(e.stderr, "login", fmt.Sprintf("unknown --type %q (use session_user, session_user_domain or upn)", o.loginType))
+	}
+	switch o.output {
+	case "", "json", "table":
+	default:
+		return usage(e.stderr, "login", fmt.Sprintf("unknown output format %q (use json)", o.output))
 	}
 	client := agentClient(o.socket, 60*time.Second)
 	body, _ := json.Marshal(map[string]string{"type": o.loginType})
@@ -611,9 +671,34 @@ func cmdLogin(ctx context.Context, o *options, e env) int {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return fail(e.stderr, "the agent's answer is not JSON: %v", err)
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	if o.output == "json" || !isTerminal(e.stdout) {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return 0
+	}
+	// A terminal: the token would end up on screen and in scrollback.
+	var who struct {
+		Username, Domain, UPN string
+		ExpiresIn             int64 `json:"expires_in"`
+	}
+	_ = json.Unmarshal(raw, &who)
+	name := who.Username
+	if who.Domain != "" {
+		name = who.Domain + `\` + who.Username
+	}
+	if who.UPN != "" {
+		name += " (" + who.UPN + ")"
+	}
+	until := time.Now().Add(time.Duration(who.ExpiresIn) * time.Second)
+	fmt.Fprintf(e.stdout, "logged in as %s until %s (in %s); the token is not shown: add -o json to print it\n",
+		name, until.Local().Format(time.RFC3339), (time.Duration(who.ExpiresIn) * time.Second).String())
 	return 0
+}
+
+// isTerminal reports whether w is a terminal (a variable: tests set it).
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func unwrapURLError(err error) error {

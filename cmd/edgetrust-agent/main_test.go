@@ -101,6 +101,9 @@ func TestUsage(t *testing.T) {
 		{"login bad type", []string{"login", "--type", "password"}, 2, `unknown --type "password"`, ""},
 		{"login no agent", []string{"login", "--socket", filepath.Join(dir, "none.sock")}, 1, "cannot reach the agent", ""},
 		{"unknown global", []string{"--frobnicate", "status"}, 2, "unknown flag", ""},
+		{"version", []string{"--version"}, 0, "", "edgetrust-agent dev\n"},
+		{"version after a command", []string{"status", "--version"}, 0, "", "edgetrust-agent dev\n"},
+		{"login bad output", []string{"login", "-o", "yaml"}, 2, "yaml", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
