@@ -12,7 +12,7 @@ import (
 // command calls the broker.
 
 // groupOrder orders the commands in the help text.
-var groupOrder = []string{"login", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
+var groupOrder = []string{"login", "logout", "whoami", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit"}
 
 // commandSets are the functions returning each resource's commands, one per
 // file. Within a group the help keeps the order they give.

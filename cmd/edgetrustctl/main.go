@@ -26,6 +26,9 @@ import (
 
 const prog = "edgetrustctl"
 
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
 // Exit statuses.
 const (
 	exitOK    = 0
@@ -190,6 +193,8 @@ scan:
 			break scan
 		case a == "--help" || a == "-h":
 			help = true
+		case a == "--version":
+			return nil, nil, &helpRequest{text: prog + " " + version + "\n"}
 		case strings.HasPrefix(a, "--"):
 			if !strings.Contains(a, "=") && valueLong[a[2:]] {
 				i++
@@ -327,13 +332,13 @@ Environment:
                         or ~/.config/edgetrust)
 
 Example:
-  %[2]s login --server https://127.0.0.1:7443 --ca-file /var/lib/edgetrust/tls/broker.crt \
-      --username admin --password-stdin < admin-password
+  %[2]s login --server https://127.0.0.1:7443 --ca-file /var/lib/edgetrust-broker/tls/broker.crt \
+      --username admin
   %[2]s endpoints list --state pending
   %[2]s endpoints approve 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a
 
 Exit status: 0 success, 1 failure, 2 usage error.
-Run "%[2]s COMMAND --help" for the details of a command.
+Run "%[2]s COMMAND --help" for the details of a command, "%[2]s --version" for the version.
 `, globalFlagUsages(), prog)
 	return b.String()
 }

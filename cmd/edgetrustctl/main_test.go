@@ -73,7 +73,7 @@ func TestUsage(t *testing.T) {
 		{"login without username", []string{"login", "--password-stdin"}, "pw\n", 2, "", "--username"},
 		{"login with empty stdin", []string{"login", "--username", "admin", "--password-stdin"}, "", 2, "", "no password"},
 		{"http server", []string{"login", "--username", "admin", "--password-stdin", "--server", "http://127.0.0.1:7443"}, "pw\n", 2, "", "https://"},
-		{"not signed in", []string{"endpoints", "list", "-o", "json"}, "", 1, "", `not signed in: run "edgetrustctl login --username admin --password-stdin"`},
+		{"not signed in", []string{"endpoints", "list", "-o", "json"}, "", 1, "", `not signed in: run "edgetrustctl login --username admin"`},
 		{"not signed in, globals first", []string{"--server", "https://127.0.0.1:1", "--output=json", "keys", "list"}, "", 1, "", "not signed in"},
 		{"missing ca file", []string{"login", "--username", "admin", "--password-stdin", "--ca-file", "/nonexistent/ca.pem"}, "pw\n", 1, "", "--ca-file"},
 	}

@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/protocol/api"
@@ -26,23 +28,49 @@ import (
 // Signing in (login) and the saved session: where it lives, how it is
 // refreshed, and how a call's failure becomes one line that says what to do.
 
-// signinCommands returns the sign-in command.
+// signinCommands returns the sign-in commands: login, logout, whoami.
 func signinCommands() []*command {
 	return []*command{
 		{
-			path: "login", args: "--username USER --password-stdin [--account ID]",
+			path: "login", args: "--username USER [--password-stdin] [--account ID]",
 			summary: "sign in with a username and password and keep the session",
 			help: `Signs in to the broker as an administrator (no API key is needed) and keeps
 the session - broker URL, CA file and tokens - in $EDGETRUST_CONFIG_DIR/session.json
 (mode 0600). Later commands use it and renew the access token by themselves.
-The password is read from standard input (one line). Name the account with
+On a terminal it asks for the password (not echoed); scripts pipe it on
+standard input (one line) with --password-stdin. Name the account with
 --account when the username exists in several accounts.
 
 Example:
   edgetrustctl login --server https://127.0.0.1:7443 \
-      --ca-file /var/lib/edgetrust/tls/broker.crt \
-      --username admin --password-stdin < /var/lib/edgetrust/initial-admin-password`,
+      --ca-file /var/lib/edgetrust-broker/tls/broker.crt --username admin
+  edgetrustctl login --server https://127.0.0.1:7443 \
+      --ca-file /var/lib/edgetrust-broker/tls/broker.crt \
+      --username admin --password-stdin < /var/lib/edgetrust-broker/initial-admin-password`,
 			setup: setupLogin,
+		},
+		{
+			path: "logout", args: "",
+			summary: "end this session on the broker and forget it here",
+			help: `Ends the signed-in session on the broker (its tokens stop working at once)
+and removes the saved session. A session that has expired already is only
+removed here. When the broker cannot be reached, the saved session is kept:
+run logout again once it can be.
+
+Example:
+  edgetrustctl logout`,
+			setup: setupLogout,
+		},
+		{
+			path: "whoami", args: "",
+			summary: "show who is signed in, in which account, on which broker",
+			help: `Shows the saved session: the user, their account, the broker and when the
+access token expires (later commands renew it by themselves while the
+session lasts). It does not contact the broker.
+
+Example:
+  edgetrustctl whoami -o json`,
+			setup: setupWhoami,
 		},
 	}
 }
@@ -51,7 +79,7 @@ func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
 	var username string
 	var passwordStdin bool
 	fs.StringVarP(&username, "username", "u", "", "username to sign in as (required)")
-	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (required)")
+	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (default on a terminal: ask for it)")
 	return func(c *cli, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -59,10 +87,13 @@ func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
 		if username == "" {
 			return usagef("login needs --username")
 		}
-		if !passwordStdin {
-			return usagef("login needs --password-stdin: pipe the password on standard input, never on the command line")
+		var password string
+		var err error
+		if passwordStdin {
+			password, err = readPassword(c.stdin)
+		} else {
+			password, err = c.askPassword(username)
 		}
-		password, err := readPassword(c.stdin)
 		if err != nil {
 			return err
 		}
@@ -119,6 +150,140 @@ func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
 	}
 }
 
+func setupLogout(*pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		p, err := c.sessionPath()
+		if err != nil {
+			return err
+		}
+		s, err := c.loadSession()
+		if s == nil && err == nil {
+			return c.done(map[string]any{"signed_out": false}, "not signed in\n")
+		}
+		if err == nil {
+			if err := c.endCurrentSession(); err != nil && !errors.Is(err, errSessionExpired) {
+				return fmt.Errorf("%v; the saved session %s is kept: run %q again once the broker answers", oneLine(err.Error()), p, prog+" logout")
+			}
+		}
+		// A damaged session file, or a session the broker no longer
+		// knows, is only removed here.
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the saved session: %w", err)
+		}
+		_ = os.Remove(p + ".lock")
+		if s == nil {
+			return c.done(map[string]any{"signed_out": true}, "removed the damaged session %s\n", p)
+		}
+		return c.done(map[string]any{"signed_out": true, "server": s.Server, "username": s.Username},
+			"signed out of %s (%s)\n", s.Server, orAdmin(s.Username))
+	}
+}
+
+// endCurrentSession ends the signed-in session on the broker: it finds the
+// session marked current and ends it. It wraps errSessionExpired when the
+// session cannot be renewed (it has ended already).
+func (c *cli) endCurrentSession() error {
+	cn, err := c.connect()
+	if err != nil {
+		return err
+	}
+	err = cn.do(func(ctx context.Context, cl *api.Client) error {
+		ss, err := cl.ListSessions(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			if s.Current {
+				return cl.EndSession(ctx, s.ID)
+			}
+		}
+		return nil // no live session carries this token: nothing to end
+	})
+	if api.IsStatus(err, http.StatusUnauthorized) || api.IsStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("%w: %v", errSessionExpired, err)
+	}
+	if err != nil {
+		return c.describe(err, cn.cl.BaseURL())
+	}
+	return nil
+}
+
+// whoami is the saved session as whoami shows it.
+type whoami struct {
+	Server    string    `json:"server"`
+	Username  string    `json:"username"`
+	UserID    string    `json:"user_id"`
+	AccountID string    `json:"account_id"`
+	ExpiresAt time.Time `json:"expires_at"` // of the access token; renewed while the session lasts
+}
+
+func setupWhoami(*pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		s, err := c.loadSession()
+		if err != nil {
+			return err
+		}
+		if s == nil || s.RefreshToken == "" {
+			return fmt.Errorf("not signed in: %s", c.loginHint(""))
+		}
+		w := whoami{Server: s.Server, Username: s.Username, UserID: s.UserID, AccountID: s.AccountID, ExpiresAt: s.ExpiresAt.UTC()}
+		if c.g.output == "json" {
+			return c.printJSON(w)
+		}
+		expires := "expires " + utc(w.ExpiresAt)
+		if !c.now().Before(w.ExpiresAt) {
+			expires = "expired " + utc(w.ExpiresAt) + " (the next command renews it)"
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		for _, row := range [][2]string{{"user", w.Username}, {"user id", w.UserID}, {"account", w.AccountID},
+			{"server", w.Server}, {"access token", expires}} {
+			if row[1] == "" {
+				row[1] = "-"
+			}
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+		}
+		return tw.Flush()
+	}
+}
+
+// askPassword asks for the password on the terminal without echoing it.
+// Without a terminal the password must come with --password-stdin.
+func (c *cli) askPassword(username string) (string, error) {
+	fd, ok := terminalFd(c.stdin)
+	if !ok {
+		return "", usagef("login needs a terminal to ask for the password, or --password-stdin: pipe the password on standard input, never on the command line")
+	}
+	fmt.Fprintf(c.stderr, "Password for %s: ", username)
+	b, err := readSecret(fd)
+	fmt.Fprintln(c.stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	if len(b) == 0 {
+		return "", usagef("no password given")
+	}
+	return string(b), nil
+}
+
+// terminalFd returns r's file descriptor when r is a terminal; readSecret
+// reads a line from it without echo. Both are variables for tests.
+var (
+	terminalFd = func(r io.Reader) (int, bool) {
+		f, ok := r.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return 0, false
+		}
+		return int(f.Fd()), true
+	}
+	readSecret = term.ReadPassword
+)
+
 // readPassword reads one line; the trailing newline is not part of it.
 func readPassword(r io.Reader) (string, error) {
 	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
@@ -171,12 +336,16 @@ func (c *cli) sessionPath() (string, error) {
 	return filepath.Join(d, "session.json"), nil
 }
 
-// loginHint is the command that signs in again.
+// errSessionExpired is wrapped by the error of a session that cannot be
+// renewed any more.
+var errSessionExpired = errors.New("the session has expired")
+
+// loginHint is the command that signs in again (it asks for the password).
 func (c *cli) loginHint(username string) string {
 	if username == "" {
 		username = "admin"
 	}
-	return fmt.Sprintf("run %q", prog+" login --username "+username+" --password-stdin")
+	return fmt.Sprintf("run %q", prog+" login --username "+username)
 }
 
 // loadSession returns the saved session, or nil when there is none.
@@ -317,7 +486,7 @@ func (c *cli) connect() (*conn, error) {
 	if saved, _ := normalizeServer(s.Server); saved != server {
 		// Never send this session's tokens to another broker.
 		return nil, fmt.Errorf("signed in to %s, not %s: %s", s.Server, server,
-			fmt.Sprintf("run %q", prog+" login --server "+server+" --username "+orAdmin(s.Username)+" --password-stdin"))
+			fmt.Sprintf("run %q", prog+" login --server "+server+" --username "+orAdmin(s.Username)))
 	}
 	hc, err := httpClient(c.caFileFor(s))
 	if err != nil {
@@ -369,7 +538,7 @@ func (cn *conn) refresh() error {
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) && ae.Status < 500 {
-			return fmt.Errorf("the session has expired: %s", cn.c.loginHint(cn.s.Username))
+			return fmt.Errorf("%w: %s", errSessionExpired, cn.c.loginHint(cn.s.Username))
 		}
 		return cn.c.describe(err, cn.cl.BaseURL())
 	}
