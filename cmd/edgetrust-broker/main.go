@@ -49,6 +49,10 @@ customer account "default" and the user "admin". The admin password comes from
 EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD, or is generated and written to
 DIR/initial-admin-password (0600).
 
+One broker serves a data directory at a time: serve locks DIR/lock before
+it touches anything else, and a second broker on DIR exits 1 naming the
+PID that holds it. The lock goes with the process, however it ends.
+
 It prints "fingerprint sha256:<hex>" (SHA-256 of the certificate's public key,
 for agents' --broker-fingerprint) and "listening HOST:PORT" once it serves.
 
