@@ -160,7 +160,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer st.Close()
 		store = st
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: token.RegistrySigner{Issuer: issuer}, Bus: b.cfg.Bus,
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: b.cfg.Bus,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
 		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
 	if err != nil {

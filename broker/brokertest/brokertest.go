@@ -60,7 +60,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: token.RegistrySigner{Issuer: iss}, Clock: opts.Clock})
+	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: opts.Clock})
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}

@@ -28,7 +28,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Signer mints and verifies access tokens (SPEC T1), stated in the
 // registry's own terms (Claims) so that the domain needs no JWT library;
-// token.RegistrySigner implements it over go-jose. Verify returns an error
+// *token.Issuer implements it over go-jose. Verify returns an error
 // for a token that is malformed, not signed by a key it publishes, or
 // expired.
 type Signer interface {

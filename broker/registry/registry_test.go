@@ -17,7 +17,6 @@ import (
 	"github.com/edgetrust/edgetrust/broker/apikey"
 	"github.com/edgetrust/edgetrust/broker/brokertest"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -53,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	re := brokertest.New(t, brokertest.Options{Clock: clk})
-	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, signer: token.RegistrySigner{Issuer: re.Issuer}, clk: clk, root: re.RootAccountID, re: re}
+	e := &env{t: t, ctx: context.Background(), reg: re.Registry, store: re.Store, signer: re.Issuer, clk: clk, root: re.RootAccountID, re: re}
 	e.admin = re.Admin(t)
 	return e
 }

@@ -62,10 +62,10 @@ func newRetried(t *testing.T) (retried, other *registry.Registry, rs *retryingSt
 		t.Fatal(err)
 	}
 	rs = &retryingStore{Store: st}
-	if retried, err = registry.New(registry.Config{Store: rs, Signer: token.RegistrySigner{Issuer: iss}}); err != nil {
+	if retried, err = registry.New(registry.Config{Store: rs, Signer: iss}); err != nil {
 		t.Fatal(err)
 	}
-	if other, err = registry.New(registry.Config{Store: st, Signer: token.RegistrySigner{Issuer: iss}}); err != nil {
+	if other, err = registry.New(registry.Config{Store: st, Signer: iss}); err != nil {
 		t.Fatal(err)
 	}
 	return retried, other, rs

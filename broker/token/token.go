@@ -1,8 +1,8 @@
 // Package token mints and verifies the broker's access tokens (SPEC T1):
 // JWTs signed with Ed25519 (EdDSA, the only algorithm accepted), with
-// go-jose. RegistrySigner adapts an Issuer to the registry's Signer, which
-// the registry states in its own terms (registry.Claims) so that the domain
-// pulls in no JWT library.
+// go-jose. An Issuer is the registry's Signer as it is: its Claims are the
+// registry's own (registry.Claims), stated by the registry in its terms so
+// that the domain pulls in no JWT library.
 //
 // The clock is injected so lifetimes can be tested without waiting.
 package token
@@ -24,6 +24,7 @@ import (
 	gojson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/protocol"
 )
@@ -31,34 +32,15 @@ import (
 // Token types, carried in the "token_type" claim (not "typ", which would
 // clash with the JOSE header of that name).
 const (
-	TypeDevice = "device"
-	TypeUser   = "user"
+	TypeDevice = registry.TokenDevice
+	TypeUser   = registry.TokenUser
 )
 
-// Claims are the fields of an access token.
-type Claims struct {
-	Issuer    string
-	Subject   string
-	Audience  string
-	ID        string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	Account   string // acct
-	Type      string // TypeDevice or TypeUser
-	JKT       string // cnf.jkt: thumbprint of the key the token is bound to ("" = unbound)
-	Endpoint  string // for user tokens: the endpoint the login came through
-	// Session is "sid": for user tokens, the session (refresh-token chain)
-	// the token belongs to, so ending the session ends the token at once.
-	Session string
-	// The user a user token names (OpenID Connect claim names):
-	// "preferred_username", "upn", "email", "domain"; "" = not in the token.
-	// The fields are those of registry.Claims, in the same order
-	// (RegistrySigner converts one into the other).
-	PreferredUsername string
-	UPN               string
-	Email             string
-	Domain            string
-}
+// Claims are the fields of an access token: the registry's own claims
+// (registry.Claims), so that an Issuer is the registry's Signer as it is.
+type Claims = registry.Claims
+
+var _ registry.Signer = (*Issuer)(nil)
 
 type privateClaims struct {
 	Account  string `json:"acct,omitempty"`

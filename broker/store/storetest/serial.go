@@ -104,7 +104,7 @@ func newSerialEnv(ctx context.Context, s registry.Store, settings registry.Accou
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.New(registry.Config{Store: s, Signer: jwt.RegistrySigner{Issuer: iss}, Clock: clk})
+	reg, err := registry.New(registry.Config{Store: s, Signer: iss, Clock: clk})
 	if err != nil {
 		return nil, err
 	}
