@@ -43,7 +43,7 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request, p *registry.
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, accountOut(acct))
+	writeJSON(w, http.StatusCreated, a.accountsOut(r, p, *acct)[0])
 }
 
 func (a *API) listAccounts(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -52,11 +52,7 @@ func (a *API) listAccounts(w http.ResponseWriter, r *http.Request, p *registry.P
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]api.Account, 0, len(accts))
-	for i := range accts {
-		out = append(out, accountOut(&accts[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, a.accountsOut(r, p, accts...))
 }
 
 func (a *API) getAccount(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -65,7 +61,7 @@ func (a *API) getAccount(w http.ResponseWriter, r *http.Request, p *registry.Pri
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, accountOut(acct))
+	writeJSON(w, http.StatusOK, a.accountsOut(r, p, *acct)[0])
 }
 
 func (a *API) updateAccount(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -91,7 +87,7 @@ func (a *API) updateAccount(w http.ResponseWriter, r *http.Request, p *registry.
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, accountOut(acct))
+	writeJSON(w, http.StatusOK, a.accountsOut(r, p, *acct)[0])
 }
 
 func settingsIn(s *api.AccountSettings) (registry.AccountSettings, error) {
@@ -113,10 +109,25 @@ func settingsIn(s *api.AccountSettings) (registry.AccountSettings, error) {
 	}, nil
 }
 
-func accountOut(ac *registry.Account) api.Account {
+// accountsOut converts accounts for the API, with their parents' names.
+func (a *API) accountsOut(r *http.Request, p *registry.Principal, accts ...registry.Account) []api.Account {
+	var q registry.NameQuery
+	for _, ac := range accts {
+		q.Accounts = append(q.Accounts, ac.ParentID)
+	}
+	n := a.names(r, p, q)
+	out := make([]api.Account, 0, len(accts))
+	for i := range accts {
+		out = append(out, accountOut(&accts[i], n))
+	}
+	return out
+}
+
+func accountOut(ac *registry.Account, n *registry.Names) api.Account {
 	s := ac.Settings
 	return api.Account{
-		ID: ac.ID, Name: ac.Name, ParentID: ac.ParentID, Type: string(ac.Type), Disabled: ac.Disabled,
+		ID: ac.ID, Name: ac.Name, ParentID: ac.ParentID, ParentName: n.Account(ac.ParentID),
+		Type: string(ac.Type), Disabled: ac.Disabled,
 		TrustAllEndpoints: ac.TrustAllEndpoints, DenyUserCreation: ac.DenyUserCreation,
 		Settings: api.AccountSettings{
 			DeviceTokenTTLSeconds: int64(s.DeviceTokenTTL / time.Second), UserTokenTTLSeconds: int64(s.UserTokenTTL / time.Second),

@@ -29,7 +29,7 @@ func TestAccountRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateAccount customer: %v", err)
 	}
-	want := api.Account{ID: cust.ID, Name: "Customer A", ParentID: vendor.ID, Type: "customer", TrustAllEndpoints: true, Settings: *settings}
+	want := api.Account{ID: cust.ID, Name: "Customer A", ParentID: vendor.ID, ParentName: "Vendor P", Type: "customer", TrustAllEndpoints: true, Settings: *settings}
 	ignoreTimes := cmpopts.IgnoreFields(api.Account{}, "CreatedAt", "UpdatedAt")
 	if diff := cmp.Diff(want, *cust, ignoreTimes); diff != "" {
 		t.Errorf("created account (-want +got):\n%s", diff)
@@ -66,7 +66,7 @@ func TestAccountRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := api.Account{ID: cust.ID, Name: name, ParentID: vendor.ID, Type: "customer", Disabled: true, TrustAllEndpoints: true}
+		want := api.Account{ID: cust.ID, Name: name, ParentID: vendor.ID, ParentName: "Vendor P", Type: "customer", Disabled: true, TrustAllEndpoints: true}
 		if diff := cmp.Diff(want, *got, ignoreTimes); diff != "" {
 			t.Errorf("updated account (-want +got):\n%s", diff)
 		}

@@ -40,7 +40,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, p *registry.Prin
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.CreatedKey{Key: keyOut(&ck.Key), Value: ck.Value, ValueID: ck.ValueID})
+	writeJSON(w, http.StatusCreated, api.CreatedKey{Key: keyOut(&ck.Key, a.keyNames(r, p, ck.Key)), Value: ck.Value, ValueID: ck.ValueID})
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -49,9 +49,10 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request, p *registry.Princ
 		a.writeError(w, r, err)
 		return
 	}
+	n := a.keyNames(r, p, keys...)
 	out := make([]api.Key, 0, len(keys))
 	for i := range keys {
-		out = append(out, keyOut(&keys[i]))
+		out = append(out, keyOut(&keys[i], n))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -62,7 +63,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request, p *registry.Princip
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyDetailOut(k))
+	writeJSON(w, http.StatusOK, keyDetailOut(k, a.keyNames(r, p, k.Key)))
 }
 
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -107,7 +108,7 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request, p *registry.Prin
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyDetailOut(k))
+	writeJSON(w, http.StatusOK, keyDetailOut(k, a.keyNames(r, p, k.Key)))
 }
 
 func (a *API) deleteKey(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -138,8 +139,20 @@ func parseAllowedIPs(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// keyNames resolves the names shown beside a key's ids: its account, its
+// run-as user and role, and its creator.
+func (a *API) keyNames(r *http.Request, p *registry.Principal, keys ...registry.APIKey) *registry.Names {
+	var q registry.NameQuery
+	for _, k := range keys {
+		q.Accounts = append(q.Accounts, k.AccountID)
+		q.ActorIDs(k.CreatedBy, "user:"+k.RunAsUserID)
+		q.Roles = append(q.Roles, k.RunAsRoleID)
+	}
+	return a.names(r, p, q)
+}
+
 // keyOut converts a key for the API; it never carries a value.
-func keyOut(k *registry.APIKey) api.Key {
+func keyOut(k *registry.APIKey, n *registry.Names) api.Key {
 	ips := make([]string, 0, len(k.AllowedIPs))
 	for _, p := range k.AllowedIPs {
 		if p.IsSingleIP() {
@@ -149,18 +162,19 @@ func keyOut(k *registry.APIKey) api.Key {
 		}
 	}
 	return api.Key{
-		ID: k.ID, Name: k.Name, Type: string(k.Type), AccountID: k.AccountID,
+		ID: k.ID, Name: k.Name, Type: string(k.Type), AccountID: k.AccountID, AccountName: n.Account(k.AccountID),
 		Description: k.Description, Group: k.Group, Active: k.Active,
 		AutoTrust: k.AutoTrust, AllowUntrustedEndpoints: k.AllowUntrustedEndpoints,
 		AllowUnauthenticated: k.AllowUnauthenticated, FullAPIAccess: k.FullAPIAccess,
 		ExpiresAt: timePtr(k.ExpiresAt), AllowedIPs: ips, CreatedBy: k.CreatedBy,
-		RunAsUserID: k.RunAsUserID, RunAsRoleID: k.RunAsRoleID, Predefined: k.Predefined,
+		CreatedByName: n.Actor(k.CreatedBy), RunAsUserID: k.RunAsUserID, RunAsUserName: n.User(k.RunAsUserID),
+		RunAsRoleID: k.RunAsRoleID, RunAsRoleName: n.Role(k.RunAsRoleID), Predefined: k.Predefined,
 		CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
 	}
 }
 
-func keyDetailOut(k *registry.KeyWithValues) api.KeyDetail {
-	out := api.KeyDetail{Key: keyOut(&k.Key), Values: make([]api.KeyValue, 0, len(k.Values))}
+func keyDetailOut(k *registry.KeyWithValues, n *registry.Names) api.KeyDetail {
+	out := api.KeyDetail{Key: keyOut(&k.Key, n), Values: make([]api.KeyValue, 0, len(k.Values))}
 	for i := range k.Values {
 		v := &k.Values[i]
 		out.Values = append(out.Values, api.KeyValue{

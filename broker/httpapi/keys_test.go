@@ -27,7 +27,7 @@ func TestKeys(t *testing.T) {
 		{
 			name: "defaults",
 			req:  api.CreateKeyRequest{AccountID: acct, Name: "plain"},
-			want: api.Key{Name: "plain", Type: "general", AccountID: acct, Active: true, AllowedIPs: []string{}},
+			want: api.Key{Name: "plain", Type: "general", AccountID: acct, AccountName: "default", Active: true, AllowedIPs: []string{}, CreatedByName: "admin"},
 		},
 		{
 			name: "every setting",
@@ -37,7 +37,7 @@ func TestKeys(t *testing.T) {
 				ExpiresAt: &exp, AllowedIPs: []string{"10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "10.1.2.3/8"},
 			},
 			want: api.Key{
-				Name: "kiosk", Type: "embedded", AccountID: acct, Description: "lobby", Group: "g1",
+				Name: "kiosk", Type: "embedded", AccountID: acct, AccountName: "default", CreatedByName: "admin", Description: "lobby", Group: "g1",
 				AutoTrust: true, AllowUntrustedEndpoints: true, AllowUnauthenticated: true,
 				ExpiresAt: &exp, AllowedIPs: []string{"10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "10.0.0.0/8"},
 			},

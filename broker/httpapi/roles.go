@@ -30,7 +30,7 @@ func (a *API) createRole(w http.ResponseWriter, r *http.Request, p *registry.Pri
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, roleOut(role))
+	writeJSON(w, http.StatusCreated, a.rolesOut(r, p, *role)[0])
 }
 
 func (a *API) listRoles(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -39,11 +39,7 @@ func (a *API) listRoles(w http.ResponseWriter, r *http.Request, p *registry.Prin
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]api.Role, 0, len(roles))
-	for i := range roles {
-		out = append(out, roleOut(&roles[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, a.rolesOut(r, p, roles...))
 }
 
 func (a *API) deleteRole(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -54,12 +50,26 @@ func (a *API) deleteRole(w http.ResponseWriter, r *http.Request, p *registry.Pri
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func roleOut(ro *registry.Role) api.Role {
+// rolesOut converts roles for the API, with their accounts' names.
+func (a *API) rolesOut(r *http.Request, p *registry.Principal, roles ...registry.Role) []api.Role {
+	var q registry.NameQuery
+	for _, ro := range roles {
+		q.Accounts = append(q.Accounts, ro.AccountID)
+	}
+	n := a.names(r, p, q)
+	out := make([]api.Role, 0, len(roles))
+	for i := range roles {
+		out = append(out, roleOut(&roles[i], n))
+	}
+	return out
+}
+
+func roleOut(ro *registry.Role, n *registry.Names) api.Role {
 	perms := make([]string, 0, len(ro.Permissions))
 	for _, p := range ro.Permissions {
 		perms = append(perms, string(p))
 	}
-	return api.Role{ID: ro.ID, AccountID: ro.AccountID, Name: ro.Name, Permissions: perms, BuiltIn: ro.BuiltIn, CreatedAt: ro.CreatedAt.UTC()}
+	return api.Role{ID: ro.ID, AccountID: ro.AccountID, AccountName: n.Account(ro.AccountID), Name: ro.Name, Permissions: perms, BuiltIn: ro.BuiltIn, CreatedAt: ro.CreatedAt.UTC()}
 }
 
 func (a *API) grant(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -77,7 +87,7 @@ func (a *API) grant(w http.ResponseWriter, r *http.Request, p *registry.Principa
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, grantOut(g))
+	writeJSON(w, http.StatusCreated, grantOut(g, a.names(r, p, registry.NameQuery{Accounts: []string{g.AccountID}, Roles: []string{g.RoleID}})))
 }
 
 func (a *API) ungrant(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -94,6 +104,7 @@ func (a *API) ungrant(w http.ResponseWriter, r *http.Request, p *registry.Princi
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func grantOut(g *registry.Grant) api.Grant {
-	return api.Grant{RoleID: g.RoleID, AccountID: g.AccountID, CreatedAt: g.CreatedAt.UTC()}
+func grantOut(g *registry.Grant, n *registry.Names) api.Grant {
+	return api.Grant{RoleID: g.RoleID, RoleName: n.Role(g.RoleID), AccountID: g.AccountID,
+		AccountName: n.Account(g.AccountID), CreatedAt: g.CreatedAt.UTC()}
 }

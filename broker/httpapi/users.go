@@ -21,7 +21,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *registry.Pri
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, userOut(u))
+	writeJSON(w, http.StatusCreated, a.usersOut(r, p, *u)[0])
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -30,11 +30,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *registry.Prin
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]api.UserDetail, 0, len(users))
-	for i := range users {
-		out = append(out, userOut(&users[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, a.usersOut(r, p, users...))
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -43,7 +39,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p *registry.Princi
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userOut(u))
+	writeJSON(w, http.StatusOK, a.usersOut(r, p, *u)[0])
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -60,7 +56,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *registry.Pri
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userOut(u))
+	writeJSON(w, http.StatusOK, a.usersOut(r, p, *u)[0])
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
@@ -71,15 +67,34 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *registry.Pri
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func userOut(u *registry.UserWithGrants) api.UserDetail {
+// usersOut converts users for the API, with the names of their accounts
+// and of the roles and accounts of their grants.
+func (a *API) usersOut(r *http.Request, p *registry.Principal, users ...registry.UserWithGrants) []api.UserDetail {
+	var q registry.NameQuery
+	for _, u := range users {
+		q.Accounts = append(q.Accounts, u.User.AccountID)
+		for _, g := range u.Grants {
+			q.Accounts, q.Roles = append(q.Accounts, g.AccountID), append(q.Roles, g.RoleID)
+		}
+	}
+	n := a.names(r, p, q)
+	out := make([]api.UserDetail, 0, len(users))
+	for i := range users {
+		out = append(out, userOut(&users[i], n))
+	}
+	return out
+}
+
+func userOut(u *registry.UserWithGrants, n *registry.Names) api.UserDetail {
 	grants := make([]api.Grant, 0, len(u.Grants))
 	for i := range u.Grants {
-		grants = append(grants, grantOut(&u.Grants[i]))
+		grants = append(grants, grantOut(&u.Grants[i], n))
 	}
 	x := u.User
 	return api.UserDetail{
-		User:   api.User{ID: x.ID, Username: x.Username, AccountID: x.AccountID},
-		Domain: x.Domain, UPN: x.UPN, Email: x.Email, CardID: x.CardID, ShortID: x.ShortID,
+		User:        api.User{ID: x.ID, Username: x.Username, AccountID: x.AccountID},
+		AccountName: n.Account(x.AccountID),
+		Domain:      x.Domain, UPN: x.UPN, Email: x.Email, CardID: x.CardID, ShortID: x.ShortID,
 		Source: x.Source, Disabled: x.Disabled, Grants: grants,
 		CreatedAt: x.CreatedAt.UTC(), UpdatedAt: x.UpdatedAt.UTC(),
 	}

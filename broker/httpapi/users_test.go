@@ -29,8 +29,8 @@ func TestUserAndRoleRoutes(t *testing.T) {
 		t.Fatalf("CreateUser: %v", err)
 	}
 	want := api.UserDetail{
-		User: api.User{ID: u.ID, Username: "alice", AccountID: acct}, Email: "a@example.com", Source: "local",
-		Grants: []api.Grant{{RoleID: registry.RoleApprover, AccountID: acct}},
+		User: api.User{ID: u.ID, Username: "alice", AccountID: acct}, AccountName: "default", Email: "a@example.com", Source: "local",
+		Grants: []api.Grant{{RoleID: registry.RoleApprover, RoleName: "Approver", AccountID: acct, AccountName: "default"}},
 	}
 	ignore := cmpopts.IgnoreFields(api.UserDetail{}, "CreatedAt", "UpdatedAt")
 	ignoreGrantTime := cmpopts.IgnoreFields(api.Grant{}, "CreatedAt")
@@ -63,7 +63,7 @@ func TestUserAndRoleRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CreateRole: %v", err)
 		}
-		wantRole := api.Role{ID: role.ID, AccountID: acct, Name: "Key viewer", Permissions: []string{"ViewApiKey"}}
+		wantRole := api.Role{ID: role.ID, AccountID: acct, AccountName: "default", Name: "Key viewer", Permissions: []string{"ViewApiKey"}}
 		if diff := cmp.Diff(wantRole, *role, cmpopts.IgnoreFields(api.Role{}, "CreatedAt")); diff != "" {
 			t.Errorf("role (-want +got):\n%s", diff)
 		}

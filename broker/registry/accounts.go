@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/edgetrust/edgetrust/broker/apikey"
 )
@@ -195,10 +196,16 @@ func (r *Registry) CreateAccount(ctx context.Context, p *Principal, req CreateAc
 		if parent.Type == AccountCustomer && req.Type == AccountVendor {
 			return E(KindInvalid, "a vendor account cannot be created under a customer account", nil)
 		}
+		if err := checkSiblingName(tx, parent.ID, name, ""); err != nil {
+			return err
+		}
 		a := &Account{ID: newID(), ParentID: parent.ID, Name: name, Type: req.Type,
 			TrustAllEndpoints: req.TrustAllEndpoints, DenyUserCreation: req.DenyUserCreation,
 			Settings: req.Settings, CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateAccount(a); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return nameTaken(tx, a.ParentID, a.Name, err)
+			}
 			return internal("creating account", err)
 		}
 		detail := map[string]string{"name": a.Name, "type": string(a.Type), "parent_id": a.ParentID}
@@ -302,6 +309,9 @@ func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u
 			}
 		}
 		if u.Name != nil {
+			if err := checkSiblingName(tx, a.ParentID, name, a.ID); err != nil {
+				return err
+			}
 			a.Name = name
 		}
 		if u.Disabled != nil {
@@ -321,6 +331,9 @@ func (r *Registry) UpdateAccount(ctx context.Context, p *Principal, id string, u
 		}
 		a.UpdatedAt = now
 		if err := tx.UpdateAccount(a); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return nameTaken(tx, a.ParentID, a.Name, err)
+			}
 			return internal("updating account", err)
 		}
 		detail := map[string]string{"name": a.Name}
@@ -461,4 +474,104 @@ func accountSets(tx Tx, p *Principal, perm Permission) (visible, withAncestors m
 		return nil, nil, err
 	}
 	return visible, withAncestors, nil
+}
+
+// AccountNameKey is the form of an account name that is unique among the
+// accounts of one parent: names compare case-insensitively, by Unicode
+// simple case folding (as strings.EqualFold), so "Acme Corp" and "ACME
+// CORP" are one name. Each rune becomes the smallest of its folding orbit.
+// Stores index it (SQLite's lower() folds ASCII only).
+func AccountNameKey(name string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
+}
+
+// checkSiblingName refuses name when another account below parentID
+// (other than self, the account being renamed) has it, compared by
+// AccountNameKey.
+func checkSiblingName(tx Tx, parentID, name, self string) error {
+	all, err := tx.ListAccounts()
+	if err != nil {
+		return internal("listing accounts", err)
+	}
+	key := AccountNameKey(name)
+	for _, a := range all {
+		if a.ParentID == parentID && a.ID != self && AccountNameKey(a.Name) == key {
+			return nameTaken(tx, parentID, a.Name, nil)
+		}
+	}
+	return nil
+}
+
+// nameTaken is the KindConflict error for a name a sibling has: it names
+// the name and the parent.
+func nameTaken(tx Tx, parentID, name string, cause error) error {
+	where := "at the top of the account tree"
+	if parentID != "" {
+		if p, err := tx.GetAccount(parentID); err == nil {
+			where = fmt.Sprintf("under %q", p.Name)
+		}
+	}
+	return E(KindConflict, fmt.Sprintf("an account named %q already exists %s (names are unique among siblings, ignoring case); choose another name", name, where), cause)
+}
+
+// AccountRename is one account renamed by RenameDuplicateAccounts.
+type AccountRename struct {
+	AccountID string
+	ParentID  string
+	From, To  string
+}
+
+// RenameDuplicateAccounts makes every account's name unique among its
+// siblings, for a store upgrading data written before the rule held (the
+// walkthrough run twice makes two "Acme Corp"). In each group of siblings
+// with one AccountNameKey, the first created (then lowest id) keeps its
+// name and each later one becomes "NAME (2)", "NAME (3)"..., skipping names
+// taken. Each rename is written to the account and audited as
+// account.rename by "system". Stores call it in one Update before they
+// enforce uniqueness; it refuses nothing.
+func RenameDuplicateAccounts(tx Tx, now time.Time) ([]AccountRename, error) {
+	all, err := tx.ListAccounts() // by CreatedAt, then ID
+	if err != nil {
+		return nil, internal("listing accounts", err)
+	}
+	type sibling struct{ parent, key string }
+	taken := map[sibling]bool{}
+	for _, a := range all {
+		taken[sibling{a.ParentID, AccountNameKey(a.Name)}] = true
+	}
+	kept := map[sibling]bool{}
+	var out []AccountRename
+	for i := range all {
+		a := &all[i]
+		s := sibling{a.ParentID, AccountNameKey(a.Name)}
+		if !kept[s] || a.Name == "" { // the registry names every account; a store may not
+			kept[s] = true
+			continue
+		}
+		var name string
+		for n := 2; ; n++ {
+			name = fmt.Sprintf("%s (%d)", a.Name, n)
+			if ns := (sibling{a.ParentID, AccountNameKey(name)}); !taken[ns] {
+				taken[ns], kept[ns] = true, true
+				break
+			}
+		}
+		rn := AccountRename{AccountID: a.ID, ParentID: a.ParentID, From: a.Name, To: name}
+		a.Name, a.UpdatedAt = name, now
+		if err := tx.UpdateAccount(a); err != nil {
+			return nil, internal("renaming account", err)
+		}
+		if err := audit(tx, now, "system", "account.rename", a.ID, "account:"+a.ID, OutcomeSuccess, netip.Addr{},
+			map[string]string{"from": rn.From, "to": rn.To, "reason": "another account below the same parent has this name"}); err != nil {
+			return nil, err
+		}
+		out = append(out, rn)
+	}
+	return out, nil
 }

@@ -302,3 +302,59 @@ func TestQuotas(t *testing.T) {
 	}
 	e.mustRegister(newDevice(t), k.Value)
 }
+
+// TestAccountNamesUniqueAmongSiblings: a second "Acme Corp" below the same
+// parent, in any case (Unicode too), is refused on create and on rename,
+// with a message naming the name and the parent; other parents may reuse it.
+func TestAccountNamesUniqueAmongSiblings(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tree()
+	e.account(tr.vendor.ID, "Ärzte Süd", registry.AccountCustomer)
+	cases := []struct {
+		name   string
+		parent string
+		new    string
+		msg    string // "" = allowed
+	}{
+		{"same case", tr.vendor.ID, "customer A", `an account named "customer A" already exists under "vendor"`},
+		{"other case", tr.vendor.ID, "CUSTOMER a", `an account named "customer A" already exists under "vendor"`},
+		{"spaces trimmed", tr.vendor.ID, "  customer b ", `an account named "customer B" already exists under "vendor"`},
+		{"non-ASCII other case", tr.vendor.ID, "ärzte SÜD", `an account named "Ärzte Süd" already exists under "vendor"`},
+		{"another parent", tr.custA.ID, "Customer A", ""},
+		{"a new name", tr.vendor.ID, "customer C", ""},
+	}
+	for _, c := range cases {
+		t.Run("create "+c.name, func(t *testing.T) {
+			_, err := e.reg.CreateAccount(e.ctx, e.admin, registry.CreateAccountRequest{ParentID: c.parent, Name: c.new})
+			if c.msg == "" {
+				if err != nil {
+					t.Fatalf("CreateAccount(%q): %v", c.new, err)
+				}
+				return
+			}
+			wantKindMsg(t, err, registry.KindConflict, c.msg)
+		})
+	}
+	renames := []struct {
+		name string
+		id   string
+		to   string
+		msg  string
+	}{
+		{"to a sibling's name", tr.custB.ID, "Customer a", `an account named "customer A" already exists under "vendor"`},
+		{"to its own name in other case", tr.custA.ID, "Customer a", ""},
+		{"to a name used below another parent", tr.custA1.ID, "customer B", ""},
+	}
+	for _, c := range renames {
+		t.Run("rename "+c.name, func(t *testing.T) {
+			_, err := e.reg.UpdateAccount(e.ctx, e.admin, c.id, registry.AccountUpdate{Name: ptr(c.to)})
+			if c.msg == "" {
+				if err != nil {
+					t.Fatalf("UpdateAccount(%q): %v", c.to, err)
+				}
+				return
+			}
+			wantKindMsg(t, err, registry.KindConflict, c.msg)
+		})
+	}
+}

@@ -151,20 +151,45 @@ func (r *Registry) CreateAPIKey(ctx context.Context, p *Principal, req CreateAPI
 	return out, nil
 }
 
-// ListAPIKeys lists the keys of an account ("" = the caller's own). Errors:
-// KindNotFound, KindPermission.
+// ListAPIKeys lists the keys of accountID, or with "" those of every
+// account where the caller holds ViewAPIKey, account by account (in the
+// order of ListAccounts), as every list without an account does. Errors:
+// KindUnauthenticated, KindNotFound, KindPermission.
 func (r *Registry) ListAPIKeys(ctx context.Context, p *Principal, accountID string) ([]APIKey, error) {
-	if accountID == "" && p != nil {
-		accountID = p.AccountID
-	}
 	var keys []APIKey
 	err := r.store.View(ctx, func(tx Tx) error {
-		if err := authorize(tx, p, PermViewAPIKey, accountID); err != nil {
+		if p == nil {
+			return E(KindUnauthenticated, "sign in first", nil)
+		}
+		if accountID != "" {
+			if err := authorize(tx, p, PermViewAPIKey, accountID); err != nil {
+				return err
+			}
+			var err error
+			if keys, err = tx.ListAPIKeys(accountID); err != nil {
+				return internal("listing keys", err)
+			}
+			return nil
+		}
+		accts, err := visibleAccounts(tx, p, PermViewAPIKey)
+		if err != nil {
 			return err
 		}
-		var err error
-		keys, err = tx.ListAPIKeys(accountID)
-		return err
+		order := make(map[string]int, len(accts))
+		for i, a := range accts {
+			order[a.ID] = i
+		}
+		all, err := tx.ListAPIKeys("")
+		if err != nil {
+			return internal("listing keys", err)
+		}
+		for _, k := range all {
+			if _, ok := order[k.AccountID]; ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.SortStableFunc(keys, func(a, b APIKey) int { return order[a.AccountID] - order[b.AccountID] })
+		return nil
 	})
 	return keys, err
 }

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -529,4 +530,57 @@ func TestDeletingUserDeactivatesItsKeys(t *testing.T) {
 	if ep := e.endpoint(d.id); ep.State != registry.StateTrusted {
 		t.Fatalf("K12: endpoint %s", ep.State)
 	}
+}
+
+// TestListAPIKeysWithoutAccount: without an account, the list holds the keys
+// of every account where the caller may view keys, account by account, and
+// none of the others; with one, only that account's.
+func TestListAPIKeysWithoutAccount(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tree()
+	accountsOf := func(keys []registry.APIKey) []string {
+		var out []string
+		for _, k := range keys {
+			if len(out) == 0 || out[len(out)-1] != k.AccountID {
+				out = append(out, k.AccountID)
+			}
+		}
+		slices.Sort(out) // accounts made at one (fake) time are in id order
+		return out
+	}
+	custAdmin := e.user(tr.custA.ID, "custadmin", registry.RoleAdministrator)
+	accts, err := e.reg.ListAccounts(e.ctx, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def string
+	for _, a := range accts {
+		if a.Name == registry.DefaultAccountName {
+			def = a.ID
+		}
+	}
+	cases := []struct {
+		name    string
+		p       *registry.Principal
+		account string
+		want    []string
+	}{
+		{"root admin, every account", e.admin, "", []string{def, tr.custA.ID, tr.custA1.ID, tr.custB.ID}},
+		{"customer admin, its subtree", custAdmin, "", []string{tr.custA.ID, tr.custA1.ID}},
+		{"narrowed to one account", e.admin, tr.custB.ID, []string{tr.custB.ID}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			keys, err := e.reg.ListAPIKeys(e.ctx, c.p, c.account)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(c.want)
+			if d := cmp.Diff(c.want, accountsOf(keys)); d != "" {
+				t.Errorf("accounts of the keys listed (-want +got):\n%s", d)
+			}
+		})
+	}
+	_, err = e.reg.ListAPIKeys(e.ctx, custAdmin, tr.custB.ID)
+	wantKind(t, err, registry.KindNotFound)
 }

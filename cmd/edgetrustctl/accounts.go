@@ -21,8 +21,9 @@ func accountsCommands() []*command {
 		{
 			path: "accounts list", args: "[--account ID]",
 			summary: "list the accounts you may see",
-			help: `Lists the accounts where you may view accounts; with --account, only that
-account and the accounts below it.
+			help: `Lists the accounts where you may view accounts: id, name, type, parent (by
+name, or by id when you cannot see it) and whether it is disabled. With
+--account, only that account and the accounts below it.
 
 Example:
   edgetrustctl accounts list -o json`,
@@ -32,7 +33,9 @@ Example:
 			path: "accounts create", args: "--name NAME [--parent ID] [--type vendor|customer] [--require-endpoint-keys] [--require-dpop]",
 			summary: "create an account below yours (or --parent)",
 			help: `Creates an account. Its parent is --parent, else --account, else your own
-account. A new customer account gets the predefined keys (Default key for
+account. Its name must differ, ignoring case, from those of the parent's
+other accounts ("Acme Corp" and "ACME CORP" are one name). A new customer
+account gets the predefined keys (Default key for
 client and gateway, Chrome, Embedded, Edge), all allowances off; their values
 are shown only once regenerated ("keys regenerate"). --require-endpoint-keys
 refuses registrations without a public key; --require-dpop refuses
@@ -45,8 +48,9 @@ Example:
 		{
 			path: "accounts show", args: "ID",
 			summary: "show one account and its settings",
-			help: `Shows an account with its settings: trust all endpoints, token lifetimes,
-quotas and the stale-endpoint time.
+			help: `Shows an account with its parent (name and id) and its settings: trust all
+endpoints, user creation, token lifetimes, quotas, the stale-endpoint time
+and what registrations and logins must present.
 
 Example:
   edgetrustctl accounts show 3f1c0e9a-6b2d-4c8e-9f7a-1d2e3c4b5a69 -o json`,
@@ -55,8 +59,9 @@ Example:
 		{
 			path: "accounts update", args: "ID [--name N] [--disabled=true|false] [settings]",
 			summary: "rename, disable or change the settings of an account",
-			help: `Changes only what is given. Disabling an account refuses every key of it and
-of the accounts below it. Durations are Go durations (90s, 15m, 12h); 0 means
+			help: `Changes only what is given. A new --name must differ, ignoring case, from
+those of the account's siblings. Disabling an account refuses every key of
+it and of the accounts below it. Durations are Go durations (90s, 15m, 12h); 0 means
 the broker's default (lifetimes) or never (stale time). Quotas of 0 mean no
 limit. --require-endpoint-keys refuses registrations without a public key;
 --require-dpop refuses HCP-Request-Signature as the proof of a device token
@@ -282,7 +287,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 func (c *cli) printAccounts(accts []api.Account) error {
 	return c.table("ID\tNAME\tTYPE\tPARENT\tDISABLED", len(accts), func(i int) []string {
 		a := accts[i]
-		return []string{a.ID, a.Name, a.Type, a.ParentID, yesNo(a.Disabled)}
+		return []string{a.ID, a.Name, a.Type, nameOr(a.ParentName, a.ParentID), yesNo(a.Disabled)}
 	})
 }
 
@@ -301,7 +306,7 @@ func (c *cli) printAccountDetail(a *api.Account) error {
 	}
 	s := a.Settings
 	rows := [][2]string{
-		{"ID", a.ID}, {"NAME", a.Name}, {"TYPE", a.Type}, {"PARENT", a.ParentID}, {"DISABLED", yesNo(a.Disabled)},
+		{"ID", a.ID}, {"NAME", a.Name}, {"TYPE", a.Type}, {"PARENT", nameAndID(a.ParentName, a.ParentID)}, {"DISABLED", yesNo(a.Disabled)},
 		{"TRUST-ALL-ENDPOINTS", yesNo(a.TrustAllEndpoints)}, {"DENY-USER-CREATION", yesNo(a.DenyUserCreation)},
 		{"DEVICE-TOKEN-TTL", secs(s.DeviceTokenTTLSeconds, "default")}, {"USER-TOKEN-TTL", secs(s.UserTokenTTLSeconds, "default")},
 		{"REFRESH-TTL", secs(s.RefreshTTLSeconds, "default")}, {"KEY-QUOTA", quota(s.KeyQuota)},

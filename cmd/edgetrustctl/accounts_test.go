@@ -20,6 +20,16 @@ func TestAccountsUsage(t *testing.T) {
 	})
 }
 
+// lineWith returns the first line of out that contains s, or "".
+func lineWith(out, s string) string {
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
+
 // walkAccounts creates Acme (a vendor) and Shop (w.cust) below it, and updates Shop.
 func walkAccounts(t *testing.T, w *walk) {
 	acme := decodeJSON[map[string]any](t, w.mustRun(t, "", "accounts", "create", "--name", "Acme", "--type", "vendor", "-o", "json").stdout)
@@ -46,6 +56,22 @@ func walkAccounts(t *testing.T, w *walk) {
 		}
 		if out := w.mustRun(t, "", "accounts", "list").stdout; !strings.Contains(out, "Shop2") || !strings.HasPrefix(out, "ID") {
 			t.Errorf("accounts table %q", out)
+		}
+	})
+	t.Run("accounts list shows the parent by name", func(t *testing.T) {
+		out := w.mustRun(t, "", "accounts", "list").stdout
+		if row := strings.Fields(lineWith(out, "Shop2")); len(row) != 5 || row[3] != "Acme" {
+			t.Errorf("Shop2's row %q, want its parent Acme by name in:\n%s", row, out)
+		}
+		show := w.mustRun(t, "", "accounts", "show", w.cust.ID).stdout
+		if !strings.Contains(show, "Acme ("+w.acmeID+")") {
+			t.Errorf("accounts show, want PARENT Acme (%s):\n%s", w.acmeID, show)
+		}
+	})
+	t.Run("accounts create refuses a sibling's name", func(t *testing.T) {
+		r := runCLI(t, w.env, "", "accounts", "create", "--name", "SHOP2", "--parent", w.acmeID)
+		if r.code != 1 || !strings.Contains(r.stderr, `an account named "Shop2" already exists under "Acme"`) {
+			t.Errorf("second Shop2: exit %d, stderr %q; want 1 and a name conflict", r.code, r.stderr)
 		}
 	})
 	t.Run("accounts update keeps other settings", func(t *testing.T) {

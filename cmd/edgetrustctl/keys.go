@@ -36,8 +36,11 @@ Example:
 		},
 		{
 			path: "keys list", args: "[--account ID]",
-			summary: "list the API keys of an account (never their values)",
-			help: `Lists the API keys of your account (or --account).
+			summary: "list API keys (never their values)",
+			help: `Lists the API keys of every account where you may view keys, account by
+account, or with --account only that account's: id, name, type, account (by
+name), active, auto-trust and expiry. "keys show" prints all of a key's
+settings.
 
 Example:
   edgetrustctl keys list -o json`,
@@ -46,8 +49,11 @@ Example:
 		{
 			path: "keys show", args: "ID",
 			summary: "show an API key and its values (never their secrets)",
-			help: `Shows a key's settings and each of its values: id, description, expiry,
-use count and limit, last used at and from, revoked or not.
+			help: `Shows every setting of a key (account, description, group, active,
+predefined, auto-trust, allow untrusted endpoints, allow unauthenticated, full
+API access, run-as user and role by name, expiry, allowed IPs, who created
+it), then each of its values: id, description, use count and limit, last
+used at and from, expiry, revoked or not. Never a secret.
 
 Example:
   edgetrustctl keys show 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f -o json`,
@@ -298,12 +304,26 @@ func checkIPs(ips []string) error {
 func (c *cli) printKeys(keys []api.Key) error {
 	return c.table("ID\tNAME\tTYPE\tACCOUNT\tACTIVE\tAUTO-TRUST\tEXPIRES", len(keys), func(i int) []string {
 		k := keys[i]
-		return []string{k.ID, k.Name, k.Type, k.AccountID, yesNo(k.Active), yesNo(k.AutoTrust), timeCell(k.ExpiresAt, "never")}
+		return []string{k.ID, k.Name, k.Type, nameOr(k.AccountName, k.AccountID), yesNo(k.Active), yesNo(k.AutoTrust), timeCell(k.ExpiresAt, "never")}
 	})
 }
 
+// printKeyDetail prints every setting of a key, then its values.
 func (c *cli) printKeyDetail(k *api.KeyDetail) error {
-	if err := c.printKeys([]api.Key{k.Key}); err != nil {
+	ips := "any address"
+	if len(k.AllowedIPs) > 0 {
+		ips = strings.Join(k.AllowedIPs, ", ")
+	}
+	rows := [][2]string{
+		{"ID", k.ID}, {"NAME", k.Name}, {"TYPE", k.Type}, {"ACCOUNT", nameAndID(k.AccountName, k.AccountID)},
+		{"DESCRIPTION", k.Description}, {"GROUP", k.Group}, {"ACTIVE", yesNo(k.Active)}, {"PREDEFINED", yesNo(k.Predefined)},
+		{"AUTO-TRUST", yesNo(k.AutoTrust)}, {"ALLOW-UNTRUSTED-ENDPOINTS", yesNo(k.AllowUntrustedEndpoints)},
+		{"ALLOW-UNAUTHENTICATED", yesNo(k.AllowUnauthenticated)}, {"FULL-API-ACCESS", yesNo(k.FullAPIAccess)},
+		{"RUN-AS-USER", nameAndID(k.RunAsUserName, k.RunAsUserID)}, {"RUN-AS-ROLE", nameAndID(k.RunAsRoleName, k.RunAsRoleID)},
+		{"EXPIRES", timeCell(k.ExpiresAt, "never")}, {"ALLOWED-IPS", ips},
+		{"CREATED-BY", nameAndID(k.CreatedByName, k.CreatedBy)}, {"CREATED", utc(k.CreatedAt)}, {"UPDATED", utc(k.UpdatedAt)},
+	}
+	if err := c.table("FIELD\tVALUE", len(rows), func(i int) []string { return rows[i][:] }); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.stdout)

@@ -44,6 +44,26 @@ func walkKeysCreate(t *testing.T, w *walk) {
 			t.Error("keys show prints the value")
 		}
 	})
+	t.Run("keys list without --account lists every account", func(t *testing.T) {
+		keys := decodeJSON[[]api.Key](t, w.mustRun(t, "", "keys", "list", "-o", "json").stdout)
+		accounts := map[string]bool{}
+		for _, k := range keys {
+			accounts[k.AccountName] = true
+		}
+		if !accounts["Shop One"] || !accounts["default"] || !accounts["Shop2"] {
+			t.Errorf("keys list without --account covers accounts %v; want Shop One, Shop2 and default among them", accounts)
+		}
+		out := w.mustRun(t, "", "keys", "list").stdout
+		if !strings.Contains(lineWith(out, "fleet"), "Shop One") {
+			t.Errorf("keys table, want the fleet key's account by name:\n%s", out)
+		}
+		narrowed := decodeJSON[[]api.Key](t, w.mustRun(t, "", "keys", "list", "--account", w.cust.ID, "-o", "json").stdout)
+		for _, k := range narrowed {
+			if k.AccountID != w.cust.ID {
+				t.Errorf("keys list --account %s lists %+v", w.cust.ID, k)
+			}
+		}
+	})
 }
 
 // walkKeysUpdate changes the fleet key's settings and sets them back.
@@ -53,6 +73,17 @@ func walkKeysUpdate(t *testing.T, w *walk) {
 			"--allowed-ip", "10.0.0.0/8", "--allowed-ip", "2001:db8::1", "--expires", w.exp.Format(time.RFC3339), "-o", "json").stdout)
 		if k.Active || !k.AutoTrust || !slices.Equal(k.AllowedIPs, []string{"10.0.0.0/8", "2001:db8::1"}) || k.ExpiresAt == nil || !k.ExpiresAt.Equal(w.exp) {
 			t.Errorf("updated key %+v", k.Key)
+		}
+		// keys show prints every setting, not only in -o json.
+		show := w.mustRun(t, "", "keys", "show", w.key.ID).stdout
+		for field, want := range map[string]string{
+			"ALLOWED-IPS": "10.0.0.0/8, 2001:db8::1", "ACTIVE": "no", "AUTO-TRUST": "yes", "FULL-API-ACCESS": "no",
+			"ALLOW-UNAUTHENTICATED": "no", "ALLOW-UNTRUSTED-ENDPOINTS": "no", "EXPIRES": w.exp.UTC().Format(time.RFC3339),
+			"ACCOUNT": "Shop One (" + w.cust.ID + ")", "CREATED-BY": "admin (user:", "RUN-AS-USER": "-",
+		} {
+			if l := lineWith(show, field+" "); !strings.Contains(l, want) {
+				t.Errorf("keys show: %s line %q, want %q in:\n%s", field, l, want, show)
+			}
 		}
 		k = decodeJSON[api.KeyDetail](t, w.mustRun(t, "", "keys", "update", w.key.ID, "--active", "--clear-allowed-ips", "--no-expiry", "-o", "json").stdout)
 		if !k.Active || !k.AutoTrust || len(k.AllowedIPs) != 0 || k.ExpiresAt != nil {

@@ -58,6 +58,24 @@ func timeCell(t *time.Time, none string) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// nameOr is a name where one is known, else the id it names: tables show
+// names where people look for them (the API leaves a name empty when the
+// caller may not see what it names).
+func nameOr(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+// nameAndID is "name (id)", or the id alone when no name is known.
+func nameAndID(name, id string) string {
+	if name == "" || id == "" {
+		return id
+	}
+	return name + " (" + id + ")"
+}
+
 func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func yesNo(b bool) string {

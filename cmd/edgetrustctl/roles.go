@@ -38,10 +38,12 @@ Example:
 			setup: setupUsersGrant(false),
 		},
 		{
-			path: "roles list", args: "",
+			path: "roles list", args: "[--account ID]",
 			summary: "list the built-in and custom roles",
 			help: `Lists the built-in roles (Administrator, Approver, Auditor) and the custom
-roles of the accounts where you may view users.
+roles of the accounts where you may view users (and of the accounts above
+them), each with its account by name and its permissions. With --account,
+the built-in roles and that account's custom roles.
 
 Example:
   edgetrustctl roles list -o json`,
@@ -90,7 +92,7 @@ func setupUsersGrant(grant bool) func(fs *pflag.FlagSet) func(*cli, []string) er
 				if err != nil {
 					return err
 				}
-				return c.done(g, "granted %s to user %s at account %s\n", g.RoleID, id, g.AccountID)
+				return c.done(g, "granted %s to user %s at account %s\n", nameAndID(g.RoleName, g.RoleID), id, nameAndID(g.AccountName, g.AccountID))
 			}
 			_, err = call(c, func(ctx context.Context, cl *api.Client) (struct{}, error) {
 				return struct{}{}, cl.Ungrant(ctx, id, role, c.g.account)
@@ -182,6 +184,6 @@ func setupRolesDelete(fs *pflag.FlagSet) func(*cli, []string) error {
 func (c *cli) printRoles(roles []api.Role) error {
 	return c.table("ID\tNAME\tACCOUNT\tBUILT-IN\tPERMISSIONS", len(roles), func(i int) []string {
 		r := roles[i]
-		return []string{r.ID, r.Name, r.AccountID, yesNo(r.BuiltIn), strings.Join(r.Permissions, ",")}
+		return []string{r.ID, r.Name, nameOr(r.AccountName, r.AccountID), yesNo(r.BuiltIn), strings.Join(r.Permissions, ",")}
 	})
 }

@@ -32,7 +32,9 @@ Example:
 		{
 			path: "users list", args: "[--account ID]",
 			summary: "list users with their roles",
-			help: `Lists the users of --account, or of every account where you may view users.
+			help: `Lists the users of --account, or of every account where you may view users,
+with their account and roles by name; a role held at another account than
+the user's own shows as "ROLE @ ACCOUNT".
 
 Example:
   edgetrustctl users list -o json`,
@@ -41,7 +43,8 @@ Example:
 		{
 			path: "users show", args: "ID",
 			summary: "show one user with its roles",
-			help: `Shows a user and its grants (role at account).
+			help: `Shows a user with its account and its grants, by name: a role held at
+another account than the user's own shows as "ROLE @ ACCOUNT".
 
 Example:
   edgetrustctl users show 0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f -o json`,
@@ -222,12 +225,12 @@ func (c *cli) printUsers(users []api.UserDetail) error {
 		u := users[i]
 		var roles []string
 		for _, g := range u.Grants {
-			r := g.RoleID
+			r := nameOr(g.RoleName, g.RoleID)
 			if g.AccountID != u.AccountID {
-				r += "@" + g.AccountID
+				r += " @ " + nameOr(g.AccountName, g.AccountID)
 			}
 			roles = append(roles, r)
 		}
-		return []string{u.ID, u.Username, u.AccountID, u.Domain, yesNo(u.Disabled), strings.Join(roles, ",")}
+		return []string{u.ID, u.Username, nameOr(u.AccountName, u.AccountID), u.Domain, yesNo(u.Disabled), strings.Join(roles, ", ")}
 	})
 }

@@ -60,9 +60,16 @@ func walkUsers(t *testing.T, w *walk) {
 		if !u.Disabled || u.Email != "bob@example.com" || len(u.Grants) != 2 {
 			t.Errorf("updated bob %+v", u)
 		}
-		if out := w.mustRun(t, "", "users", "show", bob.ID).stdout; !strings.Contains(out, "role-approver") {
-			t.Errorf("users show %q", out)
+		if out := w.mustRun(t, "", "users", "show", bob.ID).stdout; !strings.Contains(lineWith(out, "bob"), "Shop One") ||
+			!strings.Contains(out, "Approver, Auditor") && !strings.Contains(out, "Auditor, Approver") {
+			t.Errorf("users show, want bob's account and roles by name: %q", out)
 		}
+		dept := decodeJSON[api.Account](t, w.mustRun(t, "", "accounts", "create", "--name", "Shop Dept", "--parent", w.cust.ID, "-o", "json").stdout)
+		w.mustRun(t, "", "users", "grant", bob.ID, "--role", "Administrator", "--account", dept.ID)
+		if out := w.mustRun(t, "", "users", "list").stdout; !strings.Contains(lineWith(out, "bob"), "Administrator @ Shop Dept") {
+			t.Errorf("users list, want bob's grant at Shop Dept as \"Administrator @ Shop Dept\": %q", out)
+		}
+		w.mustRun(t, "", "users", "ungrant", bob.ID, "--role", "Administrator", "--account", dept.ID)
 		w.mustRun(t, "", "users", "delete", bob.ID)
 		if r := runCLI(t, w.env, "", "users", "show", bob.ID); r.code != 1 || !strings.Contains(r.stderr, "not found") {
 			t.Errorf("show deleted user: exit %d, stderr %q", r.code, r.stderr)

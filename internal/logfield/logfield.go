@@ -28,6 +28,10 @@ const (
 	MigrationName = "migration_name"
 
 	// Who and what.
+	AccountID  = "account_id"
+	ParentID   = "parent_id"
+	OldName    = "old_name"
+	NewName    = "new_name"
 	UserID     = "user_id"
 	User       = "user"
 	UID        = "uid"

@@ -11,8 +11,11 @@ type Account struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	ParentID string `json:"parent_id"` // "" for the root
-	Type     string `json:"type"`      // "vendor" or "customer"
-	Disabled bool   `json:"disabled"`
+	// ParentName is the parent's name, "" when the caller cannot see the
+	// parent (or for the root).
+	ParentName string `json:"parent_name"`
+	Type       string `json:"type"` // "vendor" or "customer"
+	Disabled   bool   `json:"disabled"`
 	// TrustAllEndpoints trusts every endpoint registering in the account at
 	// once (SPEC E2).
 	TrustAllEndpoints bool `json:"trust_all_endpoints"`

@@ -38,9 +38,9 @@ func fieldNames(t *testing.T, v any) []string {
 
 // TestContract pins the JSON field names that scripts and external tests read.
 func TestContract(t *testing.T) {
-	keyFields := []string{"account_id", "active", "allow_unauthenticated", "allow_untrusted_endpoints", "allowed_ips",
-		"auto_trust", "created_at", "created_by", "description", "expires_at", "full_api_access", "group", "id", "name",
-		"predefined", "run_as_role_id", "run_as_user_id", "type", "updated_at"}
+	keyFields := []string{"account_id", "account_name", "active", "allow_unauthenticated", "allow_untrusted_endpoints", "allowed_ips",
+		"auto_trust", "created_at", "created_by", "created_by_name", "description", "expires_at", "full_api_access", "group", "id", "name",
+		"predefined", "run_as_role_id", "run_as_role_name", "run_as_user_id", "run_as_user_name", "type", "updated_at"}
 	tests := []struct {
 		name string
 		v    any
@@ -51,7 +51,7 @@ func TestContract(t *testing.T) {
 		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "client_id", "decided_at", "decided_by",
 			"description", "hostname", "id", "key_fingerprint", "key_id", "key_thumbprint", "key_type", "key_value_id", "last_seen_at",
 			"last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
-		{"Account", api.Account{}, []string{"created_at", "deny_user_creation", "disabled", "id", "name", "parent_id", "settings",
+		{"Account", api.Account{}, []string{"created_at", "deny_user_creation", "disabled", "id", "name", "parent_id", "parent_name", "settings",
 			"trust_all_endpoints", "type", "updated_at"}},
 		{"TokenResponse", api.TokenResponse{User: &api.User{}}, []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type", "user"}},
 		{"ErrorResponse", api.ErrorResponse{}, []string{"error", "error_description"}},
@@ -62,10 +62,10 @@ func TestContract(t *testing.T) {
 			"key_type", "old_key_fingerprint", "old_key_type", "requested_at", "requested_description", "requested_from",
 			"requested_hostname", "requested_os", "requested_version", "state"}},
 		{"KeyChangeDecision", api.KeyChangeDecision{Fingerprint: "x"}, []string{"fingerprint"}},
-		{"UserDetail", api.UserDetail{}, []string{"account_id", "card_id", "created_at", "disabled", "domain", "email", "grants", "id",
+		{"UserDetail", api.UserDetail{}, []string{"account_id", "account_name", "card_id", "created_at", "disabled", "domain", "email", "grants", "id",
 			"short_id", "source", "updated_at", "upn", "username"}},
-		{"Grant", api.Grant{}, []string{"account_id", "created_at", "role_id"}},
-		{"Role", api.Role{}, []string{"account_id", "built_in", "created_at", "id", "name", "permissions"}},
+		{"Grant", api.Grant{}, []string{"account_id", "account_name", "created_at", "role_id", "role_name"}},
+		{"Role", api.Role{}, []string{"account_id", "account_name", "built_in", "created_at", "id", "name", "permissions"}},
 		{"KeyDetail", api.KeyDetail{}, append(slices.Clone(keyFields), "values")},
 		{"KeyValue", api.KeyValue{}, []string{"created_at", "description", "edge_device", "expires_at", "id", "key_id", "last_used_at",
 			"last_used_from", "revoked", "revoked_at", "use_count", "use_limit"}},

@@ -14,6 +14,7 @@ type Key struct {
 	Name                    string     `json:"name"`
 	Type                    string     `json:"type"`
 	AccountID               string     `json:"account_id"`
+	AccountName             string     `json:"account_name"`
 	Description             string     `json:"description"`
 	Group                   string     `json:"group"`
 	Active                  bool       `json:"active"`
@@ -28,12 +29,20 @@ type Key struct {
 	// (and FullAPIAccess on the admin API; SPEC K1, S5, K10); "" when unset.
 	RunAsUserID string `json:"run_as_user_id"`
 	RunAsRoleID string `json:"run_as_role_id"`
+	// RunAsUserName and RunAsRoleName name them, "" when unset or when the
+	// caller may not see them.
+	RunAsUserName string `json:"run_as_user_name"`
+	RunAsRoleName string `json:"run_as_role_name"`
 	// Predefined marks the keys every customer account is created with
 	// (SPEC K6); their values are shown only once regenerated.
-	Predefined bool      `json:"predefined"`
-	CreatedBy  string    `json:"created_by"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	Predefined bool `json:"predefined"`
+	// CreatedBy is the actor that created the key ("user:<id>", "key:<id>",
+	// "system"); CreatedByName its username or key name, "" when the
+	// caller may not see it.
+	CreatedBy     string    `json:"created_by"`
+	CreatedByName string    `json:"created_by_name"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // CreatedKey is a new key with the one time its value is shown (SPEC K3).

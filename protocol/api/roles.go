@@ -10,9 +10,11 @@ import (
 // Grant gives a user a role at an account; it applies to the account's
 // subtree.
 type Grant struct {
-	RoleID    string    `json:"role_id"`
-	AccountID string    `json:"account_id"`
-	CreatedAt time.Time `json:"created_at"`
+	RoleID      string    `json:"role_id"`
+	RoleName    string    `json:"role_name"`
+	AccountID   string    `json:"account_id"`
+	AccountName string    `json:"account_name"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // GrantRequest grants a role (id or name) at an account ("" = the user's
@@ -27,6 +29,7 @@ type GrantRequest struct {
 type Role struct {
 	ID          string    `json:"id"`
 	AccountID   string    `json:"account_id"`
+	AccountName string    `json:"account_name"` // "" for the built-in roles
 	Name        string    `json:"name"`
 	Permissions []string  `json:"permissions"`
 	BuiltIn     bool      `json:"built_in"`

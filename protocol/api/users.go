@@ -11,16 +11,17 @@ import (
 // password or its hash.
 type UserDetail struct {
 	User
-	Domain    string    `json:"domain"`
-	UPN       string    `json:"upn"`
-	Email     string    `json:"email"`
-	CardID    string    `json:"card_id"`
-	ShortID   string    `json:"short_id"`
-	Source    string    `json:"source"` // "local", "session", "bootstrap"
-	Disabled  bool      `json:"disabled"`
-	Grants    []Grant   `json:"grants"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	AccountName string    `json:"account_name"`
+	Domain      string    `json:"domain"`
+	UPN         string    `json:"upn"`
+	Email       string    `json:"email"`
+	CardID      string    `json:"card_id"`
+	ShortID     string    `json:"short_id"`
+	Source      string    `json:"source"` // "local", "session", "bootstrap"
+	Disabled    bool      `json:"disabled"`
+	Grants      []Grant   `json:"grants"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // CreateUserRequest creates a user in AccountID ("" = the caller's own

@@ -11,7 +11,8 @@
 // statements prepared (conn.go), so a query is parsed once per connection.
 //
 // The schema lives in embedded, append-only migrations (migrations/*.sql)
-// that Open applies in order. Times are stored as Unix nanoseconds, NULL for
+// that Open applies in order, then the Go step of migration 0008
+// (accountnames.go) until it has run. Times are stored as Unix nanoseconds, NULL for
 // the zero time.Time; booleans as 0/1; lists and maps as JSON text.
 package sqlite
 
@@ -164,6 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.pool <- c
 	}
 	go s.writeLoop()
+	s.uniqueAccountNames(ctx)
 	return s, nil
 }
 

@@ -79,6 +79,33 @@ func testAccounts(t *testing.T, s registry.Store) {
 		wantErr(t, "UpdateAccount missing", err, registry.ErrNotFound)
 	})
 
+	// Names are unique among the accounts of one parent, compared by
+	// registry.AccountNameKey (Unicode case folding, not ASCII only).
+	t.Run("names unique among siblings", func(t *testing.T) {
+		err := s.Update(t.Context(), func(tx registry.Tx) error {
+			return tx.CreateAccount(&registry.Account{ID: "b2", ParentID: "a", Name: "CUSTOMER b", CreatedAt: at(0)})
+		})
+		wantErr(t, "CreateAccount with a sibling's name in other case", err, registry.ErrConflict)
+		renamed := accounts[0] // "c", below "a" like "b"
+		renamed.Name = "customer B"
+		err = s.Update(t.Context(), func(tx registry.Tx) error { return tx.UpdateAccount(&renamed) })
+		wantErr(t, "UpdateAccount to a sibling's name", err, registry.ErrConflict)
+		err = s.Update(t.Context(), func(tx registry.Tx) error {
+			for _, a := range []registry.Account{
+				{ID: "u1", ParentID: "a", Name: "Ärzte Süd"},
+				{ID: "u2", ParentID: "b", Name: "ÄRZTE SÜD"}, // another parent: allowed
+			} {
+				if err := tx.CreateAccount(&a); err != nil {
+					t.Errorf("CreateAccount(%q): %v", a.ID, err)
+				}
+			}
+			err := tx.CreateAccount(&registry.Account{ID: "u3", ParentID: "a", Name: "ärzte SÜD"})
+			wantErr(t, "CreateAccount with a sibling's non-ASCII name in other case", err, registry.ErrConflict)
+			return errRollback
+		})
+		wantErr(t, "rolled-back Update", err, errRollback)
+	})
+
 	t.Run("update", func(t *testing.T) {
 		want := accounts[0]
 		want.ParentID = "b"
