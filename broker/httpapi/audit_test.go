@@ -39,7 +39,7 @@ func TestAuditRoute(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ListAudit: %v", err)
 		}
-		want := []api.AuditEvent{{Actor: actor, Action: "endpoint.approve", AccountID: acct, Target: "endpoint:" + e.ID,
+		want := []api.AuditEvent{{Actor: actor, ActorName: "admin", Action: "endpoint.approve", AccountID: acct, Target: "endpoint:" + e.ID,
 			Outcome: "success", Detail: map[string]string{"from": "pending", "to": "trusted"}}}
 		if diff := cmp.Diff(want, evs, cmpopts.IgnoreFields(api.AuditEvent{}, "ID", "Time", "Remote")); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)

@@ -76,7 +76,7 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 		want := api.Endpoint{
 			ID: e1.ID, ClientID: e1.ID, State: "pending", Type: protocol.ClientDesktop, Hostname: "alpha-host", OS: "linux",
-			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyValueID: manual.ValueID,
+			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyName: manual.Name, KeyValueID: manual.ValueID,
 			RegisteredFrom: "10.1.2.3", LastSeenFrom: "10.1.2.3", KeyType: "ed25519",
 			KeyFingerprint: e1.KeyThumbprint, KeyThumbprint: e1.KeyThumbprint, Bound: true,
 		}
@@ -89,7 +89,10 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 	})
 
-	// Steps run in order: each acts on the state the previous one left.
+	// Steps run in order: each acts on the state the previous one left. The
+	// approval stays what the last approve made it; the last decision
+	// follows every decision (issue 12, point 1).
+	approved := map[string]*time.Time{}
 	steps := []struct {
 		name      string
 		id        string
@@ -120,8 +123,22 @@ func TestEndpointsLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
-			if ep.State != s.wantState || ep.ApprovedBy == "" || ep.ApprovedAt == nil || ep.DecidedBy != ep.ApprovedBy {
-				t.Errorf("after %s: state %q by %q at %v, want %q with a decider", s.action, ep.State, ep.ApprovedBy, ep.ApprovedAt, s.wantState)
+			if ep.State != s.wantState || ep.LastDecision != s.action || ep.LastDecisionBy == "" || ep.LastDecisionAt == nil ||
+				ep.DecidedBy != ep.LastDecisionBy || !ep.DecidedAt.Equal(*ep.LastDecisionAt) {
+				t.Errorf("after %s: state %q, last decision %q by %q at %v (decided by %q at %v); want %q, that decision, with a decider",
+					s.action, ep.State, ep.LastDecision, ep.LastDecisionBy, ep.LastDecisionAt, ep.DecidedBy, ep.DecidedAt, s.wantState)
+			}
+			if s.action == api.ActionApprove {
+				approved[s.id] = ep.LastDecisionAt
+			}
+			if want := approved[s.id]; (want == nil) != (ep.ApprovedAt == nil) || (want != nil && !want.Equal(*ep.ApprovedAt)) ||
+				(want != nil && ep.ApprovedBy == "") {
+				t.Errorf("after %s: approved by %q at %v, want the last approval's time %v", s.action, ep.ApprovedBy, ep.ApprovedAt, want)
+			}
+			listed, err := h.c.ListEndpoints(ctx, api.EndpointFilter{Text: s.id})
+			if err != nil || len(listed) != 1 || listed[0].ApprovedAt == nil != (ep.ApprovedAt == nil) ||
+				listed[0].LastDecision != ep.LastDecision || listed[0].KeyName == "" {
+				t.Errorf("listed after %s: %+v, %v; want it as Decide answered, with its key's name", s.action, listed, err)
 			}
 		})
 	}

@@ -134,13 +134,16 @@ type KeyTx interface {
 type EndpointTx interface {
 	CreateEndpoint(e *Endpoint) error // ErrConflict when the id exists
 	GetEndpoint(id string) (*Endpoint, error)
-	ListEndpoints(f EndpointFilter) ([]Endpoint, error) // ordered by RegisteredAt, ID
-	UpdateEndpoint(e *Endpoint) error                   // replaces every field
-	// TransitionEndpoint sets State to `to`, DecidedBy and DecidedAt, only
-	// when the current state is one of `from`, in one conditional update.
-	// It returns ErrNotFound when there is no such endpoint and ErrConflict
-	// when its state is not one of `from`.
-	TransitionEndpoint(id string, from []State, to State, by string, at time.Time) error
+	// ListEndpoints is ordered by RegisteredAt, then ID. With f.After it
+	// returns ErrNotFound when there is no endpoint with that id.
+	ListEndpoints(f EndpointFilter) ([]Endpoint, error)
+	UpdateEndpoint(e *Endpoint) error // replaces every field
+	// TransitionEndpoint sets State to `to` and the last decision to d,
+	// only when the current state is one of `from`, in one conditional
+	// update; a transition to StateTrusted is an approval and also sets
+	// ApprovedBy and ApprovedAt. It returns ErrNotFound when there is no
+	// such endpoint and ErrConflict when its state is not one of `from`.
+	TransitionEndpoint(id string, from []State, to State, d Decision) error
 	// TouchEndpoint sets LastSeenAt/From.
 	TouchEndpoint(id string, at time.Time, from string) error
 	DeleteEndpoint(id string) error
@@ -171,7 +174,7 @@ type RefreshTokenTx interface {
 // AuditTx keeps the audit log.
 type AuditTx interface {
 	AppendAudit(e *AuditEvent) error               // sets e.ID
-	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
+	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID (descending with f.Desc)
 
 	// ListAuditChanges returns, in commit order, up to limit (<= 0: no
 	// limit) audit events committed after the position `after` (the zero
@@ -222,6 +225,14 @@ type UserFilter struct {
 	ShortID   string
 }
 
+// Decision is a trust decision on an endpoint: what (an Action's name),
+// by whom (an actor), when.
+type Decision struct {
+	Action string
+	By     string
+	At     time.Time
+}
+
 // EndpointFilter selects endpoints; zero fields match anything.
 type EndpointFilter struct {
 	AccountIDs []string
@@ -241,17 +252,29 @@ type EndpointFilter struct {
 	// Text matches a substring of id, hostname or description (case-insensitive).
 	Text  string
 	Limit int // 0 = no limit
+	// After is a cursor: the id of an endpoint, whose position in the
+	// list's order (RegisteredAt, ID) the list starts after. It need not
+	// match the other fields.
+	After string
 }
 
 // AuditFilter selects audit events; zero fields match anything.
 type AuditFilter struct {
 	AccountIDs []string
-	Action     string    // exact, or a prefix ending in "." ("endpoint.")
-	Actor      string    // exact
-	Target     string    // exact
-	Outcome    string    // exact
-	Since      time.Time // inclusive
-	Until      time.Time // exclusive
-	AfterID    int64
-	Limit      int
+	Action     string // exact, or a prefix ending in "." ("endpoint.")
+	Actor      string // exact
+	Target     string // exact
+	Outcome    string // exact
+	// Endpoint selects one endpoint's whole history: events whose target is
+	// "endpoint:<id>" or the bare id (rows written before issue 12), or
+	// whose actor is "endpoint:<id>".
+	Endpoint string
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive
+	AfterID  int64     // exclusive
+	BeforeID int64     // exclusive
+	// Desc orders the events newest first (by ID, descending); Limit then
+	// keeps the newest.
+	Desc  bool
+	Limit int
 }
