@@ -163,7 +163,7 @@ func TestKeyChangesLeaveEndpointsTrusted(t *testing.T) {
 				t.Fatalf("endpoint after %s: %+v", c.name, ep)
 			}
 			// Its tokens still refresh: trust is the endpoint's, not the key's.
-			if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+			if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt, loopback); err != nil {
 				t.Fatalf("refresh after %s: %v", c.name, err)
 			}
 			if next != "" {

@@ -326,7 +326,7 @@ func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) 
 		}
 		return nil, err
 	}
-	return r.refresh(ctx, req.RefreshToken, jkt, SubjectEndpoint, req.ClientID)
+	return r.refresh(ctx, req.RefreshToken, jkt, SubjectEndpoint, req.ClientID, req.Remote)
 }
 
 // IntrospectRequest asks whether a token is active (RFC 7662, SPEC T4).
