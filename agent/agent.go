@@ -570,13 +570,15 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 			desc += " (last error: " + st.LastError + ")"
 		}
 		return nil, &localapi.Error{Code: localapi.CodeBrokerUnreachable, Description: desc}
-	case st.State != state.Trusted:
+	case st.State != state.Trusted && conn == nil:
 		return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
 	}
 	key := cacheKey{u.UID, typ}
 	if conn == nil {
 		return a.cached(key)
 	}
+	// Connected but not trusted: the broker still hears the login, so that
+	// it decides and audits it (issue 12, point 4); it sends no device token.
 	l := protocol.Login{APIKey: a.cfg.APIKey, DeviceToken: st.AccessToken, Type: typ, Username: u.Username}
 	switch typ {
 	case protocol.LoginSessionUserDomain:
@@ -590,7 +592,13 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 		var pe *protocol.Error
 		if !errors.As(err, &pe) {
 			a.log.Warn("login request failed", zap.String("reason", a.describe(err)))
+			if st.State != state.Trusted {
+				return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
+			}
 			return a.cached(key)
+		}
+		if st.State != state.Trusted && pe.Code == protocol.CodeAccessDenied {
+			return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
 		}
 		if pe.Code == protocol.CodeInvalidGrant {
 			select { // re-register for a new device token

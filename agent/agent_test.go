@@ -162,11 +162,24 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 				h.mu.Lock()
 				h.logins = append(h.logins, l)
 				h.mu.Unlock()
+				if l.DeviceToken == "" { // as the broker refuses an endpoint not trusted
+					return &protocol.Error{Code: protocol.CodeAccessDenied, Message: "this endpoint is not trusted"}
+				}
 				return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 3600}
 			}
 			return &protocol.Error{Code: protocol.CodeBadRequest}
 		},
 	})
+	// sent reports the logins the broker has heard, and the device token of
+	// the last one.
+	sent := func() (int, string) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.logins) == 0 {
+			return 0, ""
+		}
+		return len(h.logins), h.logins[len(h.logins)-1].DeviceToken
+	}
 	h = startAgent(t, srv, nil)
 	sc, err := srv.NextConn(ctx10(t))
 	if err != nil {
@@ -178,6 +191,10 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" || !strings.Contains(body["error_description"].(string), "pending") {
 		t.Errorf("login while pending: %d %v", code, body)
+	}
+	// Connected, the agent lets the broker decide (and audit) even so.
+	if n, tok := sent(); n != 1 || tok != "" {
+		t.Errorf("login while pending: the broker heard %d logins (device token %q), want 1 without a token", n, tok)
 	}
 
 	// Trusted is pushed and on disk within a second.
@@ -197,7 +214,7 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 	me, _ := user.Current()
 	h.mu.Lock()
-	l := h.logins[0]
+	l := h.logins[1]
 	h.mu.Unlock()
 	if l.APIKey != testKey || l.DeviceToken != "dev-at-1" || l.Type != "upn" || l.Username != me.Username || l.UPN == "" {
 		t.Errorf("login frame = %+v", l)
@@ -221,8 +238,11 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	if st.AccessToken != "" || st.RefreshToken != "" {
 		t.Errorf("tokens kept after untrust: %+v", st)
 	}
-	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" {
+	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" || !strings.Contains(body["error_description"].(string), "untrusted") {
 		t.Errorf("login while untrusted: %d %v", code, body)
+	}
+	if n, tok := sent(); n != 3 || tok != "" {
+		t.Errorf("login while untrusted: the broker heard %d logins (last device token %q), want 3, the last without a token", n, tok)
 	}
 
 	// Deleted: recorded, no new registration, logins say deleted.

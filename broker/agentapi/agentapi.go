@@ -664,7 +664,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 		answer(wireTokens(tp))
 	case *protocol.Login:
 		tp, err := ss.s.reg.Login(ctx, registry.LoginRequest{
-			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, Type: m.Type,
+			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, EndpointID: ss.clientID, Type: m.Type,
 			Username: m.Username, Domain: m.Domain, UPN: m.UPN, Remote: ss.remote,
 		})
 		if err != nil {

@@ -93,3 +93,32 @@ func TestEndpointSeenOverQUIC(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedLoginOfUntrustedAgentIsAudited: after an untrust the agent
+// has no device token but is still connected; its login reaches the
+// broker, which refuses it and records the refusal as the endpoint's
+// (issue 12, point 4).
+func TestRefusedLoginOfUntrustedAgentIsAudited(t *testing.T) {
+	h := newHarness(t)
+	r := dial(t, h)
+	r.hello()
+	r.send(&protocol.Register{APIKey: h.key, ClientType: "desktop_client", Hostname: "pc-1"})
+	if reg, ok := r.recv().(*protocol.Registered); !ok || reg.State != "trusted" {
+		t.Fatalf("registered = %#v", reg)
+	}
+	ctx := context.Background()
+	if _, err := h.reg.Decide(ctx, h.admin, r.id, registry.ActionUntrust, loopbackAddr); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := r.recv().(*protocol.Decision); !ok || d.State != "untrusted" {
+		t.Fatalf("pushed = %#v", d)
+	}
+	wantError(t, r.request(frame(t, &protocol.Login{APIKey: h.key, Type: "session_user", Username: "carol"})), protocol.CodeAccessDenied)
+	evs, err := h.reg.ListAudit(ctx, h.admin, registry.AuditFilter{Endpoint: r.id, Action: "login.session_user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Actor != "endpoint:"+r.id || evs[0].Outcome != registry.OutcomeFailure || evs[0].AccountID != h.admin.AccountID {
+		t.Errorf("audit of the refused login: %+v", evs)
+	}
+}
