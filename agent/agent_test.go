@@ -24,7 +24,16 @@ import (
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-const testKey = "etk_pub123_s3cr3tvalueXYZ"
+// testKey is a well-formed key value (the agent checks form and checksum
+// before it dials); its secret begins "s3cr3t".
+var testKey = func() string {
+	secret := []byte("s3cr3t-value-of-thirty-three-byte")
+	v, err := protocol.FormatKey(protocol.EncodeKeyID([]byte("pub12345")), secret)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
 
 type harness struct {
 	t        *testing.T
@@ -258,8 +267,31 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 
 	raw, _ := os.ReadFile(filepath.Join(h.dir, state.StateFile))
-	if strings.Contains(string(raw), "s3cr3t") {
+	if strings.Contains(string(raw), testKey[len(protocol.KeyPrefix)+14:]) {
 		t.Error("API key written to state.json")
+	}
+}
+
+// TestMalformedKeyIsNotSent: a key that fails its format or checksum is
+// never sent to a broker (each try would be one more refusal in its audit);
+// status says why, and the agent keeps trying as for a refused key (issue
+// 12, point 5).
+func TestMalformedKeyIsNotSent(t *testing.T) {
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(*fakebroker.Conn, *protocol.Register) protocol.Message {
+			return &protocol.Error{Code: protocol.CodeInvalidClient}
+		},
+	})
+	h := startAgent(t, srv, func(c *Config) { c.APIKey = "etk_bogus" })
+	var st state.State
+	poll(t, func() bool { st = h.state(); return strings.Contains(st.LastError, "malformed") }, "last_error")
+	if st.State != state.Unregistered || !st.UnreachableSince.IsZero() || strings.Contains(st.LastError, "etk_bogus") {
+		t.Errorf("state = %+v, want unregistered, reachable, the key not shown", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if c, err := srv.NextConn(ctx); err == nil {
+		t.Errorf("the agent dialed the broker with a malformed key: %+v", c.Registers())
 	}
 }
 

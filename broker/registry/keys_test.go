@@ -134,7 +134,7 @@ func TestKeyChangesLeaveEndpointsTrusted(t *testing.T) {
 				t.Fatal(err)
 			}
 			return ""
-		}, "unknown"},
+		}, "key deleted"}, // its own reason, not "unknown" (issue 12, point 5)
 		{"regenerate", func(k *registry.CreatedKey) string {
 			nv, err := e.reg.RegenerateKeyValue(e.ctx, e.admin, k.Key.ID, k.ValueID, loopback)
 			if err != nil {

@@ -109,9 +109,13 @@ type KeyTx interface {
 	// K10); "" lists none.
 	ListAPIKeysRunningAs(userID string) ([]APIKey, error)
 	// DeleteAPIKey deletes a key and all its values. Endpoints that registered
-	// with it keep their KeyID and KeyValueID (SPEC K12). ErrNotFound when
+	// with it keep their KeyID and KeyValueID (SPEC K12), and the values'
+	// public ids are kept as deleted (GetDeletedKeyValue). ErrNotFound when
 	// missing.
 	DeleteAPIKey(id string) error
+	// GetDeletedKeyValue returns what is kept of a value whose key was
+	// deleted, by its public id; ErrNotFound for any other public id.
+	GetDeletedKeyValue(publicID string) (*DeletedKeyValue, error)
 	// CountAPIKeys counts the keys of one account (SPEC K9).
 	CountAPIKeys(accountID string) (int, error)
 	CreateKeyValue(v *KeyValue) error // ErrConflict on a duplicate id or public id
@@ -128,6 +132,14 @@ type KeyTx interface {
 	// UseCount < UseLimit; when no use is left it changes nothing and
 	// returns ErrLimitReached.
 	RecordKeyUse(valueID string, at time.Time, from string, consume bool) error
+}
+
+// DeletedKeyValue is what the store keeps of a value whose key was deleted:
+// enough to name it when it is presented again, never its secret's hash.
+type DeletedKeyValue struct {
+	PublicID  string
+	KeyID     string
+	AccountID string
 }
 
 // EndpointTx keeps endpoints.

@@ -40,3 +40,12 @@ UPDATE endpoints SET
 			(a.action = 'endpoint.register' AND a.target = endpoints.id AND json_extract(a.detail, '$.state') = 'trusted'))
 		ORDER BY a.id DESC LIMIT 1), '')
 WHERE state = 'untrusted';
+
+-- issue 12, point 5: a value presented after its key was deleted is
+-- refused as "key deleted", not "unknown". Deleting a key keeps, for each
+-- of its values, the public id (never the secret's hash) and whose it was.
+CREATE TABLE deleted_key_values (
+	public_id  TEXT NOT NULL PRIMARY KEY,
+	key_id     TEXT NOT NULL,
+	account_id TEXT NOT NULL
+) STRICT;
