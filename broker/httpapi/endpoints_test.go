@@ -69,6 +69,29 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("pages", func(t *testing.T) {
+		all, err := h.c.ListEndpoints(ctx, api.EndpointFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := h.c.ListEndpoints(ctx, api.EndpointFilter{Limit: 2})
+		if err != nil || len(first) != 2 {
+			t.Fatalf("limit=2: %d endpoints, %v", len(first), err)
+		}
+		rest, err := h.c.ListEndpoints(ctx, api.EndpointFilter{After: first[1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(all), append(ids(first), ids(rest)...)); diff != "" {
+			t.Errorf("limit then after (-all +pages):\n%s", diff)
+		}
+		gone := uuid.NewString()
+		status, body := h.admin(t, "GET", "/api/v1/endpoints?after="+gone, nil)
+		wantError(t, status, body, 400, "invalid_request", gone)
+		status, body = h.admin(t, "GET", "/api/v1/endpoints?limit=0", nil)
+		wantError(t, status, body, 400, "invalid_request", "limit")
+	})
+
 	t.Run("shape", func(t *testing.T) {
 		got, err := h.c.GetEndpoint(ctx, e1.ID)
 		if err != nil {
