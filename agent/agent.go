@@ -6,7 +6,8 @@
 // Run retries forever with capped exponential backoff and full jitter (the
 // first connection of a process is jittered too): a refused API key, an
 // unreachable broker or a lost connection is recorded in state.json
-// (last_error) and retried. Only a deleted endpoint stops registering, until
+// (last_error) and retried. A key that fails its format or checksum is
+// never sent: each try records that instead, without dialing. Only a deleted endpoint stops registering, until
 // the process is restarted (SPEC E4a).
 //
 // Trust, once given, is kept without an administrator: device tokens that
@@ -235,6 +236,12 @@ func sleep(ctx context.Context, d time.Duration) {
 
 var errDeleted = errors.New("the endpoint was deleted on the broker")
 
+// errMalformedKey is why a session does not dial: the configured key fails
+// its format or checksum (SPEC K3), so every broker would refuse it, and
+// each try would only add a refusal to the broker's audit (issue 12,
+// point 5).
+var errMalformedKey = errors.New("the API key given to the agent is malformed: not an etk_ value with a valid checksum (mistyped or cut short?), so the agent does not send it to the broker; check the key given to the agent and install it again")
+
 // session connects, registers and follows the broker until the connection
 // ends. It returns when registration succeeded (zero if not) and why the
 // session ended.
@@ -250,6 +257,9 @@ var errDeleted = errors.New("the endpoint was deleted on the broker")
 // in order (dial, hello, register, wait, serve); splitting it would scatter
 // the state each step hands to the next.
 func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt time.Time, err error) {
+	if _, err := protocol.ParseKey(a.cfg.APIKey); err != nil {
+		return time.Time{}, errMalformedKey
+	}
 	conn, err := brokerclient.Dial(ctx, brokerclient.Config{
 		Addr:     a.cfg.Broker,
 		TLS:      a.tls,
@@ -476,7 +486,8 @@ func (a *Agent) recordError(err error) {
 		a.st.UnreachableSince = a.now().UTC().Truncate(time.Second)
 	}
 	var pe *protocol.Error
-	if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidClient && a.st.State != state.Deleted {
+	refused := errors.As(err, &pe) && pe.Code == protocol.CodeInvalidClient
+	if (refused || errors.Is(err, errMalformedKey)) && a.st.State != state.Deleted {
 		// The key is refused (SPEC §6): the agent is not registered now,
 		// whatever it was. The broker keeps the endpoint's trust (K12), so a
 		// good key later re-registers it, signed, without a new approval.
@@ -495,10 +506,11 @@ func (a *Agent) saveLocked() {
 
 // unreachable reports whether a session failed without an answer from the
 // broker: it could not be reached, the connection was lost, or it could not
-// be verified. A refusal (*protocol.Error) is an answer.
+// be verified. A refusal (*protocol.Error) is an answer; a malformed key
+// never asked.
 func unreachable(err error) bool {
 	var pe *protocol.Error
-	return err != nil && !errors.As(err, &pe) && !errors.Is(err, errDeleted)
+	return err != nil && !errors.As(err, &pe) && !errors.Is(err, errDeleted) && !errors.Is(err, errMalformedKey)
 }
 
 // describe turns err into one line for last_error and logs, without the
@@ -570,13 +582,15 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 			desc += " (last error: " + st.LastError + ")"
 		}
 		return nil, &localapi.Error{Code: localapi.CodeBrokerUnreachable, Description: desc}
-	case st.State != state.Trusted:
+	case st.State != state.Trusted && conn == nil:
 		return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
 	}
 	key := cacheKey{u.UID, typ}
 	if conn == nil {
 		return a.cached(key)
 	}
+	// Connected but not trusted: the broker still hears the login, so that
+	// it decides and audits it (issue 12, point 4); it sends no device token.
 	l := protocol.Login{APIKey: a.cfg.APIKey, DeviceToken: st.AccessToken, Type: typ, Username: u.Username}
 	switch typ {
 	case protocol.LoginSessionUserDomain:
@@ -590,7 +604,13 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 		var pe *protocol.Error
 		if !errors.As(err, &pe) {
 			a.log.Warn("login request failed", zap.String("reason", a.describe(err)))
+			if st.State != state.Trusted {
+				return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
+			}
 			return a.cached(key)
+		}
+		if st.State != state.Trusted && pe.Code == protocol.CodeAccessDenied {
+			return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
 		}
 		if pe.Code == protocol.CodeInvalidGrant {
 			select { // re-register for a new device token

@@ -24,7 +24,16 @@ import (
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-const testKey = "etk_pub123_s3cr3tvalueXYZ"
+// testKey is a well-formed key value (the agent checks form and checksum
+// before it dials); its secret begins "s3cr3t".
+var testKey = func() string {
+	secret := []byte("s3cr3t-value-of-thirty-three-byte")
+	v, err := protocol.FormatKey(protocol.EncodeKeyID([]byte("pub12345")), secret)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
 
 type harness struct {
 	t        *testing.T
@@ -162,11 +171,24 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 				h.mu.Lock()
 				h.logins = append(h.logins, l)
 				h.mu.Unlock()
+				if l.DeviceToken == "" { // as the broker refuses an endpoint not trusted
+					return &protocol.Error{Code: protocol.CodeAccessDenied, Message: "this endpoint is not trusted"}
+				}
 				return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 3600}
 			}
 			return &protocol.Error{Code: protocol.CodeBadRequest}
 		},
 	})
+	// sent reports the logins the broker has heard, and the device token of
+	// the last one.
+	sent := func() (int, string) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.logins) == 0 {
+			return 0, ""
+		}
+		return len(h.logins), h.logins[len(h.logins)-1].DeviceToken
+	}
 	h = startAgent(t, srv, nil)
 	sc, err := srv.NextConn(ctx10(t))
 	if err != nil {
@@ -178,6 +200,10 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" || !strings.Contains(body["error_description"].(string), "pending") {
 		t.Errorf("login while pending: %d %v", code, body)
+	}
+	// Connected, the agent lets the broker decide (and audit) even so.
+	if n, tok := sent(); n != 1 || tok != "" {
+		t.Errorf("login while pending: the broker heard %d logins (device token %q), want 1 without a token", n, tok)
 	}
 
 	// Trusted is pushed and on disk within a second.
@@ -197,7 +223,7 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 	me, _ := user.Current()
 	h.mu.Lock()
-	l := h.logins[0]
+	l := h.logins[1]
 	h.mu.Unlock()
 	if l.APIKey != testKey || l.DeviceToken != "dev-at-1" || l.Type != "upn" || l.Username != me.Username || l.UPN == "" {
 		t.Errorf("login frame = %+v", l)
@@ -221,8 +247,11 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	if st.AccessToken != "" || st.RefreshToken != "" {
 		t.Errorf("tokens kept after untrust: %+v", st)
 	}
-	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" {
+	if code, body := h.login("session_user"); code != 403 || body["error"] != "not_trusted" || !strings.Contains(body["error_description"].(string), "untrusted") {
 		t.Errorf("login while untrusted: %d %v", code, body)
+	}
+	if n, tok := sent(); n != 3 || tok != "" {
+		t.Errorf("login while untrusted: the broker heard %d logins (last device token %q), want 3, the last without a token", n, tok)
 	}
 
 	// Deleted: recorded, no new registration, logins say deleted.
@@ -238,8 +267,31 @@ func TestPendingTrustedLoginUntrustedDeleted(t *testing.T) {
 	}
 
 	raw, _ := os.ReadFile(filepath.Join(h.dir, state.StateFile))
-	if strings.Contains(string(raw), "s3cr3t") {
+	if strings.Contains(string(raw), testKey[len(protocol.KeyPrefix)+14:]) {
 		t.Error("API key written to state.json")
+	}
+}
+
+// TestMalformedKeyIsNotSent: a key that fails its format or checksum is
+// never sent to a broker (each try would be one more refusal in its audit);
+// status says why, and the agent keeps trying as for a refused key (issue
+// 12, point 5).
+func TestMalformedKeyIsNotSent(t *testing.T) {
+	srv := fakebroker.New(t, fakebroker.Handler{
+		Register: func(*fakebroker.Conn, *protocol.Register) protocol.Message {
+			return &protocol.Error{Code: protocol.CodeInvalidClient}
+		},
+	})
+	h := startAgent(t, srv, func(c *Config) { c.APIKey = "etk_bogus" })
+	var st state.State
+	poll(t, func() bool { st = h.state(); return strings.Contains(st.LastError, "malformed") }, "last_error")
+	if st.State != state.Unregistered || !st.UnreachableSince.IsZero() || strings.Contains(st.LastError, "etk_bogus") {
+		t.Errorf("state = %+v, want unregistered, reachable, the key not shown", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if c, err := srv.NextConn(ctx); err == nil {
+		t.Errorf("the agent dialed the broker with a malformed key: %+v", c.Registers())
 	}
 }
 

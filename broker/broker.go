@@ -220,6 +220,11 @@ func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Folded key refusals still counted in memory are written
+			// before the store closes.
+			if err := reg.FlushRefusals(context.WithoutCancel(ctx)); err != nil {
+				b.log.Warn("writing folded key refusals", zap.Error(err))
+			}
 			return nil
 		case <-t.C:
 		}

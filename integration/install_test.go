@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // These tests install the agent as a system service the way an installer
@@ -309,21 +311,29 @@ func TestInstallFailsClearly(t *testing.T) {
 	}
 	closed := ln.LocalAddr().String()
 	ln.Close()
-	const badKey = "etk_nosuchkey_notasecretatall0000"
+	// A well-formed value the broker does not know, and one that fails its
+	// checksum (the agent does not send that one, issue 12 point 5).
+	badKey, err := protocol.FormatKey(protocol.EncodeKeyID([]byte("nosuchky")), []byte("notasecretatall-notasecretatall-x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const malformed = "etk_nosuchkey_notasecretatall0000"
 	tests := []struct {
 		name     string
+		key      string
 		args     []string
 		wantCode int
 		want     string // in stderr (failure) or stdout (success)
 	}{
-		{"refused key", []string{"--broker", b.addr, "--broker-ca", b.caFile}, 1, "refused the API key"},
-		{"unreachable broker", []string{"--broker", closed, "--broker-fingerprint", b.fingerprint, "--wait-timeout", "20s"}, 1, "could not register with " + closed},
-		{"no wait", []string{"--broker", closed, "--broker-fingerprint", b.fingerprint, "--no-wait"}, 0, "not waiting"},
+		{"refused key", badKey, []string{"--broker", b.addr, "--broker-ca", b.caFile}, 1, "refused the API key"},
+		{"malformed key", malformed, []string{"--broker", b.addr, "--broker-ca", b.caFile}, 1, "API key given to the agent is malformed"},
+		{"unreachable broker", badKey, []string{"--broker", closed, "--broker-fingerprint", b.fingerprint, "--wait-timeout", "20s"}, 1, "could not register with " + closed},
+		{"no wait", badKey, []string{"--broker", closed, "--broker-fingerprint", b.fingerprint, "--no-wait"}, 0, "not waiting"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSvcAgent(t)
-			writeKeyFile(t, s.keyFile, badKey)
+			writeKeyFile(t, s.keyFile, tc.key)
 			start := time.Now()
 			out, errs, code := s.run(append([]string{"install", "--api-key-file", s.keyFile}, tc.args...)...)
 			t.Logf("install took %v; stdout: %s stderr: %s", time.Since(start).Round(time.Millisecond), out, errs)
@@ -340,7 +350,7 @@ func TestInstallFailsClearly(t *testing.T) {
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("output lacks %q:\nstdout: %s\nstderr: %s", tc.want, out, errs)
 			}
-			if strings.Contains(out+errs, "notasecretatall") {
+			if strings.Contains(out+errs, "notasecretatall") || strings.Contains(out+errs, badKey[len(protocol.KeyPrefix)+14:]) {
 				t.Errorf("install printed the key's secret")
 			}
 			// The service stays installed and retrying.

@@ -588,7 +588,7 @@ func (ss *session) push(ctx context.Context, ev registry.Event) bool {
 	}
 	d := &protocol.Decision{EndpointID: ev.EndpointID, State: string(ev.State)}
 	if ev.State == registry.StateTrusted {
-		tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt)
+		tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt, ss.remote)
 		if err != nil {
 			// The state moved on again; the next event will say so.
 			ss.logError("issuing tokens for pushed approval", err)
@@ -655,7 +655,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 	}
 	switch m := m.(type) {
 	case *protocol.Refresh:
-		tp, err := ss.s.reg.Refresh(ctx, m.RefreshToken, ss.jkt)
+		tp, err := ss.s.reg.Refresh(ctx, m.RefreshToken, ss.jkt, ss.remote)
 		if err != nil {
 			ss.logError("refresh refused", err)
 			answer(errorFrame(err))
@@ -664,7 +664,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 		answer(wireTokens(tp))
 	case *protocol.Login:
 		tp, err := ss.s.reg.Login(ctx, registry.LoginRequest{
-			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, Type: m.Type,
+			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, EndpointID: ss.clientID, Type: m.Type,
 			Username: m.Username, Domain: m.Domain, UPN: m.UPN, Remote: ss.remote,
 		})
 		if err != nil {

@@ -46,8 +46,15 @@ func selfSigned(t *testing.T) tls.Certificate {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, brokertest.Options{}, agentapi.Config{})
+}
+
+// newHarnessWith is newHarness with a broker made with opts, served with
+// cfg (its Registry is set here).
+func newHarnessWith(t *testing.T, opts brokertest.Options, cfg agentapi.Config) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	re := brokertest.New(t, brokertest.Options{})
+	re := brokertest.New(t, opts)
 	reg, admin := re.Registry, re.Admin(t)
 	auto, err := reg.CreateAPIKey(ctx, admin, registry.CreateAPIKeyRequest{Name: "auto", AutoTrust: true})
 	if err != nil {
@@ -57,7 +64,11 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := agentapi.New(agentapi.Config{Registry: reg, HelloTimeout: 2 * time.Second})
+	cfg.Registry = reg
+	if cfg.HelloTimeout == 0 {
+		cfg.HelloTimeout = 2 * time.Second
+	}
+	srv, err := agentapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

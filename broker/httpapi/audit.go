@@ -15,14 +15,24 @@ const (
 	maxAuditLimit     = 5000
 )
 
-// listAudit lists audit events, oldest first, filtered by since (inclusive)
-// and until (exclusive), action (exact, or a prefix ending in "."), actor,
-// target, outcome and account_id; after_id and limit page through them.
+// listAudit lists audit events, oldest first (order=asc, the default) or
+// newest first (order=desc), filtered by since (inclusive) and until
+// (exclusive), action (exact, or a prefix ending in "."), actor, target,
+// endpoint_id (one endpoint's whole history), outcome and account_id;
+// after_id, before_id and limit page through them.
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
 	q := r.URL.Query()
 	f := registry.AuditFilter{
 		Action: q.Get("action"), Actor: q.Get("actor"), Target: q.Get("target"), Outcome: q.Get("outcome"),
-		Limit: defaultAuditLimit,
+		Endpoint: q.Get("endpoint_id"), Limit: defaultAuditLimit,
+	}
+	switch o := q.Get("order"); o {
+	case "", "asc":
+	case "desc":
+		f.Desc = true
+	default:
+		a.writeError(w, r, invalid("order %q is not asc or desc", o))
+		return
 	}
 	if id := q.Get("account_id"); id != "" {
 		f.AccountIDs = []string{id}
@@ -43,6 +53,12 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *registry.Prin
 	if s := q.Get("after_id"); s != "" {
 		if f.AfterID, err = strconv.ParseInt(s, 10, 64); err != nil || f.AfterID < 0 {
 			a.writeError(w, r, invalid("after_id %q is not an event id", s))
+			return
+		}
+	}
+	if s := q.Get("before_id"); s != "" {
+		if f.BeforeID, err = strconv.ParseInt(s, 10, 64); err != nil || f.BeforeID < 0 {
+			a.writeError(w, r, invalid("before_id %q is not an event id", s))
 			return
 		}
 	}
@@ -67,7 +83,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p *registry.Prin
 		}
 		out = append(out, api.AuditEvent{
 			ID: e.ID, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, AccountID: e.AccountID,
-			Target: e.Target, Outcome: e.Outcome, Remote: e.Remote, Detail: detail,
+			Target: e.Target, Outcome: e.Outcome, Remote: e.Remote, Detail: detail, ActorName: e.ActorName,
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

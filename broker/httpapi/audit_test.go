@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestAuditRoute(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ListAudit: %v", err)
 		}
-		want := []api.AuditEvent{{Actor: actor, Action: "endpoint.approve", AccountID: acct, Target: "endpoint:" + e.ID,
+		want := []api.AuditEvent{{Actor: actor, ActorName: "admin", Action: "endpoint.approve", AccountID: acct, Target: "endpoint:" + e.ID,
 			Outcome: "success", Detail: map[string]string{"from": "pending", "to": "trusted"}}}
 		if diff := cmp.Diff(want, evs, cmpopts.IgnoreFields(api.AuditEvent{}, "ID", "Time", "Remote")); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
@@ -97,6 +98,43 @@ func TestAuditRoute(t *testing.T) {
 			t.Errorf("paged events differ from the whole list (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("newest first", func(t *testing.T) {
+		all, err := h.c.ListAudit(ctx, api.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paged []api.AuditEvent
+		f := api.AuditFilter{Limit: 2, Desc: true}
+		for {
+			page, err := h.c.ListAudit(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			if len(page) < 2 {
+				break
+			}
+			f.BeforeID = page[len(page)-1].ID
+		}
+		slices.Reverse(paged)
+		if diff := cmp.Diff(all, paged); diff != "" {
+			t.Errorf("order=desc paged by before_id, reversed, differs from the whole list (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("one endpoint's history", func(t *testing.T) {
+		evs, err := h.c.ListAudit(ctx, api.AuditFilter{EndpointID: e.ID, Desc: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ev := range evs {
+			got = append(got, ev.Action+" "+ev.Target)
+		}
+		want := []string{"endpoint.approve endpoint:" + e.ID, "endpoint.register endpoint:" + e.ID}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("history (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("no secrets", func(t *testing.T) {
 		_, body := h.admin(t, "GET", "/api/v1/audit", nil)
 		for _, s := range []string{k.Value, adminPassword, "wrong-password", h.tokens.AccessToken} {
@@ -111,6 +149,8 @@ func TestAuditRoute(t *testing.T) {
 		{"limit too large", fmt.Sprintf("limit=%d", 100000), "limit"},
 		{"bad after_id", "after_id=x", "after_id"},
 		{"bad outcome", "outcome=maybe", "outcome"},
+		{"bad order", "order=sideways", "order"},
+		{"bad before_id", "before_id=-1", "before_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := h.admin(t, "GET", "/api/v1/audit?"+tc.query, nil)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,7 +68,9 @@ func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request, p *registry
 // endpointFilter reads the filters of GET /api/v1/endpoints: state, type,
 // key_id, account_id, from (CIDR of the registering address), text (or q:
 // text in id, host name or description), seen_before, seen_after,
-// registered_before and registered_after (RFC 3339).
+// registered_before and registered_after (RFC 3339); and pages: limit (at
+// most that many, 1 to maxEndpointLimit; none = all) and after (the id of
+// the last endpoint of the previous page).
 func endpointFilter(q url.Values) (registry.EndpointFilter, error) {
 	var f registry.EndpointFilter
 	if s := q.Get("state"); s != "" {
@@ -111,8 +114,22 @@ func endpointFilter(q url.Values) (registry.EndpointFilter, error) {
 		}
 		*dst = t
 	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxEndpointLimit {
+			return f, invalid("limit %q must be a number from 1 to %d", s, maxEndpointLimit)
+		}
+		f.Limit = n
+	}
+	f.After = q.Get("after")
+	if len(f.After) > 256 {
+		return f, invalid("after is longer than 256 bytes")
+	}
 	return f, nil
 }
+
+// maxEndpointLimit bounds one page of the endpoint list.
+const maxEndpointLimit = 5000
 
 // parsePrefix parses a CIDR prefix (or a plain address, a one-address
 // prefix), masked and with IPv4-mapped IPv6 turned into IPv4.
@@ -137,10 +154,11 @@ func endpointOut(e *registry.Endpoint) api.Endpoint {
 	return api.Endpoint{
 		ID: e.ID, ClientID: e.ID, State: string(e.State), Type: e.Type, Description: e.Description,
 		Hostname: e.Hostname, OS: e.OS, Version: e.Version, AccountID: e.AccountID,
-		KeyID: e.KeyID, KeyValueID: e.KeyValueID,
+		KeyID: e.KeyID, KeyName: e.KeyName, KeyValueID: e.KeyValueID,
 		RegisteredAt: timePtr(e.RegisteredAt), RegisteredFrom: e.RegisteredFrom,
-		ApprovedBy: e.DecidedBy, ApprovedAt: timePtr(e.DecidedAt),
-		DecidedBy: e.DecidedBy, DecidedAt: timePtr(e.DecidedAt),
+		ApprovedBy: e.ApprovedBy, ApprovedAt: timePtr(e.ApprovedAt),
+		LastDecision: e.LastDecision, LastDecisionBy: e.LastDecisionBy, LastDecisionAt: timePtr(e.LastDecisionAt),
+		DecidedBy: e.LastDecisionBy, DecidedAt: timePtr(e.LastDecisionAt),
 		LastSeenAt: timePtr(e.LastSeenAt), LastSeenFrom: e.LastSeenFrom,
 		KeyType: e.KeyType, KeyFingerprint: e.KeyThumbprint, KeyThumbprint: e.KeyThumbprint, Bound: len(e.PublicKey) > 0,
 	}

@@ -69,6 +69,29 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("pages", func(t *testing.T) {
+		all, err := h.c.ListEndpoints(ctx, api.EndpointFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := h.c.ListEndpoints(ctx, api.EndpointFilter{Limit: 2})
+		if err != nil || len(first) != 2 {
+			t.Fatalf("limit=2: %d endpoints, %v", len(first), err)
+		}
+		rest, err := h.c.ListEndpoints(ctx, api.EndpointFilter{After: first[1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(all), append(ids(first), ids(rest)...)); diff != "" {
+			t.Errorf("limit then after (-all +pages):\n%s", diff)
+		}
+		gone := uuid.NewString()
+		status, body := h.admin(t, "GET", "/api/v1/endpoints?after="+gone, nil)
+		wantError(t, status, body, 400, "invalid_request", gone)
+		status, body = h.admin(t, "GET", "/api/v1/endpoints?limit=0", nil)
+		wantError(t, status, body, 400, "invalid_request", "limit")
+	})
+
 	t.Run("shape", func(t *testing.T) {
 		got, err := h.c.GetEndpoint(ctx, e1.ID)
 		if err != nil {
@@ -76,7 +99,7 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 		want := api.Endpoint{
 			ID: e1.ID, ClientID: e1.ID, State: "pending", Type: protocol.ClientDesktop, Hostname: "alpha-host", OS: "linux",
-			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyValueID: manual.ValueID,
+			Version: "1.0.0", AccountID: acct, KeyID: manual.ID, KeyName: manual.Name, KeyValueID: manual.ValueID,
 			RegisteredFrom: "10.1.2.3", LastSeenFrom: "10.1.2.3", KeyType: "ed25519",
 			KeyFingerprint: e1.KeyThumbprint, KeyThumbprint: e1.KeyThumbprint, Bound: true,
 		}
@@ -89,7 +112,10 @@ func TestEndpointsLifecycle(t *testing.T) {
 		}
 	})
 
-	// Steps run in order: each acts on the state the previous one left.
+	// Steps run in order: each acts on the state the previous one left. The
+	// approval stays what the last approve made it; the last decision
+	// follows every decision (issue 12, point 1).
+	approved := map[string]*time.Time{}
 	steps := []struct {
 		name      string
 		id        string
@@ -120,8 +146,22 @@ func TestEndpointsLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
-			if ep.State != s.wantState || ep.ApprovedBy == "" || ep.ApprovedAt == nil || ep.DecidedBy != ep.ApprovedBy {
-				t.Errorf("after %s: state %q by %q at %v, want %q with a decider", s.action, ep.State, ep.ApprovedBy, ep.ApprovedAt, s.wantState)
+			if ep.State != s.wantState || ep.LastDecision != s.action || ep.LastDecisionBy == "" || ep.LastDecisionAt == nil ||
+				ep.DecidedBy != ep.LastDecisionBy || !ep.DecidedAt.Equal(*ep.LastDecisionAt) {
+				t.Errorf("after %s: state %q, last decision %q by %q at %v (decided by %q at %v); want %q, that decision, with a decider",
+					s.action, ep.State, ep.LastDecision, ep.LastDecisionBy, ep.LastDecisionAt, ep.DecidedBy, ep.DecidedAt, s.wantState)
+			}
+			if s.action == api.ActionApprove {
+				approved[s.id] = ep.LastDecisionAt
+			}
+			if want := approved[s.id]; (want == nil) != (ep.ApprovedAt == nil) || (want != nil && !want.Equal(*ep.ApprovedAt)) ||
+				(want != nil && ep.ApprovedBy == "") {
+				t.Errorf("after %s: approved by %q at %v, want the last approval's time %v", s.action, ep.ApprovedBy, ep.ApprovedAt, want)
+			}
+			listed, err := h.c.ListEndpoints(ctx, api.EndpointFilter{Text: s.id})
+			if err != nil || len(listed) != 1 || listed[0].ApprovedAt == nil != (ep.ApprovedAt == nil) ||
+				listed[0].LastDecision != ep.LastDecision || listed[0].KeyName == "" {
+				t.Errorf("listed after %s: %+v, %v; want it as Decide answered, with its key's name", s.action, listed, err)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -466,9 +467,21 @@ func TestLoginKeyRefusals(t *testing.T) {
 			}
 		})
 	}
+	// Repeats of one reason from this address are folded into count rows
+	// (issue 12, point 5), written here at once.
+	if err := h.env.Registry.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
 	evs, err := h.admin.ListAudit(ctx, api.AuditFilter{Action: "login.session_user", Outcome: "failure"})
-	if err != nil || len(evs) < len(cases) {
-		t.Errorf("%d refusals audited (%v), want %d", len(evs), err, len(cases))
+	refused := 0
+	for _, e := range evs {
+		refused++
+		if n, err := strconv.Atoi(e.Detail["count"]); err == nil {
+			refused += n - 1
+		}
+	}
+	if err != nil || refused < len(cases) {
+		t.Errorf("%d refusals audited (%v), want %d", refused, err, len(cases))
 	}
 	for _, e := range h.logs.All() {
 		for _, v := range e.ContextMap() {

@@ -250,7 +250,7 @@ func TestAccountTokenLifetimes(t *testing.T) {
 	if got := exp(login.AccessToken); got != 10*time.Minute {
 		t.Fatalf("user token lifetime %v, want 10m", got)
 	}
-	refreshed, err := e.reg.Refresh(e.ctx, tp.RefreshToken, d.jkt)
+	refreshed, err := e.reg.Refresh(e.ctx, tp.RefreshToken, d.jkt, loopback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestAccountTokenLifetimes(t *testing.T) {
 	}
 	// The account's refresh lifetime holds: after 2 h the token is dead.
 	e.clk.Advance(2*time.Hour + time.Second)
-	_, err = e.reg.Refresh(e.ctx, refreshed.RefreshToken, d.jkt)
+	_, err = e.reg.Refresh(e.ctx, refreshed.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 
 	// Another account keeps the broker defaults.

@@ -2,13 +2,16 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
 // ListAudit lists audit events of the accounts where the caller holds
-// ViewAuditLog (f.AccountIDs narrows them further), oldest first. Events
+// ViewAuditLog (f.AccountIDs narrows them further), oldest first (newest
+// first with f.Desc), each user actor named (ActorName). Events
 // tied to no account (a refused key that named none, a sign-in with an
 // unknown username) are shown to callers holding ViewAuditLog at a root
 // account. A caller who sees no account gets an empty list. Errors:
@@ -51,12 +54,38 @@ func (r *Registry) ListAudit(ctx context.Context, p *Principal, f AuditFilter) (
 		if err != nil {
 			return internal("listing audit events", err)
 		}
-		return nil
+		return nameActors(tx, out)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// nameActors sets the ActorName of events whose actor is a user that still
+// exists; each user is read once.
+func nameActors(tx Tx, events []AuditEvent) error {
+	names := map[string]string{}
+	for i := range events {
+		id, ok := strings.CutPrefix(events[i].Actor, "user:")
+		if !ok || id == "" {
+			continue
+		}
+		name, ok := names[id]
+		if !ok {
+			u, err := tx.GetUser(id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return internal("looking up user", err)
+			default:
+				name = u.Username
+			}
+			names[id] = name
+		}
+		events[i].ActorName = name
+	}
+	return nil
 }
 
 // auditDenied records, in its own transaction, an action p was refused for

@@ -264,7 +264,7 @@ func BenchmarkBulkApprove1000(b *testing.B) {
 			b.Fatalf("%d results, %v", len(res), err)
 		}
 		for _, id := range ids {
-			if _, err := re.Registry.IssueDeviceTokens(ctx, id, ""); err != nil {
+			if _, err := re.Registry.IssueDeviceTokens(ctx, id, "", loopback); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,16 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
 // ListEndpoints lists endpoints matching f among the accounts where the
-// caller holds ViewEndpoint (f.AccountIDs narrows them further).
+// caller holds ViewEndpoint (f.AccountIDs narrows them further), ordered by
+// registration time, then id. f.After pages: the list starts after that
+// endpoint; one that does not exist, or that the caller cannot list,
+// answers KindInvalid naming it. Each endpoint's KeyName is set where the
+// caller may view its key. Errors: KindUnauthenticated, KindInvalid, and
+// KindNotFound or KindPermission for an account named in f.
 func (r *Registry) ListEndpoints(ctx context.Context, p *Principal, f EndpointFilter) ([]Endpoint, error) {
 	var eps []Endpoint
 	err := r.store.View(ctx, func(tx Tx) error {
+		eps = nil
 		if p == nil {
 			return E(KindUnauthenticated, "sign in first", nil)
 		}
@@ -33,17 +40,62 @@ func (r *Registry) ListEndpoints(ctx context.Context, p *Principal, f EndpointFi
 				f.AccountIDs = append(f.AccountIDs, a.ID)
 			}
 		}
+		if f.After != "" {
+			// A cursor the caller cannot list would tell where it is.
+			c, err := tx.GetEndpoint(f.After)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return internal("looking up endpoint cursor", err)
+			}
+			if err != nil || !slices.Contains(f.AccountIDs, c.AccountID) {
+				return E(KindInvalid, fmt.Sprintf("after: no endpoint %q in this list (deleted, or never listed here); start the list again without it", f.After), err)
+			}
+		}
 		if len(f.AccountIDs) == 0 {
 			return nil // sees no account: nothing (a nil filter would mean all)
 		}
 		var err error
 		eps, err = tx.ListEndpoints(f)
+		if errors.Is(err, ErrNotFound) && f.After != "" {
+			return E(KindInvalid, fmt.Sprintf("after: no endpoint %q in this list (deleted, or never listed here); start the list again without it", f.After), err)
+		}
 		if err != nil {
 			return internal("listing endpoints", err)
 		}
-		return nil
+		return nameKeys(tx, p, eps)
 	})
 	return eps, err
+}
+
+// nameKeys sets the KeyName of eps whose key still exists and the caller
+// may view (ViewApiKey at the key's account): a table shows names where
+// people look for names (issue 12). Each key is read once.
+func nameKeys(tx Tx, p *Principal, eps []Endpoint) error {
+	names := map[string]string{}
+	for i := range eps {
+		id := eps[i].KeyID
+		if id == "" {
+			continue
+		}
+		name, ok := names[id]
+		if !ok {
+			k, err := tx.GetAPIKey(id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return internal("looking up key", err)
+			default:
+				switch err := authorize(tx, p, PermViewAPIKey, k.AccountID); {
+				case err == nil:
+					name = k.Name
+				case KindOf(err) == KindInternal:
+					return err
+				}
+			}
+			names[id] = name
+		}
+		eps[i].KeyName = name
+	}
+	return nil
 }
 
 // Action is an admin decision on an endpoint (SPEC E5).
@@ -111,7 +163,8 @@ func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action
 	if action == ActionApprove && ep.State == StateTrusted {
 		return nil, nil
 	}
-	err := tx.TransitionEndpoint(ep.ID, tr.from, tr.to, actor, now)
+	d := Decision{Action: string(action), By: actor, At: now}
+	err := tx.TransitionEndpoint(ep.ID, tr.from, tr.to, d)
 	if errors.Is(err, ErrConflict) {
 		return nil, E(KindConflict, fmt.Sprintf("cannot %s an endpoint that is %s", action, ep.State), err)
 	}
@@ -127,7 +180,10 @@ func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action
 		}
 	}
 	from := ep.State
-	ep.State, ep.DecidedBy, ep.DecidedAt, ep.UpdatedAt = tr.to, actor, now, now
+	ep.State, ep.LastDecision, ep.LastDecisionBy, ep.LastDecisionAt, ep.UpdatedAt = tr.to, d.Action, d.By, d.At, now
+	if tr.to == StateTrusted {
+		ep.ApprovedBy, ep.ApprovedAt = actor, now // only approvals: an untrust keeps them
+	}
 	if err := audit(tx, now, actor, auditAction, ep.AccountID, "endpoint:"+ep.ID, OutcomeSuccess, remote,
 		map[string]string{"from": string(from), "to": string(tr.to)}); err != nil {
 		return nil, err
@@ -187,8 +243,15 @@ func (r *Registry) GetEndpoint(ctx context.Context, p *Principal, id string) (*E
 	var out *Endpoint
 	err := r.store.View(ctx, func(tx Tx) error {
 		var err error
-		out, err = endpointFor(tx, p, PermViewEndpoint, id)
-		return err
+		if out, err = endpointFor(tx, p, PermViewEndpoint, id); err != nil {
+			return err
+		}
+		one := []Endpoint{*out}
+		if err := nameKeys(tx, p, one); err != nil {
+			return err
+		}
+		out = &one[0]
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -1,9 +1,12 @@
 package registry_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 )
@@ -69,7 +72,9 @@ func TestGetEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff(e.endpoint(ids["own"]), got); d != "" {
+		want := e.endpoint(ids["own"])
+		want.KeyName = "test key" // named for a caller who may view the key
+		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("endpoint (-stored +got):\n%s", d)
 		}
 	})
@@ -77,4 +82,41 @@ func TestGetEndpoint(t *testing.T) {
 		_, err := e.reg.GetEndpoint(e.ctx, nil, ids["own"])
 		wantKind(t, err, registry.KindUnauthenticated)
 	})
+}
+
+// TestListEndpointsCursor: the list pages by registration time then id; a
+// cursor that is unknown, deleted, or an endpoint the caller cannot list
+// answers KindInvalid naming it (issue 12, point 18).
+func TestListEndpointsCursor(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tree()
+	kA := e.key(registry.CreateAPIKeyRequest{AccountID: tr.custA.ID})
+	kB := e.key(registry.CreateAPIKeyRequest{AccountID: tr.custB.ID})
+	var inA []string
+	for range 3 {
+		d := newDevice(t)
+		e.mustRegister(d, kA.Value)
+		inA = append(inA, d.id)
+		e.clk.Advance(time.Second)
+	}
+	hidden := newDevice(t)
+	e.mustRegister(hidden, kB.Value)
+	gone := newDevice(t)
+	e.mustRegister(gone, kA.Value)
+	if err := e.reg.DeleteEndpoint(e.ctx, e.admin, gone.id, loopback); err != nil {
+		t.Fatal(err)
+	}
+	viewer := e.user(tr.custA.ID, "viewer", registry.RoleAuditor)
+
+	page, err := e.reg.ListEndpoints(e.ctx, viewer, registry.EndpointFilter{After: inA[0], Limit: 1})
+	if err != nil || len(page) != 1 || page[0].ID != inA[1] {
+		t.Fatalf("after the first, limit 1: %+v, %v; want %s", page, err, inA[1])
+	}
+	for name, id := range map[string]string{"unknown": uuid.NewString(), "deleted": gone.id, "of another account": hidden.id} {
+		_, err := e.reg.ListEndpoints(e.ctx, viewer, registry.EndpointFilter{After: id})
+		wantKind(t, err, registry.KindInvalid)
+		if !strings.Contains(registry.PublicMessage(err), id) {
+			t.Errorf("%s cursor: message %q does not name it", name, registry.PublicMessage(err))
+		}
+	}
 }

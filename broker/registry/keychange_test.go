@@ -123,10 +123,10 @@ func TestPendingKeyChangeIsNeverSwapped(t *testing.T) {
 	if err != nil || ep.KeyThumbprint != real.jkt {
 		t.Fatalf("ApproveKeyChange = %+v, %v", ep, err)
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, d.id, attacker.jkt); registry.KindOf(err) != registry.KindAccessDenied {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, d.id, attacker.jkt, loopback); registry.KindOf(err) != registry.KindAccessDenied {
 		t.Errorf("the attacker's key gets tokens: %v", err)
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, d.id, real.jkt); err != nil {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, d.id, real.jkt, loopback); err != nil {
 		t.Errorf("the device's new key gets no tokens: %v", err)
 	}
 }

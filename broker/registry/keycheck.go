@@ -51,7 +51,14 @@ func (r *Registry) checkKey(tx Tx, now time.Time, value, targetAccountID string,
 	if errors.Is(err, ErrNotFound) {
 		// Hash anyway so an unknown id takes as long as a wrong secret.
 		apikey.Verify(value, make([]byte, 32))
-		return refuse(refusal{reason: "unknown", publicID: publicID})
+		gone, err := tx.GetDeletedKeyValue(publicID)
+		if errors.Is(err, ErrNotFound) {
+			return refuse(refusal{reason: "unknown", publicID: publicID})
+		}
+		if err != nil {
+			return nil, internal("looking up deleted key value", err)
+		}
+		return refuse(refusal{reason: "key deleted", publicID: publicID, keyID: gone.KeyID, account: gone.AccountID})
 	}
 	if err != nil {
 		return nil, internal("looking up key value", err)
@@ -117,6 +124,9 @@ func ipAllowed(allowed []netip.Prefix, remote netip.Addr) bool {
 
 // auditRefusal records a refused key in its own transaction: the caller's
 // transaction is rolled back, but the security decision must be kept.
+// Repeated refusals of one kind from one source are folded (refusals.go):
+// the first of a window is written at once, the repeats as one count row
+// when the window has closed.
 func (r *Registry) auditRefusal(ctx context.Context, action string, err error, remote netip.Addr, target string) {
 	var f *refusal
 	if !errors.As(err, &f) {
@@ -134,9 +144,22 @@ func (r *Registry) auditRefusal(ctx context.Context, action string, err error, r
 	if f.keyID != "" {
 		actor = "key:" + f.keyID
 	}
-	_ = r.store.Update(ctx, func(tx Tx) error {
+	ev := AuditEvent{Time: now, Actor: actor, Action: action, AccountID: f.account, Target: target,
+		Outcome: OutcomeFailure, Remote: addrString(remote), Detail: detail}
+	rows, writeNow := r.refusals.note(ev, now)
+	if !writeNow {
+		_ = r.writeRefusals(ctx, rows)
+		return
+	}
+	err = r.store.Update(ctx, func(tx Tx) error {
+		if err := appendRows(tx, rows); err != nil {
+			return err
+		}
 		return audit(tx, now, actor, action, f.account, target, OutcomeFailure, remote, detail)
 	})
+	if err != nil {
+		r.refusals.failed(rows)
+	}
 }
 
 // RefusalReason returns the internal reason of a key refusal in err, for

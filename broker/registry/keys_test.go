@@ -135,7 +135,7 @@ func TestKeyChangesLeaveEndpointsTrusted(t *testing.T) {
 				t.Fatal(err)
 			}
 			return ""
-		}, "unknown"},
+		}, "key deleted"}, // its own reason, not "unknown" (issue 12, point 5)
 		{"regenerate", func(k *registry.CreatedKey) string {
 			nv, err := e.reg.RegenerateKeyValue(e.ctx, e.admin, k.Key.ID, k.ValueID, loopback)
 			if err != nil {
@@ -164,7 +164,7 @@ func TestKeyChangesLeaveEndpointsTrusted(t *testing.T) {
 				t.Fatalf("endpoint after %s: %+v", c.name, ep)
 			}
 			// Its tokens still refresh: trust is the endpoint's, not the key's.
-			if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+			if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt, loopback); err != nil {
 				t.Fatalf("refresh after %s: %v", c.name, err)
 			}
 			if next != "" {

@@ -32,6 +32,14 @@ type LoginRequest struct {
 	// T3, checked with the endpoint's registered key when JKT is empty.
 	Body      []byte
 	Signature []byte
+	// EndpointID is the endpoint the caller says it is on a transport that
+	// proved its key (QUIC: the client id of the connection's HELLO); ""
+	// for none. It counts only when that endpoint's key is the one proven
+	// (JKT). Then a login without a device token is refused unless the
+	// endpoint is trusted now (SPEC E5: untrust refuses its session
+	// logins), and every refusal is audited with the endpoint as actor
+	// (issue 12, point 4).
+	EndpointID string
 	// ProofError is a proof of possession the transport refused (a DPoP
 	// proof that is malformed, stale or replayed). Once the key has passed
 	// (a refused key answers first, K8), the login fails with
@@ -223,6 +231,20 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *Clai
 		return nil, E(KindAccessDenied, "the proof of possession was refused", req.ProofError)
 	}
 	if dev == nil {
+		ep, err := provenEndpoint(tx, req)
+		if err != nil {
+			return nil, err
+		}
+		if ep != nil && ep.State != StateTrusted {
+			return nil, E(KindAccessDenied, "this endpoint is not trusted", fmt.Errorf("endpoint is %s", ep.State))
+		}
+		if ep != nil {
+			if err := accountLive(tx, ep.AccountID); err != nil {
+				return nil, E(KindAccessDenied, "this endpoint is not trusted", err)
+			}
+		}
+	}
+	if dev == nil {
 		if !ku.key.AllowUntrustedEndpoints {
 			return nil, E(KindAccessDenied, "a trusted endpoint's device token is required", nil)
 		}
@@ -264,6 +286,27 @@ func (r *Registry) loginScope(tx Tx, now time.Time, req *LoginRequest, dev *Clai
 		}
 	}
 	return &loginScope{key: ku, account: ep.AccountID, endpointID: ep.ID, endpoint: ep}, nil
+}
+
+// provenEndpoint returns the endpoint req.EndpointID names when its key is
+// the one the transport proved (req.JKT), or nil: an id the broker does
+// not know, or one whose key the caller did not prove, is left to the
+// key's allowances (S2), as before.
+func provenEndpoint(tx Tx, req *LoginRequest) (*Endpoint, error) {
+	if req.EndpointID == "" || req.JKT == "" {
+		return nil, nil
+	}
+	ep, err := tx.GetEndpoint(req.EndpointID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, internal("looking up endpoint", err)
+	}
+	if ep.KeyThumbprint != req.JKT {
+		return nil, nil
+	}
+	return ep, nil
 }
 
 // loginTarget finds the user a login names in account. checked is the
@@ -365,6 +408,13 @@ func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev
 		detail["cause"] = e.Err.Error()
 	}
 	_ = r.store.Update(ctx, func(tx Tx) error {
+		if dev == nil {
+			// The endpoint the transport proved did it; the row belongs to
+			// its account, so its administrators see it.
+			if ep, _ := provenEndpoint(tx, req); ep != nil {
+				actor, account = "endpoint:"+ep.ID, ep.AccountID
+			}
+		}
 		return audit(tx, now, actor, "login."+req.Type, account, loginName(req), OutcomeFailure, req.Remote, detail)
 	})
 }

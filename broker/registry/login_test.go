@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"github.com/edgetrust/edgetrust/broker/brokertest"
@@ -355,4 +356,52 @@ func TestAuthenticateSeesRevocation(t *testing.T) {
 	}
 	_, err = l.reg.Authenticate(l.ctx, tp.AccessToken)
 	wantKind(t, err, registry.KindUnauthenticated)
+}
+
+// TestRefusedDeviceLoginIsAudited: an agent connected but not trusted
+// sends its login without a device token; the broker refuses it, whatever
+// the key allows, and writes the refusal with the endpoint as actor, in its
+// account. A caller that did not prove the endpoint's key is not taken for
+// it (issue 12, point 4).
+func TestRefusedDeviceLoginIsAudited(t *testing.T) {
+	l := newLoginEnv(t)
+	l.newUser(registry.CreateUserRequest{Username: "paula"})
+	lax := l.env.key(registry.CreateAPIKeyRequest{AllowUntrustedEndpoints: true})
+	if _, err := l.reg.Decide(l.ctx, l.admin, l.dev.id, registry.ActionUntrust, loopback); err != nil {
+		t.Fatal(err)
+	}
+	stranger := newDevice(t)
+	for _, tc := range []struct {
+		name      string
+		key, jkt  string
+		wantActor string
+	}{
+		{"the agent's key", l.key.Value, l.dev.jkt, "endpoint:" + l.dev.id},
+		{"a key that allows untrusted endpoints", lax.Value, l.dev.jkt, "endpoint:" + l.dev.id},
+		{"another key proven", l.key.Value, stranger.jkt, "anonymous"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			since := l.clk.Now()
+			_, _, err := l.reg.LoginUser(l.ctx, registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "paula",
+				APIKey: tc.key, JKT: tc.jkt, EndpointID: l.dev.id, Remote: loopback})
+			wantKind(t, err, registry.KindAccessDenied)
+			got := l.audits(registry.AuditFilter{Action: "login.session_user", Since: since})
+			if len(got) != 1 {
+				t.Fatalf("%d audit rows, want 1: %+v", len(got), got)
+			}
+			wantAccount := ""
+			if tc.wantActor != "anonymous" {
+				wantAccount = l.root
+			}
+			want := auditRow{Actor: tc.wantActor, Action: "login.session_user", Target: "username:paula", Outcome: registry.OutcomeFailure,
+				Remote: loopback.String(), Detail: got[0].Detail}
+			if d := cmp.Diff(want, auditRow{got[0].Actor, got[0].Action, got[0].Target, got[0].Outcome, got[0].Remote, got[0].Detail}); d != "" || got[0].AccountID != wantAccount {
+				t.Errorf("audit row (-want +got):\n%s; account %q, want %q", d, got[0].AccountID, wantAccount)
+			}
+			l.clk.Advance(time.Second)
+		})
+	}
+	if rows := l.audits(registry.AuditFilter{Endpoint: l.dev.id, Action: "login."}); len(rows) != 2 {
+		t.Errorf("the endpoint's history holds %d refused logins, want 2", len(rows))
+	}
 }

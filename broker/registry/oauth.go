@@ -107,7 +107,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.register", err, rr.Remote, rr.ClientID)
+			r.auditRefusal(ctx, "endpoint.register", err, rr.Remote, endpointTarget(rr.ClientID))
 		} else {
 			r.auditRegisterRefusal(ctx, err, rr.Remote)
 		}
@@ -248,7 +248,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.token", err, req.Remote, req.ClientID)
+			r.auditRefusal(ctx, "endpoint.token", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
@@ -322,11 +322,11 @@ func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) 
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.refresh", err, req.Remote, req.ClientID)
+			r.auditRefusal(ctx, "endpoint.refresh", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
-	return r.refresh(ctx, req.RefreshToken, jkt, SubjectEndpoint, req.ClientID)
+	return r.refresh(ctx, req.RefreshToken, jkt, SubjectEndpoint, req.ClientID, req.Remote)
 }
 
 // IntrospectRequest asks whether a token is active (RFC 7662, SPEC T4).
@@ -561,7 +561,7 @@ func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
 		return nil
 	})
 	if err != nil && KindOf(err) == KindInvalidClient {
-		r.auditRefusal(ctx, "token.revoke", err, req.Remote, req.ClientID)
+		r.auditRefusal(ctx, "token.revoke", err, req.Remote, endpointTarget(req.ClientID))
 	}
 	return err
 }

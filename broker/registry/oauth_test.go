@@ -26,10 +26,10 @@ func TestKeyChangeOverTheAgentPath(t *testing.T) {
 	if !res.KeyChange || res.Endpoint.State != registry.StatePending || res.Tokens != nil || res.Created {
 		t.Fatalf("registration with a new key: %+v", res)
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, nd.jkt); registry.KindOf(err) != registry.KindAccessDenied {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, nd.jkt, loopback); registry.KindOf(err) != registry.KindAccessDenied {
 		t.Fatalf("tokens for the new key before approval: %v", err)
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, old.jkt); err != nil {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, old.jkt, loopback); err != nil {
 		t.Fatalf("the old key lost its tokens before approval: %v", err)
 	}
 	// The admin's list shows it; no one signed out can decide it.
@@ -53,10 +53,10 @@ func TestKeyChangeOverTheAgentPath(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event after the approval")
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, nd.jkt); err != nil {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, nd.jkt, loopback); err != nil {
 		t.Fatalf("tokens for the new key after approval: %v", err)
 	}
-	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, old.jkt); registry.KindOf(err) != registry.KindAccessDenied {
+	if _, err := e.reg.IssueDeviceTokens(e.ctx, old.id, old.jkt, loopback); registry.KindOf(err) != registry.KindAccessDenied {
 		t.Fatalf("the old key still gets tokens: %v", err)
 	}
 	// Audited both ways.

@@ -117,9 +117,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	if err != nil {
 		switch KindOf(err) {
 		case KindInvalidClient:
-			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, req.ClientID)
+			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, endpointTarget(req.ClientID))
 		case KindQuota:
-			r.auditQuota(ctx, "endpoint.register", req.ClientID, req.Remote, err)
+			r.auditQuota(ctx, "endpoint.register", endpointTarget(req.ClientID), req.Remote, err)
 		default:
 			r.auditRegisterRefusal(ctx, err, req.Remote)
 		}
@@ -152,7 +152,7 @@ func (r *Registry) registerTx(tx Tx, now time.Time, req *RegisterRequest, thumb 
 	}
 	if thumb == "" && ku.target.Settings.RequireEndpointKeys {
 		return E(KindInvalid, "this account requires endpoint keys: register with public_key and key_type",
-			&refusedAttempt{actor: "key:" + ku.key.ID, account: ku.target.ID, target: req.ClientID,
+			&refusedAttempt{actor: "key:" + ku.key.ID, account: ku.target.ID, target: endpointTarget(req.ClientID),
 				detail: map[string]string{"reason": "account requires endpoint keys", "key_id": ku.key.ID}})
 	}
 	if ep == nil {
@@ -188,8 +188,8 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 	actor := "key:" + ku.key.ID
 	if ku.key.AutoTrust || ku.target.TrustAllEndpoints {
 		ep.State = StateTrusted
-		ep.DecidedAt = now
-		ep.DecidedBy = actor
+		ep.ApprovedAt, ep.ApprovedBy = now, actor
+		ep.LastDecision, ep.LastDecisionBy, ep.LastDecisionAt = string(ActionApprove), actor, now
 	} else {
 		ep.DeviceCodeExpiresAt = now.Add(r.pendingTTL)
 	}
@@ -200,7 +200,7 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 		return internal("creating endpoint", err)
 	}
 	detail := map[string]string{"key_id": ku.key.ID, "type": ep.Type, "state": string(ep.State)}
-	if err := audit(tx, now, actor, "endpoint.register", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, detail); err != nil {
+	if err := audit(tx, now, actor, "endpoint.register", ep.AccountID, endpointTarget(ep.ID), OutcomeSuccess, req.Remote, detail); err != nil {
 		return err
 	}
 	*events = append(*events, Event{Type: protocol.EndpointEvent(string(ep.State)), EndpointID: ep.ID, AccountID: ep.AccountID, State: ep.State, At: now})
@@ -255,9 +255,19 @@ func (r *Registry) reRegister(tx Tx, now time.Time, req *RegisterRequest, ku *ke
 		res.tokens = is
 	}
 	if ep.State == StateTrusted && req.Proven {
-		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.reregister", ep.AccountID, ep.ID, OutcomeSuccess, req.Remote, nil)
+		return audit(tx, now, "endpoint:"+ep.ID, "endpoint.reregister", ep.AccountID, endpointTarget(ep.ID), OutcomeSuccess, req.Remote, nil)
 	}
 	return nil
+}
+
+// endpointTarget is how the audit names an endpoint as a target, in every
+// action (issue 12; rows before it named a registration by the bare id, and
+// AuditFilter.Endpoint finds both). No id names nothing: "".
+func endpointTarget(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "endpoint:" + id
 }
 
 func addrString(a netip.Addr) string {

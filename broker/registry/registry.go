@@ -103,8 +103,9 @@ type Registry struct {
 	brokerID string
 	seq      atomic.Uint64 // the last event's sequence number
 
-	signIn *limiterSet
-	dpop   dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
+	signIn   *limiterSet
+	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
+	refusals refusalLog // folded key refusals (refusals.go)
 }
 
 // New returns a Registry.

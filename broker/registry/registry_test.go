@@ -202,6 +202,8 @@ func TestKeyRefusalsLookTheSameAndAreAudited(t *testing.T) {
 	var msg string
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// A repeat within the minute would be folded (refusals.go).
+			e.clk.Advance(time.Minute)
 			_, err := e.register(newDevice(t), c.value)
 			wantKind(t, err, registry.KindInvalidClient)
 			if got := registry.RefusalReason(err); got != c.reason {
@@ -392,7 +394,7 @@ func TestRefreshRotatesAndReuseRevokesTheChainOnly(t *testing.T) {
 	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
 	d := newDevice(t)
 	first := e.mustRegister(d, k.Value).Tokens
-	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,23 +402,23 @@ func TestRefreshRotatesAndReuseRevokesTheChainOnly(t *testing.T) {
 		t.Fatal("refresh did not rotate")
 	}
 	// Only the key holder refreshes a bound token.
-	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, newDevice(t).jkt)
+	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, newDevice(t).jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 	// That attempt spent second (single use, consumed in one update); the
 	// spent first token presented again is reuse: the chain dies...
-	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 	// ...but trust stays, and a signed re-registration recovers (T2).
 	res := e.mustRegister(d, k.Value)
 	if res.Endpoint.State != registry.StateTrusted || res.Tokens == nil {
 		t.Fatalf("after reuse: %s", res.Endpoint.State)
 	}
-	if _, err := e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt); err != nil {
+	if _, err := e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt, loopback); err != nil {
 		t.Fatalf("new chain: %v", err)
 	}
 	// Refresh tokens expire.
 	e.clk.Advance(91 * 24 * time.Hour)
-	_, err = e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt)
+	_, err = e.reg.Refresh(e.ctx, res.Tokens.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 }
 
@@ -425,13 +427,13 @@ func TestReusedRefreshTokenRevokesItsSuccessor(t *testing.T) {
 	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
 	d := newDevice(t)
 	first := e.mustRegister(d, k.Value).Tokens
-	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt)
+	second, err := e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt) // a copy used by someone else
+	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback) // a copy used by someone else
 	wantKind(t, err, registry.KindInvalidGrant)
-	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt)
+	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 }
 
@@ -481,7 +483,7 @@ func TestSessionLogin(t *testing.T) {
 	wantKind(t, err, registry.KindAccessDenied)
 	_, err = e.reg.Authenticate(e.ctx, alice.AccessToken)
 	wantKind(t, err, registry.KindUnauthenticated)
-	_, err = e.reg.Refresh(e.ctx, alice.RefreshToken, "")
+	_, err = e.reg.Refresh(e.ctx, alice.RefreshToken, "", loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 }
 
@@ -579,7 +581,7 @@ func TestRefreshUserRefusesDeviceTokensWithoutSpendingThem(t *testing.T) {
 	tok := e.mustRegister(d, k.Value).Tokens
 	_, err := e.reg.RefreshUser(e.ctx, tok.RefreshToken)
 	wantKind(t, err, registry.KindInvalidGrant)
-	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt, loopback); err != nil {
 		t.Fatalf("device refresh after a refused user refresh: %v", err)
 	}
 }
@@ -649,10 +651,10 @@ func TestStoreFailureIsNotATrustDecision(t *testing.T) {
 	_, err = broken.Login(e.ctx, registry.LoginRequest{APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt,
 		Type: protocol.LoginSessionUser, Username: "erin", Remote: loopback})
 	wantKind(t, err, registry.KindInternal)
-	_, err = broken.Refresh(e.ctx, tok.RefreshToken, d.jkt)
+	_, err = broken.Refresh(e.ctx, tok.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInternal)
 	// The failed refresh spent nothing: the working registry still rotates it.
-	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt); err != nil {
+	if _, err := e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt, loopback); err != nil {
 		t.Fatalf("refresh after a failed one: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestRequireEndpointKeys(t *testing.T) {
 	wantKindMsg(t, err, registry.KindInvalid, "requires endpoint keys")
 	var want []auditRow
 	for _, id := range []string{fresh, existing} {
-		want = append(want, auditRow{Actor: "key:" + k.Key.ID, Action: "endpoint.register", Target: id, Outcome: registry.OutcomeFailure,
+		want = append(want, auditRow{Actor: "key:" + k.Key.ID, Action: "endpoint.register", Target: "endpoint:" + id, Outcome: registry.OutcomeFailure,
 			Remote: attackerAddr.String(), Detail: map[string]string{"reason": "account requires endpoint keys", "key_id": k.Key.ID}})
 	}
 	got := e.auditRows(registry.AuditFilter{Action: "endpoint.register", Outcome: registry.OutcomeFailure})

@@ -109,9 +109,13 @@ type KeyTx interface {
 	// K10); "" lists none.
 	ListAPIKeysRunningAs(userID string) ([]APIKey, error)
 	// DeleteAPIKey deletes a key and all its values. Endpoints that registered
-	// with it keep their KeyID and KeyValueID (SPEC K12). ErrNotFound when
+	// with it keep their KeyID and KeyValueID (SPEC K12), and the values'
+	// public ids are kept as deleted (GetDeletedKeyValue). ErrNotFound when
 	// missing.
 	DeleteAPIKey(id string) error
+	// GetDeletedKeyValue returns what is kept of a value whose key was
+	// deleted, by its public id; ErrNotFound for any other public id.
+	GetDeletedKeyValue(publicID string) (*DeletedKeyValue, error)
 	// CountAPIKeys counts the keys of one account (SPEC K9).
 	CountAPIKeys(accountID string) (int, error)
 	CreateKeyValue(v *KeyValue) error // ErrConflict on a duplicate id or public id
@@ -130,17 +134,28 @@ type KeyTx interface {
 	RecordKeyUse(valueID string, at time.Time, from string, consume bool) error
 }
 
+// DeletedKeyValue is what the store keeps of a value whose key was deleted:
+// enough to name it when it is presented again, never its secret's hash.
+type DeletedKeyValue struct {
+	PublicID  string
+	KeyID     string
+	AccountID string
+}
+
 // EndpointTx keeps endpoints.
 type EndpointTx interface {
 	CreateEndpoint(e *Endpoint) error // ErrConflict when the id exists
 	GetEndpoint(id string) (*Endpoint, error)
-	ListEndpoints(f EndpointFilter) ([]Endpoint, error) // ordered by RegisteredAt, ID
-	UpdateEndpoint(e *Endpoint) error                   // replaces every field
-	// TransitionEndpoint sets State to `to`, DecidedBy and DecidedAt, only
-	// when the current state is one of `from`, in one conditional update.
-	// It returns ErrNotFound when there is no such endpoint and ErrConflict
-	// when its state is not one of `from`.
-	TransitionEndpoint(id string, from []State, to State, by string, at time.Time) error
+	// ListEndpoints is ordered by RegisteredAt, then ID. With f.After it
+	// returns ErrNotFound when there is no endpoint with that id.
+	ListEndpoints(f EndpointFilter) ([]Endpoint, error)
+	UpdateEndpoint(e *Endpoint) error // replaces every field
+	// TransitionEndpoint sets State to `to` and the last decision to d,
+	// only when the current state is one of `from`, in one conditional
+	// update; a transition to StateTrusted is an approval and also sets
+	// ApprovedBy and ApprovedAt. It returns ErrNotFound when there is no
+	// such endpoint and ErrConflict when its state is not one of `from`.
+	TransitionEndpoint(id string, from []State, to State, d Decision) error
 	// TouchEndpoint sets LastSeenAt/From.
 	TouchEndpoint(id string, at time.Time, from string) error
 	DeleteEndpoint(id string) error
@@ -171,7 +186,7 @@ type RefreshTokenTx interface {
 // AuditTx keeps the audit log.
 type AuditTx interface {
 	AppendAudit(e *AuditEvent) error               // sets e.ID
-	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID
+	ListAudit(f AuditFilter) ([]AuditEvent, error) // ordered by ID (descending with f.Desc)
 
 	// ListAuditChanges returns, in commit order, up to limit (<= 0: no
 	// limit) audit events committed after the position `after` (the zero
@@ -222,6 +237,14 @@ type UserFilter struct {
 	ShortID   string
 }
 
+// Decision is a trust decision on an endpoint: what (an Action's name),
+// by whom (an actor), when.
+type Decision struct {
+	Action string
+	By     string
+	At     time.Time
+}
+
 // EndpointFilter selects endpoints; zero fields match anything.
 type EndpointFilter struct {
 	AccountIDs []string
@@ -241,17 +264,29 @@ type EndpointFilter struct {
 	// Text matches a substring of id, hostname or description (case-insensitive).
 	Text  string
 	Limit int // 0 = no limit
+	// After is a cursor: the id of an endpoint, whose position in the
+	// list's order (RegisteredAt, ID) the list starts after. It need not
+	// match the other fields.
+	After string
 }
 
 // AuditFilter selects audit events; zero fields match anything.
 type AuditFilter struct {
 	AccountIDs []string
-	Action     string    // exact, or a prefix ending in "." ("endpoint.")
-	Actor      string    // exact
-	Target     string    // exact
-	Outcome    string    // exact
-	Since      time.Time // inclusive
-	Until      time.Time // exclusive
-	AfterID    int64
-	Limit      int
+	Action     string // exact, or a prefix ending in "." ("endpoint.")
+	Actor      string // exact
+	Target     string // exact
+	Outcome    string // exact
+	// Endpoint selects one endpoint's whole history: events whose target is
+	// "endpoint:<id>" or the bare id (rows written before issue 12), or
+	// whose actor is "endpoint:<id>".
+	Endpoint string
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive
+	AfterID  int64     // exclusive
+	BeforeID int64     // exclusive
+	// Desc orders the events newest first (by ID, descending); Limit then
+	// keeps the newest.
+	Desc  bool
+	Limit int
 }

@@ -47,7 +47,8 @@ func pendingExpired(ep *Endpoint, now time.Time) bool {
 // Sweep does the broker's periodic clean-up (SPEC E8): it deletes the
 // stale endpoints of accounts that delete them (audited
 // "endpoint.stale_delete"), purges pending endpoints whose device code
-// expired ("endpoint.expire"), and deletes refresh tokens long expired.
+// expired ("endpoint.expire"), deletes refresh tokens long expired, and
+// writes the counts of folded key refusals whose window closed.
 // Deleted endpoints are revoked and pushed like an admin's delete. Each
 // chunk of endpoints is one transaction; an error stops the sweep, and
 // what was committed before it stays.
@@ -98,7 +99,7 @@ func (r *Registry) Sweep(ctx context.Context) (SweepResult, error) {
 	if err != nil {
 		return res, internal("purging refresh tokens", err)
 	}
-	return res, nil
+	return res, r.flushClosedRefusals(ctx, now)
 }
 
 // sweepEndpoints deletes, as the system, the endpoints matching f for which

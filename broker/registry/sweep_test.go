@@ -72,7 +72,7 @@ func TestSweepDeletesStaleEndpoints(t *testing.T) {
 		t.Fatalf("audit %+v", ev)
 	}
 	// The deleted endpoint's tokens are revoked.
-	_, err = e.reg.Refresh(e.ctx, silentTok.Tokens.RefreshToken, silent.jkt)
+	_, err = e.reg.Refresh(e.ctx, silentTok.Tokens.RefreshToken, silent.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 }
 

@@ -27,10 +27,11 @@ func userClaims(u *User, endpointID string) Claims {
 }
 
 // IssueDeviceTokens returns fresh tokens for a trusted endpoint whose key has
-// the thumbprint jkt (proven by the caller's transport). It is how a
-// connected agent receives the tokens of a pushed approval. Errors:
-// KindNotFound, KindAccessDenied (not trusted, or another key).
-func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string) (*TokenPair, error) {
+// the thumbprint jkt (proven by the caller's transport), connected from
+// remote: the endpoint is seen. It is how a connected agent receives the
+// tokens of a pushed approval. Errors: KindNotFound, KindAccessDenied (not
+// trusted, or another key).
+func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string, remote netip.Addr) (*TokenPair, error) {
 	now := r.now()
 	var is *issued
 	err := r.store.Update(ctx, func(tx Tx) error {
@@ -44,6 +45,9 @@ func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string
 		if ep.State != StateTrusted || ep.KeyThumbprint != jkt {
 			return E(KindAccessDenied, "endpoint is not trusted", nil)
 		}
+		if err := seen(tx, now, ep, remote); err != nil {
+			return err
+		}
 		is, err = r.issueDevice(tx, now, ep, nil)
 		return err
 	})
@@ -55,21 +59,22 @@ func (r *Registry) IssueDeviceTokens(ctx context.Context, endpointID, jkt string
 
 // Refresh exchanges a refresh token for a new pair in the same chain (SPEC
 // T2). jkt is the thumbprint of the key the caller proved ("" if none); a
-// token bound to a key is refreshed only by its holder. Reusing a spent token
-// revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
-func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string) (*TokenPair, error) {
-	return r.refresh(ctx, refreshToken, jkt, "", "")
+// token bound to a key is refreshed only by its holder. remote is the
+// caller's address: a device refreshing is seen from there. Reusing a spent
+// token revokes its chain. Errors: KindInvalidGrant, KindAccessDenied.
+func (r *Registry) Refresh(ctx context.Context, refreshToken, jkt string, remote netip.Addr) (*TokenPair, error) {
+	return r.refresh(ctx, refreshToken, jkt, "", "", remote)
 }
 
 // RefreshUser is Refresh for user tokens only: a device's refresh token
 // presented here is refused without being spent.
 func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*TokenPair, error) {
-	return r.refresh(ctx, refreshToken, "", SubjectUser, "")
+	return r.refresh(ctx, refreshToken, "", SubjectUser, "", netip.Addr{})
 }
 
 // refresh rotates a refresh token; subject "" accepts any subject type,
-// subjectID "" any subject.
-func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string) (*TokenPair, error) {
+// subjectID "" any subject. A device refreshing is seen from remote.
+func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string, remote netip.Addr) (*TokenPair, error) {
 	now := r.now()
 	var is *issued
 	var reuse *RefreshToken
@@ -105,6 +110,9 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 			}
 			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
 				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
+			}
+			if err := seen(tx, now, ep, remote); err != nil {
+				return err
 			}
 			is, err = r.issue(tx, now, Claims{Subject: ep.ID, Account: ep.AccountID, Type: TokenDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
 			return err

@@ -218,8 +218,17 @@ type Endpoint struct {
 	KeyValueID     string
 	RegisteredAt   time.Time
 	RegisteredFrom string
-	DecidedBy      string
-	DecidedAt      time.Time
+	// ApprovedBy and ApprovedAt are the endpoint's last approval (an
+	// admin's, or automatic trust at registration); only approvals set
+	// them, so they survive an untrust (issue 12).
+	ApprovedBy string
+	ApprovedAt time.Time
+	// LastDecision is the last trust decision ("approve", "reject",
+	// "untrust"; "" for none yet), LastDecisionBy its actor and
+	// LastDecisionAt its time.
+	LastDecision   string
+	LastDecisionBy string
+	LastDecisionAt time.Time
 	LastSeenAt     time.Time
 	LastSeenFrom   string
 	// DeviceCodeHash and DeviceCodeExpiresAt hold a pending registration's
@@ -227,6 +236,9 @@ type Endpoint struct {
 	DeviceCodeHash      []byte
 	DeviceCodeExpiresAt time.Time
 	UpdatedAt           time.Time
+	// KeyName is the name of the key KeyID, which ListEndpoints and
+	// GetEndpoint set for a caller who may view that key; not stored.
+	KeyName string
 }
 
 // Subject types of tokens.
@@ -263,6 +275,9 @@ type AuditEvent struct {
 	Outcome   string // "success" or "failure"
 	Remote    string
 	Detail    map[string]string
+	// ActorName is the username of a "user:<id>" actor that still exists,
+	// which ListAudit sets; not stored (the log keeps ids).
+	ActorName string
 }
 
 // Audit outcomes.

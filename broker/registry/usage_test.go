@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"crypto/ed25519"
 	"net/netip"
 	"testing"
 	"time"
@@ -57,5 +58,64 @@ func TestLoginUsageKeptToTheMinute(t *testing.T) {
 	login(other)
 	if used, seen, _ := usage(); !used.After(used1) || !seen.After(seen1) {
 		t.Errorf("a minute later: used %v seen %v, want after %v %v", used, seen, used1, seen1)
+	}
+}
+
+// An endpoint is seen whenever it shows itself, on every transport: when
+// it takes the tokens of its approval, at each refresh (QUIC and HTTP) and
+// each login; an administrator's decision is not a sighting (issue 12,
+// point 3; SPEC E6, E8 judge stale endpoints by it).
+func TestEndpointSeenThroughItsLife(t *testing.T) {
+	e := newEnv(t)
+	k := e.key(registry.CreateAPIKeyRequest{})
+	d := newSigner(t)
+	e.mustRegister(d.device, k.Value)
+	if _, err := e.reg.CreateUser(e.ctx, e.admin, registry.CreateUserRequest{AccountID: e.root, Username: "paula"}); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddr("192.0.2.8")
+	var tok *registry.TokenPair
+	for _, step := range []struct {
+		name   string
+		seen   bool
+		remote netip.Addr
+		do     func() error
+	}{
+		{"approval", false, loopback, func() error {
+			_, err := e.reg.Decide(e.ctx, e.admin, d.id, registry.ActionApprove, other)
+			return err
+		}},
+		{"the approval's tokens", true, loopback, func() (err error) {
+			tok, err = e.reg.IssueDeviceTokens(e.ctx, d.id, d.jkt, loopback)
+			return err
+		}},
+		{"refresh", true, other, func() (err error) {
+			tok, err = e.reg.Refresh(e.ctx, tok.RefreshToken, d.jkt, other)
+			return err
+		}},
+		{"refresh over HTTP", true, loopback, func() (err error) {
+			body := []byte("grant_type=refresh_token")
+			tok, err = e.reg.RefreshDevice(e.ctx, registry.DeviceRefreshRequest{APIKey: k.Value, ClientID: d.id,
+				RefreshToken: tok.RefreshToken, Body: body, Signature: ed25519.Sign(d.priv, body), Remote: loopback})
+			return err
+		}},
+		{"login", true, other, func() error {
+			_, _, err := e.reg.LoginUser(e.ctx, registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "paula",
+				APIKey: k.Value, DeviceToken: tok.AccessToken, JKT: d.jkt, Remote: other})
+			return err
+		}},
+	} {
+		before := e.endpoint(d.id)
+		e.clk.Advance(2 * time.Minute) // past the minute kept
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		after := e.endpoint(d.id)
+		switch {
+		case step.seen && (!after.LastSeenAt.Equal(e.clk.Now()) || after.LastSeenFrom != step.remote.String()):
+			t.Errorf("after %s: last seen %v from %q, want now (%v) from %s", step.name, after.LastSeenAt, after.LastSeenFrom, e.clk.Now(), step.remote)
+		case !step.seen && !after.LastSeenAt.Equal(before.LastSeenAt):
+			t.Errorf("after %s: last seen %v, want unchanged %v", step.name, after.LastSeenAt, before.LastSeenAt)
+		}
 	}
 }

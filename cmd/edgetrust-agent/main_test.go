@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,7 +23,22 @@ import (
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-const testKey = "etk_pub1_topsecretvalue"
+// testKey and otherKey are well-formed values (the agent checks form and
+// checksum before it dials); testSecret is the secret part of testKey.
+var (
+	testKey    = wellFormedKey("pub1", "topsecret")
+	otherKey   = wellFormedKey("pub2", "other")
+	testSecret = testKey[len(protocol.KeyPrefix)+14:]
+)
+
+// wellFormedKey makes a key value from a public id and secret seed.
+func wellFormedKey(id, secret string) string {
+	v, err := protocol.FormatKey(protocol.EncodeKeyID([]byte(fmt.Sprintf("%-8s", id))), []byte(fmt.Sprintf("%-33s", secret)))
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
 type syncBuffer struct {
@@ -225,10 +241,10 @@ func TestRunKeyRefusedThenSignal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop")
 	}
-	if strings.Contains(logs.String(), "topsecret") {
+	if strings.Contains(logs.String(), testSecret) {
 		t.Error("the API key was logged")
 	}
-	if !strings.Contains(logs.String(), "etk_pub1_****") {
+	if !strings.Contains(logs.String(), protocol.MaskKey(testKey)) {
 		t.Error("masked key not logged")
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
@@ -275,7 +291,7 @@ func TestRunReadsConfig(t *testing.T) {
 			}
 			return ""
 		}, testKey, "printer"},
-		{"flags override the file", []string{"run", "--config-dir", cfgDir, "--type", "server", "--api-key", "etk_pub2_other"}, noEnv, "etk_pub2_other", "server"},
+		{"flags override the file", []string{"run", "--config-dir", cfgDir, "--type", "server", "--api-key", otherKey}, noEnv, otherKey, "server"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,7 +322,7 @@ func TestRunReadsConfig(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(stateDir, state.IdentityFile)); err != nil {
 				t.Errorf("the state directory from the file was not used: %v", err)
 			}
-			if strings.Contains(logs.String(), "topsecret") {
+			if strings.Contains(logs.String(), testSecret) {
 				t.Error("the API key was logged")
 			}
 		})

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -12,6 +14,8 @@ func TestAuditUsage(t *testing.T) {
 	runUsageCases(t, []usageCase{
 		{"audit bad since", []string{"audit", "--since", "monday"}, 2, "", "--since"},
 		{"audit bad outcome", []string{"audit", "--outcome", "maybe"}, 2, "", "--outcome"},
+		{"audit bad limit", []string{"audit", "--limit", "-2"}, 2, "", "--limit"},
+		{"help audit says newest first", []string{"help", "audit"}, 0, "newest first", ""},
 		{"help audit", []string{"help", "audit"}, 0, "Example:", ""},
 	})
 }
@@ -43,13 +47,27 @@ func walkAudit(t *testing.T, w *walk) {
 		if strings.Contains(r.stdout, w.key.Value) || strings.Contains(r.stdout, w.manual.Value) {
 			t.Error("the audit shows a key value")
 		}
+		// Newest first (issue 12, point 9): --limit N is the N newest.
+		all := decodeJSON[[]api.AuditEvent](t, w.mustRun(t, "", "audit", "-o", "json").stdout)
+		for i := 1; i < len(all); i++ {
+			if all[i].ID >= all[i-1].ID {
+				t.Fatalf("audit not newest first: id %d after %d", all[i].ID, all[i-1].ID)
+			}
+		}
+		if len(all) <= 3 {
+			t.Fatalf("only %d events", len(all))
+		}
 		limited := decodeJSON[[]api.AuditEvent](t, w.mustRun(t, "", "audit", "--limit", "3", "-o", "json").stdout)
-		if len(limited) != 3 {
-			t.Errorf("--limit 3 gave %d events", len(limited))
+		if diff := cmp.Diff(all[:3], limited); diff != "" {
+			t.Errorf("--limit 3 is not the 3 newest (-want +got):\n%s", diff)
+		}
+		oldest := decodeJSON[[]api.AuditEvent](t, w.mustRun(t, "", "audit", "--limit", "2", "--oldest-first", "-o", "json").stdout)
+		if len(oldest) != 2 || oldest[0].ID != all[len(all)-1].ID || oldest[1].ID <= oldest[0].ID {
+			t.Errorf("--oldest-first --limit 2 = %+v", oldest)
 		}
 		table := w.mustRun(t, "", "audit", "--action", "endpoint.approve", "--since", "1h").stdout
-		if !strings.HasPrefix(table, "TIME") || strings.Count(table, "endpoint.approve") != 2 {
-			t.Errorf("audit table %q", table)
+		if !strings.HasPrefix(table, "TIME") || strings.Count(table, "endpoint.approve") != 3 || !strings.Contains(table, "admin (user:") {
+			t.Errorf("audit table (three approvals by admin, named) %q", table)
 		}
 	})
 }

@@ -111,6 +111,7 @@ func TestCommandsAgainstBroker(t *testing.T) {
 	walkKeysUpdate(t, w)
 	walkRevokeValue(t, w)
 	walkEndpoints(t, w)
+	walkEndpointRecords(t, w)
 	walkBulk(t, w)
 	walkEdgeDevices(t, w)
 	walkKeysDelete(t, w)

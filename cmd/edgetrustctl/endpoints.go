@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -11,8 +13,8 @@ import (
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
-// The endpoints commands: list, and approve, reject, untrust or delete
-// one endpoint or many (the request itself is in bulk.go).
+// The endpoints commands: list, show, and approve, reject, untrust or
+// delete one endpoint or many (the request itself is in bulk.go).
 
 // listStates are the states an endpoint can be listed or acted on in.
 var listStates = []string{protocol.StatePending, protocol.StateTrusted, protocol.StateRejected, protocol.StateUntrusted}
@@ -21,20 +23,44 @@ var listStates = []string{protocol.StatePending, protocol.StateTrusted, protocol
 func endpointsCommands() []*command {
 	return []*command{
 		{
-			path: "endpoints list", args: "[--state STATE] [--type TYPE] [--key ID] [--from CIDR] [--seen-before T] [--seen-after T] [--search TEXT]",
+			path: "endpoints list", args: "[--state STATE] [--type TYPE] [--key ID] [--from CIDR] [--seen-before T] [--seen-after T] [--search TEXT] [--limit N] [--after ID]",
 			summary: "list endpoints",
 			help: `Lists the endpoints you may see, filtered by state, client type, the API key
 they registered with, account (--account), the address they registered from,
 when they were last seen and text in their id, host name or description.
+They come in the order they registered (then by id). --limit N shows at most
+N; --after ID goes on after endpoint ID, the last one of the previous page
+(an id no longer in the list is a usage error: start again without it).
 
 Example:
-  edgetrustctl endpoints list --state pending --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f`,
+  edgetrustctl endpoints list --state pending --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f
+  edgetrustctl endpoints list --limit 100 --after 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a -o json`,
 			setup: setupEndpointsList,
 		},
-		endpointAction("approve", "trust endpoints (pending, rejected or untrusted ones)"),
-		endpointAction("reject", "reject pending endpoints"),
-		endpointAction("untrust", "untrust trusted endpoints: their tokens stop working at once"),
-		endpointAction("delete", "delete endpoints in any state"),
+		{
+			path: "endpoints show", args: "ID",
+			summary: "show one endpoint",
+			help: `Shows one endpoint: its state, who approved it and when, its last decision
+(approve, reject or untrust: by whom, when), the key it registered with, when
+and from where it was last seen, and its public key's fingerprint. Its whole
+history is in "edgetrustctl audit --endpoint ID".
+
+Example:
+  edgetrustctl endpoints show 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a -o json`,
+			setup: setupEndpointsShow,
+		},
+		endpointAction("approve", "trust endpoints (pending, rejected or untrusted ones)", protocol.StatePending, `
+  ok         it is trusted now, and its agent is told at once
+  noop       it was trusted already: approving it again changes nothing
+  conflict   it cannot be approved from its state`),
+		endpointAction("reject", "reject pending endpoints", protocol.StatePending, `
+  ok         it is rejected now, and its agent is told at once
+  conflict   it is not pending: only a pending endpoint can be rejected`),
+		endpointAction("untrust", "untrust trusted endpoints: their tokens stop working at once", protocol.StateTrusted, `
+  ok         it is untrusted now: its tokens stop working, its agent is told
+  conflict   it is not trusted: only a trusted endpoint can be untrusted`),
+		endpointAction("delete", "delete endpoints in any state", protocol.StateRejected, `
+  ok         it is deleted, its tokens stop working, its agent is told`),
 	}
 }
 
@@ -48,6 +74,8 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 	var seenBefore, seenAfter string
 	fs.StringVar(&seenBefore, "seen-before", "", "only endpoints last seen before this time: RFC 3339, or a duration back from now (720h)")
 	fs.StringVar(&seenAfter, "seen-after", "", "only endpoints last seen at or after this time: RFC 3339, or a duration back from now")
+	fs.IntVar(&f.Limit, "limit", 0, "at most this many endpoints (default: all)")
+	fs.StringVar(&f.After, "after", "", "only endpoints after this one in the list: the last id of the previous page")
 	return func(c *cli, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -69,37 +97,91 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if f.Type != "" && !protocol.ValidClientType(f.Type) {
 			return usagef("--type %q is not a client type (%s)", f.Type, strings.Join(protocol.ClientTypes(), ", "))
 		}
+		if f.Limit < 0 {
+			return usagef("--limit must be more than 0")
+		}
 		f.AccountID = c.g.account
+		var badCursor *api.Error
 		eps, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.Endpoint, error) {
-			return cl.ListEndpoints(ctx, f)
+			eps, err := cl.ListEndpoints(ctx, f)
+			if f.After != "" && api.IsStatus(err, http.StatusBadRequest) {
+				errors.As(err, &badCursor)
+			}
+			return eps, err
 		})
+		if badCursor != nil {
+			// The cursor is a word of the command line: a usage error.
+			return usagef("--after %q: %s", f.After, badCursor.Description)
+		}
 		if err != nil {
 			return err
 		}
 		if c.g.output == "json" {
 			return c.printJSON(eps)
 		}
-		return c.table("ID\tSTATE\tTYPE\tHOSTNAME\tACCOUNT\tKEY\tLAST-SEEN", len(eps), func(i int) []string {
+		return c.table("ID\tSTATE\tTYPE\tHOSTNAME\tACCOUNT\tKEY\tKEY-NAME\tLAST-SEEN", len(eps), func(i int) []string {
 			e := eps[i]
-			return []string{e.ID, e.State, e.Type, e.Hostname, e.AccountID, e.KeyID, timeCell(e.LastSeenAt, "-")}
+			return []string{e.ID, e.State, e.Type, e.Hostname, e.AccountID, e.KeyID, e.KeyName, timeCell(e.LastSeenAt, "-")}
 		})
 	}
 }
 
-func endpointAction(action, summary string) *command {
+func setupEndpointsShow(*pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		if len(args) != 1 {
+			return usagef("endpoints show needs one endpoint id")
+		}
+		ep, err := call(c, func(ctx context.Context, cl *api.Client) (*api.Endpoint, error) {
+			return cl.GetEndpoint(ctx, args[0])
+		})
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			return c.printJSON(ep)
+		}
+		decision := "-"
+		if ep.LastDecision != "" {
+			decision = ep.LastDecision + " by " + ep.LastDecisionBy + " at " + timeCell(ep.LastDecisionAt, "-")
+		}
+		approved := "-"
+		if ep.ApprovedAt != nil {
+			approved = ep.ApprovedBy + " at " + timeCell(ep.ApprovedAt, "-")
+		}
+		key := ep.KeyID
+		if ep.KeyName != "" {
+			key += " (" + ep.KeyName + ")"
+		}
+		rows := [][2]string{
+			{"id", ep.ID}, {"state", ep.State}, {"type", ep.Type}, {"description", ep.Description},
+			{"hostname", ep.Hostname}, {"os", ep.OS}, {"version", ep.Version}, {"account", ep.AccountID},
+			{"key", key}, {"key value", ep.KeyValueID},
+			{"registered", timeCell(ep.RegisteredAt, "-") + " from " + ep.RegisteredFrom},
+			{"approved", approved}, {"last decision", decision},
+			{"last seen", timeCell(ep.LastSeenAt, "-") + " from " + ep.LastSeenFrom},
+			{"key fingerprint", ep.KeyFingerprint},
+		}
+		return c.table("FIELD\tVALUE", len(rows), func(i int) []string { return []string{rows[i][0], rows[i][1]} })
+	}
+}
+
+// endpointAction is the command of one action; exampleState is the state
+// its --all example acts on, outcomes what its results can say besides
+// not_found.
+func endpointAction(action, summary, exampleState, outcomes string) *command {
 	return &command{
 		path: "endpoints " + action, args: "(ID... | --all --state STATE [--key ID] [--type TYPE] [--from CIDR])",
 		summary: summary,
 		help: fmt.Sprintf(`Acts on each endpoint id given, or with --all on every endpoint you may act
 on that matches the filter (--state is required; --account narrows it to one
 account and those below it), in one request, and prints one result per
-endpoint: ok, noop (approving a trusted endpoint again), conflict (the
-endpoint's state does not allow it) or not_found. The exit status is 1 if
-any of them failed.
+endpoint:%[3]s
+  not_found  there is no such endpoint (or none you may see)
+The exit status is 1 if any of them failed.
 
 Example:
   edgetrustctl endpoints %[1]s 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a 5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d -o json
-  edgetrustctl endpoints %[1]s --all --state pending --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f --from 10.1.0.0/16`, action),
+  edgetrustctl endpoints %[1]s --all --state %[2]s --key 5d0c6b0e-8a62-4a3f-9a52-7c1f0b1d2e3f --from 10.1.0.0/16`, action, exampleState, outcomes),
 		setup: func(fs *pflag.FlagSet) func(*cli, []string) error {
 			var (
 				all bool

@@ -49,8 +49,8 @@ func TestContract(t *testing.T) {
 		{"Key", api.Key{}, keyFields},
 		{"CreatedKey", api.CreatedKey{}, append(slices.Clone(keyFields), "value", "value_id")},
 		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "client_id", "decided_at", "decided_by",
-			"description", "hostname", "id", "key_fingerprint", "key_id", "key_thumbprint", "key_type", "key_value_id", "last_seen_at",
-			"last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
+			"description", "hostname", "id", "key_fingerprint", "key_id", "key_name", "key_thumbprint", "key_type", "key_value_id",
+			"last_decision", "last_decision_at", "last_decision_by", "last_seen_at", "last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
 		{"Account", api.Account{}, []string{"created_at", "deny_user_creation", "disabled", "id", "name", "parent_id", "parent_name", "settings",
 			"trust_all_endpoints", "type", "updated_at"}},
 		{"TokenResponse", api.TokenResponse{User: &api.User{}}, []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type", "user"}},
@@ -71,7 +71,7 @@ func TestContract(t *testing.T) {
 			"last_used_from", "revoked", "revoked_at", "use_count", "use_limit"}},
 		{"CreatedValue", api.CreatedValue{}, []string{"id", "value", "value_id"}},
 		{"BulkResponse", api.BulkResponse{}, []string{"failed", "ok", "results"}},
-		{"AuditEvent", api.AuditEvent{}, []string{"account_id", "action", "actor", "detail", "id", "outcome", "remote", "target", "time"}},
+		{"AuditEvent", api.AuditEvent{}, []string{"account_id", "action", "actor", "actor_name", "detail", "id", "outcome", "remote", "target", "time"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -25,12 +26,22 @@ type Endpoint struct {
 	KeyValueID     string     `json:"key_value_id"`
 	RegisteredAt   *time.Time `json:"registered_at"`
 	RegisteredFrom string     `json:"registered_from"`
-	// ApprovedBy/At and DecidedBy/At carry the same values: who made the
-	// last trust decision (approve, reject, untrust, or automatic trust).
-	ApprovedBy   string     `json:"approved_by"`
-	ApprovedAt   *time.Time `json:"approved_at"`
-	DecidedBy    string     `json:"decided_by"`
-	DecidedAt    *time.Time `json:"decided_at"`
+	// ApprovedBy/At say who approved the endpoint and when (an admin, or
+	// automatic trust: "key:<id>"); an untrust or reject leaves them.
+	ApprovedBy string     `json:"approved_by"`
+	ApprovedAt *time.Time `json:"approved_at"`
+	// LastDecision is the last trust decision: "approve", "reject",
+	// "untrust", or "" for none yet; LastDecisionBy and LastDecisionAt say
+	// by whom and when. DecidedBy/At carry the same values as
+	// LastDecisionBy/At, under their older names.
+	LastDecision   string     `json:"last_decision"`
+	LastDecisionBy string     `json:"last_decision_by"`
+	LastDecisionAt *time.Time `json:"last_decision_at"`
+	DecidedBy      string     `json:"decided_by"`
+	DecidedAt      *time.Time `json:"decided_at"`
+	// KeyName is the name of the API key the endpoint registered with
+	// (KeyID); "" when the key was deleted or the caller may not view it.
+	KeyName      string     `json:"key_name"`
 	LastSeenAt   *time.Time `json:"last_seen_at"`
 	LastSeenFrom string     `json:"last_seen_from"`
 	// KeyType is the type of the endpoint's public key ("ed25519"), "" when
@@ -70,6 +81,11 @@ type EndpointFilter struct {
 	SeenAfter        time.Time
 	RegisteredBefore time.Time
 	RegisteredAfter  time.Time
+	// Limit is the most endpoints to return (0 = all); After the id of the
+	// last endpoint of the previous page: the list (ordered by registration
+	// time, then id) goes on after it. An unknown After answers 400.
+	Limit int
+	After string
 }
 
 // ListEndpoints lists the endpoints matching f that the caller may see.
@@ -85,6 +101,10 @@ func (c *Client) ListEndpoints(ctx context.Context, f EndpointFilter) ([]Endpoin
 	setTime(q, "seen_after", f.SeenAfter)
 	setTime(q, "registered_before", f.RegisteredBefore)
 	setTime(q, "registered_after", f.RegisteredAfter)
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	setNonEmpty(q, "after", f.After)
 	return getList[Endpoint](ctx, c, "/api/v1/endpoints", q)
 }
 

@@ -35,7 +35,8 @@ func (t *tx) AppendAudit(e *registry.AuditEvent) error {
 }
 
 // ListAudit applies f. A nil AccountIDs matches anything; a non-nil empty
-// one matches nothing. Since is inclusive; Until and AfterID are exclusive.
+// one matches nothing. Since is inclusive; Until, AfterID and BeforeID are
+// exclusive.
 func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 	var conds []string
 	var args []any
@@ -60,6 +61,12 @@ func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 	if f.Target != "" {
 		conds, args = append(conds, "target = ?"), append(args, f.Target)
 	}
+	if f.Endpoint != "" {
+		// Both spellings of the target: rows before issue 12 named a
+		// registration by the bare id. Each arm can use its index.
+		conds = append(conds, "(target IN (?, ?) OR actor = ?)")
+		args = append(args, "endpoint:"+f.Endpoint, f.Endpoint, "endpoint:"+f.Endpoint)
+	}
 	if f.Outcome != "" {
 		conds, args = append(conds, "outcome = ?"), append(args, f.Outcome)
 	}
@@ -72,7 +79,14 @@ func (t *tx) ListAudit(f registry.AuditFilter) ([]registry.AuditEvent, error) {
 	if f.AfterID > 0 {
 		conds, args = append(conds, "id > ?"), append(args, f.AfterID)
 	}
-	q := `SELECT ` + auditCols + ` FROM audit_events` + whereClause(conds) + ` ORDER BY id`
+	if f.BeforeID > 0 {
+		conds, args = append(conds, "id < ?"), append(args, f.BeforeID)
+	}
+	order := ` ORDER BY id`
+	if f.Desc {
+		order = ` ORDER BY id DESC`
+	}
+	q := `SELECT ` + auditCols + ` FROM audit_events` + whereClause(conds) + order
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)

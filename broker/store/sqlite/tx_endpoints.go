@@ -1,6 +1,9 @@
 package sqlite
 
 import (
+	"database/sql"
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -11,25 +14,27 @@ import (
 // --- Endpoints ---
 
 const endpointCols = `id, account_id, state, type, description, hostname, os, version, key_type, public_key,
-	key_thumbprint, key_id, key_value_id, registered_at, registered_from, decided_by, decided_at,
+	key_thumbprint, key_id, key_value_id, registered_at, registered_from, approved_by, approved_at,
+	last_decision, last_decision_by, last_decision_at,
 	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at`
 
 func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 	var e registry.Endpoint
 	err := r.Scan(&e.ID, &e.AccountID, &e.State, &e.Type, &e.Description, &e.Hostname, &e.OS,
 		&e.Version, &e.KeyType, scanBlob{&e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
-		scanTime{&e.RegisteredAt}, &e.RegisteredFrom, &e.DecidedBy, scanTime{&e.DecidedAt},
-		scanTime{&e.LastSeenAt}, &e.LastSeenFrom, scanBlob{&e.DeviceCodeHash},
+		scanTime{&e.RegisteredAt}, &e.RegisteredFrom, &e.ApprovedBy, scanTime{&e.ApprovedAt},
+		&e.LastDecision, &e.LastDecisionBy, scanTime{&e.LastDecisionAt}, scanTime{&e.LastSeenAt}, &e.LastSeenFrom, scanBlob{&e.DeviceCodeHash},
 		scanTime{&e.DeviceCodeExpiresAt}, scanTime{&e.UpdatedAt})
 	return e, err
 }
 
 func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
 	return t.insert("endpoint", e.ID, `INSERT INTO endpoints (`+endpointCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
 		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
-		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
+		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
 		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
 }
 
@@ -41,9 +46,11 @@ func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
 // non-nil empty one matches nothing. RegisteredBefore, RegisteredAfter,
 // SeenBefore and SeenAfter are exclusive; an endpoint never seen (zero
 // LastSeenAt) counts as last seen at its RegisteredAt, so SeenBefore finds
-// endpoints registered long ago and silent since (SPEC E8). From and Text are applied in Go (Text so that case folding
-// is Unicode's, not SQLite's ASCII-only lower()); Limit counts the endpoints
-// that pass every filter.
+// endpoints registered long ago and silent since (SPEC E8). From and Text
+// are applied in Go (Text so that case folding is Unicode's, not SQLite's
+// ASCII-only lower()); Limit counts the endpoints that pass every filter.
+// After is a cursor (ErrNotFound for an unknown id): rows after its
+// (registered_at, id).
 func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, error) {
 	var conds []string
 	var args []any
@@ -81,6 +88,23 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 	}
 	if !f.SeenAfter.IsZero() {
 		conds, args = append(conds, "coalesce(last_seen_at, registered_at) > ?"), append(args, nanos(f.SeenAfter))
+	}
+	if f.After != "" {
+		// The cursor's position, resolved here so that it reads the same
+		// snapshot as the page. ORDER BY puts a NULL registered_at first.
+		var at sql.NullInt64
+		err := t.queryRow(`SELECT registered_at FROM endpoints WHERE id = ?`, f.After).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("endpoint cursor %s: %w", f.After, registry.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("endpoint cursor %s: %w", f.After, err)
+		}
+		if at.Valid {
+			conds, args = append(conds, "(registered_at, id) > (?, ?)"), append(args, at.Int64, f.After)
+		} else {
+			conds, args = append(conds, "(registered_at IS NOT NULL OR id > ?)"), append(args, f.After)
+		}
 	}
 	postFilter := f.From.IsValid() || f.Text != ""
 	q := `SELECT ` + endpointCols + ` FROM endpoints` + whereClause(conds) + ` ORDER BY registered_at, id`
@@ -133,11 +157,13 @@ func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
 	return t.execOne("updating endpoint", e.ID, `UPDATE endpoints SET account_id = ?, state = ?, type = ?,
 		description = ?, hostname = ?, os = ?, version = ?, key_type = ?, public_key = ?,
 		key_thumbprint = ?, key_id = ?, key_value_id = ?, registered_at = ?, registered_from = ?,
-		decided_by = ?, decided_at = ?, last_seen_at = ?, last_seen_from = ?, device_code_hash = ?,
+		approved_by = ?, approved_at = ?, last_decision = ?, last_decision_by = ?, last_decision_at = ?,
+		last_seen_at = ?, last_seen_from = ?, device_code_hash = ?,
 		device_code_expires_at = ?, updated_at = ? WHERE id = ?`,
 		e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version, e.KeyType,
 		blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
-		e.RegisteredFrom, e.DecidedBy, nanos(e.DecidedAt), nanos(e.LastSeenAt), e.LastSeenFrom,
+		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
+		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
 		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
 }
 
@@ -145,9 +171,9 @@ func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
 // not one of the states it may leave.
 type stateConflict []registry.State
 
-// TransitionEndpoint also sets UpdatedAt to at. An empty from allows no
+// TransitionEndpoint also sets UpdatedAt to d.At. An empty from allows no
 // transition (ErrConflict for an existing endpoint).
-func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.State, by string, at time.Time) error {
+func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.State, d registry.Decision) error {
 	what := "transitioning endpoint " + id + " to " + string(to)
 	failed := stateConflict(from) // formatted only if the transition fails
 	const existsQuery = `SELECT 1 FROM endpoints WHERE id = ?`
@@ -155,10 +181,16 @@ func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.St
 		return t.whyNotUpdated(what, failed, existsQuery, id)
 	}
 	c, a := in("state", from)
-	args := append([]any{string(to), by, nanos(at), nanos(at), id}, a...)
+	approval := ""
+	args := []any{string(to), d.Action, d.By, nanos(d.At), nanos(d.At)}
+	if to == registry.StateTrusted {
+		approval = `, approved_by = ?, approved_at = ?`
+		args = append(args, d.By, nanos(d.At))
+	}
+	args = append(append(args, id), a...)
 	return t.updateIf(what, failed, existsQuery, id,
-		`UPDATE endpoints SET state = ?, decided_by = ?, decided_at = ?, updated_at = ?
-		WHERE id = ? AND `+c, args...)
+		`UPDATE endpoints SET state = ?, last_decision = ?, last_decision_by = ?, last_decision_at = ?,
+		updated_at = ?`+approval+` WHERE id = ? AND `+c, args...)
 }
 
 // TouchEndpoint returns ErrNotFound when there is no such endpoint. It does

@@ -68,10 +68,23 @@ func (t *tx) ListAPIKeysRunningAs(userID string) ([]registry.APIKey, error) {
 // DeleteAPIKey deletes the key's values, then the key. Endpoints keep
 // KeyID and KeyValueID (neither is a foreign key).
 func (t *tx) DeleteAPIKey(id string) error {
+	if _, err := t.exec(`INSERT OR REPLACE INTO deleted_key_values (public_id, key_id, account_id)
+		SELECT v.public_id, v.key_id, k.account_id FROM key_values v JOIN api_keys k ON k.id = v.key_id
+		WHERE v.key_id = ?`, id); err != nil {
+		return fmt.Errorf("keeping the public ids of API key %s: %w", id, err)
+	}
 	if _, err := t.exec(`DELETE FROM key_values WHERE key_id = ?`, id); err != nil {
 		return fmt.Errorf("deleting values of API key %s: %w", id, err)
 	}
 	return t.execOne("deleting API key", id, `DELETE FROM api_keys WHERE id = ?`, id)
+}
+
+func (t *tx) GetDeletedKeyValue(publicID string) (*registry.DeletedKeyValue, error) {
+	return getOne(t, "deleted key value", publicID, func(r rowScanner) (registry.DeletedKeyValue, error) {
+		var d registry.DeletedKeyValue
+		err := r.Scan(&d.PublicID, &d.KeyID, &d.AccountID)
+		return d, err
+	}, `SELECT public_id, key_id, account_id FROM deleted_key_values WHERE public_id = ?`, publicID)
 }
 
 // CountAPIKeys is 0 for an unknown account.

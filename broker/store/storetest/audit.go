@@ -81,6 +81,10 @@ func testListAudit(t *testing.T, s registry.Store) {
 		{Time: at(3 * time.Minute), Action: "key.create", AccountID: acctB, Actor: "user:u1", Target: "k1", Outcome: ok},
 		{Time: at(4 * time.Minute), Action: "endpoint", AccountID: acctRoot, Actor: "system"},
 		{Time: at(5 * time.Minute), Action: "endpoint.approve", AccountID: acctB, Actor: "user:u1", Target: "ep-10", Outcome: fail},
+		// One endpoint's history: its target in both spellings, and its own acts.
+		{Time: at(6 * time.Minute), Action: "endpoint.untrust", AccountID: acctA, Actor: "user:u1", Target: "endpoint:ep-1", Outcome: ok},
+		{Time: at(7 * time.Minute), Action: "login.session_user", AccountID: acctA, Actor: "endpoint:ep-1", Target: "user:u2", Outcome: fail},
+		{Time: at(8 * time.Minute), Action: "login.session_user", AccountID: acctA, Actor: "endpoint:ep-10", Target: "user:u2", Outcome: ok},
 	}
 	appendAudit(t, s, events)
 	id := func(i int) int64 { return events[i].ID }
@@ -89,30 +93,38 @@ func testListAudit(t *testing.T, s registry.Store) {
 		filter registry.AuditFilter
 		want   []int // indexes into events
 	}{
-		{"everything", registry.AuditFilter{}, []int{0, 1, 2, 3, 4, 5}},
+		{"everything", registry.AuditFilter{}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8}},
 		{"action exact", registry.AuditFilter{Action: "endpoint.approve"}, []int{1, 5}},
 		{"action exact, no prefix match", registry.AuditFilter{Action: "endpoint"}, []int{4}},
-		{"action prefix", registry.AuditFilter{Action: "endpoint."}, []int{0, 1, 5}},
+		{"action prefix", registry.AuditFilter{Action: "endpoint."}, []int{0, 1, 5, 6}},
 		{"action prefix is literal", registry.AuditFilter{Action: "endpoint%."}, nil},
 		{"action prefix is literal 2", registry.AuditFilter{Action: "endpoint_."}, nil},
 		{"accounts", registry.AuditFilter{AccountIDs: []string{acctB, acctRoot}}, []int{2, 3, 4, 5}},
+		{"endpoint: both target spellings and its acts", registry.AuditFilter{Endpoint: "ep-1"}, []int{0, 1, 6, 7}},
+		{"endpoint is exact", registry.AuditFilter{Endpoint: "ep-"}, nil},
+		{"endpoint and outcome", registry.AuditFilter{Endpoint: "ep-1", Outcome: fail}, []int{7}},
+		{"newest first", registry.AuditFilter{Desc: true}, []int{8, 7, 6, 5, 4, 3, 2, 1, 0}},
+		{"newest first, limit keeps the newest", registry.AuditFilter{Desc: true, Limit: 2}, []int{8, 7}},
+		{"before id (exclusive)", registry.AuditFilter{BeforeID: id(2)}, []int{0, 1}},
+		{"newest first before id", registry.AuditFilter{Desc: true, BeforeID: id(6), Limit: 2}, []int{5, 4}},
+		{"endpoint newest first", registry.AuditFilter{Endpoint: "ep-10", Desc: true}, []int{8, 5, 2}},
 		{"empty non-nil accounts match nothing", registry.AuditFilter{AccountIDs: []string{}}, nil},
-		{"since (inclusive)", registry.AuditFilter{Since: at(3 * time.Minute)}, []int{3, 4, 5}},
+		{"since (inclusive)", registry.AuditFilter{Since: at(3 * time.Minute)}, []int{3, 4, 5, 6, 7, 8}},
 		{"until (exclusive)", registry.AuditFilter{Until: at(3 * time.Minute)}, []int{0, 1, 2}},
 		{"since until window", registry.AuditFilter{Since: at(time.Minute), Until: at(4 * time.Minute)}, []int{1, 2, 3}},
 		{"empty window", registry.AuditFilter{Since: at(time.Minute), Until: at(time.Minute)}, nil},
-		{"actor exact", registry.AuditFilter{Actor: "user:u1"}, []int{1, 3, 5}},
+		{"actor exact", registry.AuditFilter{Actor: "user:u1"}, []int{1, 3, 5, 6}},
 		{"actor is not a prefix", registry.AuditFilter{Actor: "user:"}, nil},
 		{"actor is case-sensitive", registry.AuditFilter{Actor: "USER:U1"}, nil},
 		{"target exact", registry.AuditFilter{Target: "ep-1"}, []int{0, 1}},
-		{"outcome", registry.AuditFilter{Outcome: fail}, []int{2, 5}},
+		{"outcome", registry.AuditFilter{Outcome: fail}, []int{2, 5, 7}},
 		{"actor target outcome", registry.AuditFilter{Actor: "user:u1", Target: "ep-10", Outcome: fail}, []int{5}},
-		{"after id (exclusive)", registry.AuditFilter{AfterID: id(3)}, []int{4, 5}},
+		{"after id (exclusive)", registry.AuditFilter{AfterID: id(3)}, []int{4, 5, 6, 7, 8}},
 		{"limit", registry.AuditFilter{Limit: 2}, []int{0, 1}},
 		{"page", registry.AuditFilter{AfterID: id(1), Limit: 2}, []int{2, 3}},
 		{"combined", registry.AuditFilter{
 			AccountIDs: []string{acctA, acctB}, Action: "endpoint.", Since: at(time.Minute), AfterID: id(0), Limit: 5,
-		}, []int{1, 5}},
+		}, []int{1, 5, 6}},
 		{"combined with new fields", registry.AuditFilter{
 			AccountIDs: []string{acctA, acctB}, Action: "endpoint.", Actor: "user:u1", Outcome: ok,
 			Since: at(0), Until: at(5 * time.Minute), Limit: 5,

@@ -16,7 +16,8 @@ func fullEndpoint(id string) registry.Endpoint {
 		Hostname: "build-01", OS: "Windows 11", Version: "1.2.3", KeyType: "OKP",
 		PublicKey: []byte{0, 1, 2, 3, 0xff}, KeyThumbprint: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 		KeyID: "key-1", KeyValueID: "kv-1", RegisteredAt: at(0), RegisteredFrom: "192.0.2.10",
-		DecidedBy: "user:u1", DecidedAt: at(time.Minute), LastSeenAt: at(time.Hour),
+		ApprovedBy: "user:u1", ApprovedAt: at(time.Minute), LastDecision: "untrust",
+		LastDecisionBy: "user:u2", LastDecisionAt: at(2 * time.Minute), LastSeenAt: at(time.Hour),
 		LastSeenFrom: "192.0.2.11", DeviceCodeHash: []byte("device-code-hash"),
 		DeviceCodeExpiresAt: at(10 * time.Minute), UpdatedAt: at(time.Hour),
 	}
@@ -157,17 +158,23 @@ func testTransitionEndpoint(t *testing.T, s registry.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := registry.Endpoint{
 				ID: "ep-" + tc.name, AccountID: acctA, State: tc.state, RegisteredAt: at(0),
-				DecidedBy: "user:before", DecidedAt: at(time.Second), UpdatedAt: at(time.Second),
+				ApprovedBy: "user:before", ApprovedAt: at(time.Second), LastDecision: "approve",
+				LastDecisionBy: "user:before", LastDecisionAt: at(time.Second), UpdatedAt: at(time.Second),
 			}
 			update(t, s, func(tx registry.Tx) error { return tx.CreateEndpoint(&e) })
 			when := at(time.Hour)
+			d := registry.Decision{Action: "decide-" + string(tc.to), By: "user:approver", At: when}
 			err := s.Update(t.Context(), func(tx registry.Tx) error {
-				return tx.TransitionEndpoint(e.ID, tc.from, tc.to, "user:approver", when)
+				return tx.TransitionEndpoint(e.ID, tc.from, tc.to, d)
 			})
 			wantErr(t, "TransitionEndpoint", err, tc.want)
 			want := e
 			if tc.want == nil {
-				want.State, want.DecidedBy, want.DecidedAt, want.UpdatedAt = tc.to, "user:approver", when, when
+				want.State, want.LastDecision, want.LastDecisionBy, want.LastDecisionAt, want.UpdatedAt = tc.to, d.Action, d.By, when, when
+				// Only a transition to trusted is an approval (issue 12).
+				if tc.to == trusted {
+					want.ApprovedBy, want.ApprovedAt = d.By, when
+				}
 			}
 			if d := diff(&want, getEndpoint(t, s, e.ID)); d != "" {
 				t.Errorf("after TransitionEndpoint (-want +got):\n%s", d)
@@ -176,7 +183,7 @@ func testTransitionEndpoint(t *testing.T, s registry.Store) {
 	}
 	t.Run("missing", func(t *testing.T) {
 		err := s.Update(t.Context(), func(tx registry.Tx) error {
-			return tx.TransitionEndpoint("nope", []registry.State{pending}, trusted, "user:approver", at(0))
+			return tx.TransitionEndpoint("nope", []registry.State{pending}, trusted, registry.Decision{Action: "approve", By: "user:approver", At: at(0)})
 		})
 		wantErr(t, "TransitionEndpoint missing", err, registry.ErrNotFound)
 	})
@@ -242,6 +249,11 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 		{"limit", registry.EndpointFilter{Limit: 2}, []string{"ep-1", "ep-2"}},
 		{"limit counts filtered rows", registry.EndpointFilter{From: netip.MustParsePrefix("10.0.0.0/8"), Limit: 2}, []string{"ep-1", "ep-2"}},
 		{"limit after text", registry.EndpointFilter{Text: "build", Limit: 1}, []string{"ep-2"}},
+		{"after a cursor", registry.EndpointFilter{After: "ep-2"}, []string{"ep-0-BUILD", "ep-3", "ep-5"}},
+		{"after a cursor sharing its registered at", registry.EndpointFilter{After: "ep-0-BUILD", Limit: 1}, []string{"ep-3"}},
+		{"after the last", registry.EndpointFilter{After: "ep-5"}, nil},
+		{"after a cursor the filter excludes", registry.EndpointFilter{After: "ep-2", State: registry.StateTrusted}, []string{"ep-3"}},
+		{"after a cursor, text and limit", registry.EndpointFilter{After: "ep-1", Text: "build", Limit: 1}, []string{"ep-2"}},
 		{"combined", registry.EndpointFilter{
 			AccountIDs: []string{acctA, acctB}, State: registry.StateTrusted, Type: "windows",
 			KeyID: "key-2", From: netip.MustParsePrefix("2001:db8::/64"), Text: "GAM",
@@ -267,6 +279,38 @@ func testListEndpoints(t *testing.T, s registry.Store) {
 			})
 		})
 	}
+	t.Run("unknown cursor", func(t *testing.T) {
+		view(t, s, func(tx registry.Tx) error {
+			_, err := tx.ListEndpoints(registry.EndpointFilter{After: "nope"})
+			wantErr(t, "ListEndpoints after an unknown id", err, registry.ErrNotFound)
+			return nil
+		})
+	})
+	t.Run("pages", func(t *testing.T) {
+		var got []string
+		after := ""
+		for range len(all) + 1 {
+			var page []registry.Endpoint
+			view(t, s, func(tx registry.Tx) error {
+				var err error
+				page, err = tx.ListEndpoints(registry.EndpointFilter{After: after, Limit: 2})
+				if err != nil {
+					t.Fatalf("ListEndpoints: %v", err)
+				}
+				return nil
+			})
+			if len(page) == 0 {
+				break
+			}
+			for _, e := range page {
+				got = append(got, e.ID)
+			}
+			after = page[len(page)-1].ID
+		}
+		if d := diff(all, got); d != "" {
+			t.Errorf("pages of 2 (-want +got):\n%s", d)
+		}
+	})
 	t.Run("whole records", func(t *testing.T) {
 		view(t, s, func(tx registry.Tx) error {
 			got, err := tx.ListEndpoints(registry.EndpointFilter{IDs: []string{"ep-1", "ep-2"}})
@@ -293,7 +337,7 @@ func testCountEndpoints(t *testing.T, s registry.Store) {
 			}
 		}
 		// Every state counts; deleted endpoints do not.
-		if err := tx.TransitionEndpoint("ep-1", []registry.State{registry.StatePending}, registry.StateRejected, "user:u1", at(0)); err != nil {
+		if err := tx.TransitionEndpoint("ep-1", []registry.State{registry.StatePending}, registry.StateRejected, registry.Decision{Action: "reject", By: "user:u1", At: at(0)}); err != nil {
 			return err
 		}
 		return tx.DeleteEndpoint("ep-2")

@@ -389,6 +389,21 @@ func testDeleteAPIKey(t *testing.T, s registry.Store) {
 		}
 		return nil
 	})
+	// Issue 12: the public ids of its values are kept, to name a refusal.
+	view(t, s, func(tx registry.Tx) error {
+		for _, pub := range []string{"pub-1", "pub-2"} {
+			got, err := tx.GetDeletedKeyValue(pub)
+			if err != nil {
+				t.Fatalf("GetDeletedKeyValue(%s): %v", pub, err)
+			}
+			if d := diff(&registry.DeletedKeyValue{PublicID: pub, KeyID: "key-1", AccountID: acctA}, got); d != "" {
+				t.Errorf("GetDeletedKeyValue(%s) (-want +got):\n%s", pub, d)
+			}
+		}
+		_, err := tx.GetDeletedKeyValue("pub-other")
+		wantErr(t, "GetDeletedKeyValue of a live value", err, registry.ErrNotFound)
+		return nil
+	})
 	// SPEC K12: the endpoint stays, still naming the key it registered with.
 	if d := diff(&ep, getEndpoint(t, s, ep.ID)); d != "" {
 		t.Errorf("endpoint after deleting its key (-want +got):\n%s", d)
