@@ -211,6 +211,8 @@ type AuditTx interface {
 	// transaction still open can commit below the cursor. Holding an event
 	// back until it is safe to return is allowed; skipping or repeating one
 	// is not.
+	// Each row's Cursor is set to its own place, so a reader may stop
+	// after any row and go on from there.
 	ListAuditChanges(after ChangeCursor, limit int) ([]AuditEvent, ChangeCursor, error)
 }
 

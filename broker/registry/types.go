@@ -278,6 +278,10 @@ type AuditEvent struct {
 	// ActorName is the username of a "user:<id>" actor that still exists,
 	// which ListAudit sets; not stored (the log keeps ids).
 	ActorName string
+	// Cursor is the row's place in the commit order, which
+	// ListAuditChanges sets (passing it back returns the rows after this
+	// one); zero from ListAudit.
+	Cursor ChangeCursor
 }
 
 // Audit outcomes.

@@ -104,8 +104,11 @@ func (t *tx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]registr
 	if err != nil {
 		return nil, after, err
 	}
+	for i := range evs {
+		evs[i].Cursor = registry.ChangeCursor(evs[i].ID) // ids are handed out in commit order here
+	}
 	if len(evs) > 0 {
-		after = registry.ChangeCursor(evs[len(evs)-1].ID)
+		after = evs[len(evs)-1].Cursor
 	}
 	return evs, after, nil
 }

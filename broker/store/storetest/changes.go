@@ -37,6 +37,23 @@ func readChanges(ctx context.Context, s registry.Store, c registry.ChangeCursor,
 			if limit > 0 && len(evs) > limit {
 				return fmt.Errorf("ListAuditChanges(%d, %d) returned %d events", c, limit, len(evs))
 			}
+			// Each row names its own place: the last one's is the cursor
+			// returned, and going on from an earlier one returns the rest.
+			if evs[len(evs)-1].Cursor != next {
+				return fmt.Errorf("%w: the last row's cursor %d is not the cursor returned, %d", errCursor, evs[len(evs)-1].Cursor, next)
+			}
+			if len(evs) > 1 {
+				rest, _, err := tx.ListAuditChanges(evs[0].Cursor, 0)
+				if err != nil {
+					return fmt.Errorf("ListAuditChanges: %w", err)
+				}
+				if len(rest) < len(evs)-1 || rest[0].ID != evs[1].ID {
+					return fmt.Errorf("%w: going on from the first row's cursor does not return the second row", errCursor)
+				}
+			}
+			for i := range evs {
+				evs[i].Cursor = 0 // compared apart from the rows
+			}
 			out, c = append(out, evs...), next
 		}
 	})

@@ -82,7 +82,9 @@ func (t *overlapTx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		out, after = append(out, r.ev), registry.ChangeCursor(key(r))
+		ev := r.ev
+		ev.Cursor = registry.ChangeCursor(key(r))
+		out, after = append(out, ev), ev.Cursor
 	}
 	return out, after, nil
 }
