@@ -1,0 +1,55 @@
+package postgres
+
+import "github.com/edgetrust/edgetrust/broker/registry"
+
+// --- Accounts ---
+
+const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation,
+	device_token_ttl, user_token_ttl, refresh_ttl, key_quota, endpoint_quota, stale_after, delete_stale,
+	require_endpoint_keys, require_dpop, created_at, updated_at`
+
+func scanAccount(r rowScanner) (registry.Account, error) {
+	var a registry.Account
+	st := &a.Settings
+	err := r.Scan(&a.ID, &a.ParentID, &a.Name, &a.Type, &a.Disabled, &a.TrustAllEndpoints,
+		&a.DenyUserCreation, scanDuration{&st.DeviceTokenTTL}, scanDuration{&st.UserTokenTTL},
+		scanDuration{&st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{&st.StaleAfter},
+		&st.DeleteStale, &st.RequireEndpointKeys, &st.RequireDPoP, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+	return a, err
+}
+
+// CreateAccount also stores the name's registry.AccountNameKey in name_key,
+// unique per parent (index accounts_parent_name_key): ErrConflict when a
+// sibling has the name.
+func (t *tx) CreateAccount(a *registry.Account) error {
+	st := &a.Settings
+	return t.insert("account", a.ID, `INSERT INTO accounts (`+accountCols+`, name_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
+		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
+		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
+		nanos(a.CreatedAt), nanos(a.UpdatedAt), registry.AccountNameKey(a.Name))
+}
+
+func (t *tx) GetAccount(id string) (*registry.Account, error) {
+	return getOne(t, "account", id, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id)
+}
+
+func (t *tx) ListAccounts() ([]registry.Account, error) {
+	return list(t, "accounts", scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY created_at NULLS FIRST, id`)
+}
+
+// UpdateAccount replaces every field but ID and CreatedAt, and name_key
+// with the name; ErrConflict when a sibling has the name.
+func (t *tx) UpdateAccount(a *registry.Account) error {
+	st := &a.Settings
+	return t.guardedOne("updating account", a.ID, `UPDATE accounts SET parent_id = $1, name = $2, type = $3,
+		disabled = $4, trust_all_endpoints = $5, deny_user_creation = $6, device_token_ttl = $7,
+		user_token_ttl = $8, refresh_ttl = $9, key_quota = $10, endpoint_quota = $11, stale_after = $12,
+		delete_stale = $13, require_endpoint_keys = $14, require_dpop = $15, updated_at = $16, name_key = $17
+		WHERE id = $18`,
+		a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
+		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
+		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
+		nanos(a.UpdatedAt), registry.AccountNameKey(a.Name), a.ID)
+}

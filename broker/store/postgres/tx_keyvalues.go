@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"time"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+const keyValueCols = `id, key_id, public_id, secret_hash, description, created_at, expires_at, revoked_at,
+	last_used_at, last_used_from, use_count, use_limit, edge_device`
+
+func scanKeyValue(r rowScanner) (registry.KeyValue, error) {
+	var v registry.KeyValue
+	err := r.Scan(&v.ID, &v.KeyID, &v.PublicID, scanBlob{&v.SecretHash}, &v.Description,
+		scanTime{&v.CreatedAt}, scanTime{&v.ExpiresAt}, scanTime{&v.RevokedAt}, scanTime{&v.LastUsedAt},
+		&v.LastUsedFrom, &v.UseCount, &v.UseLimit, &v.EdgeDevice)
+	return v, err
+}
+
+func (t *tx) CreateKeyValue(v *registry.KeyValue) error {
+	return t.insert("key value", v.ID, `INSERT INTO key_values (`+keyValueCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		v.ID, v.KeyID, v.PublicID, blob(v.SecretHash), v.Description, nanos(v.CreatedAt),
+		nanos(v.ExpiresAt), nanos(v.RevokedAt), nanos(v.LastUsedAt), v.LastUsedFrom, v.UseCount, v.UseLimit,
+		v.EdgeDevice)
+}
+
+func (t *tx) GetKeyValue(id string) (*registry.KeyValue, error) {
+	return getOne(t, "key value", id, scanKeyValue, `SELECT `+keyValueCols+` FROM key_values WHERE id = $1`, id)
+}
+
+func (t *tx) GetKeyValueByPublicID(publicID string) (*registry.KeyValue, error) {
+	return getOne(t, "key value with public id", publicID, scanKeyValue,
+		`SELECT `+keyValueCols+` FROM key_values WHERE public_id = $1`, publicID)
+}
+
+// ListKeyValues returns the key's values ordered by CreatedAt, then ID.
+func (t *tx) ListKeyValues(keyID string) ([]registry.KeyValue, error) {
+	return list(t, "key values", scanKeyValue,
+		`SELECT `+keyValueCols+` FROM key_values WHERE key_id = $1 ORDER BY created_at NULLS FIRST, id`, keyID)
+}
+
+// UpdateKeyValue leaves KeyID, CreatedAt, LastUsedAt/From and UseCount
+// alone.
+func (t *tx) UpdateKeyValue(v *registry.KeyValue) error {
+	return t.guardedOne("updating key value", v.ID, `UPDATE key_values SET public_id = $1, secret_hash = $2,
+		description = $3, expires_at = $4, revoked_at = $5, use_limit = $6, edge_device = $7 WHERE id = $8`,
+		v.PublicID, blob(v.SecretHash), v.Description, nanos(v.ExpiresAt), nanos(v.RevokedAt), v.UseLimit,
+		v.EdgeDevice, v.ID)
+}
+
+// RecordKeyUse returns ErrNotFound when there is no value with that id. A
+// UseLimit of 0 (or below) means unlimited. The consuming update is one
+// conditional statement: across brokers a value is consumed exactly as
+// many times as its limit allows, whatever the order of the Updates.
+func (t *tx) RecordKeyUse(valueID string, at time.Time, from string, consume bool) error {
+	if !consume {
+		return t.execOne("recording use of key value", valueID,
+			`UPDATE key_values SET last_used_at = $1, last_used_from = $2 WHERE id = $3`,
+			nanos(at), from, valueID)
+	}
+	return t.updateIf("consuming key value "+valueID, registry.ErrLimitReached,
+		`SELECT 1 FROM key_values WHERE id = $1`, valueID,
+		`UPDATE key_values SET use_count = use_count + 1, last_used_at = $1, last_used_from = $2
+		WHERE id = $3 AND (use_limit <= 0 OR use_count < use_limit)`, nanos(at), from, valueID)
+}
