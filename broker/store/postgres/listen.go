@@ -53,6 +53,8 @@ func (s *Store) Listen(ctx context.Context, wake func(cursor registry.ChangeCurs
 	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
 	}
+	// Named, so that an operator (or a test) can tell listeners apart.
+	cc.RuntimeParams["application_name"] = listenerName(s.channel)
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return s.listenErr(ctx, fmt.Errorf("postgres: listening: connecting: %w", err))
@@ -93,6 +95,9 @@ func (s *Store) Listen(ctx context.Context, wake func(cursor registry.ChangeCurs
 		wake(registry.ChangeCursor(c))
 	}
 }
+
+// listenerName is the application_name of a listener on channel.
+func listenerName(channel string) string { return "edgetrust-listen:" + channel }
 
 // listenErr is the error Listen returns: errClosed after Close, ctx's own
 // error when the caller's context ended, else err.

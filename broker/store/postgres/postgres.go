@@ -121,6 +121,11 @@ type Store struct {
 
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
+
+	// onUpdate, when set, is called with each Update's transaction before
+	// fn runs, and what it returns once the transaction ended. Only tests
+	// set it (unserialised_export_test.go).
+	onUpdate func(*tx) func()
 }
 
 // maxAttempts bounds the runs of one Update's fn after serialisation
@@ -256,6 +261,9 @@ func (s *Store) update(ctx context.Context, fn func(registry.Tx) error) (retry b
 	// would leave the outcome unknown.
 	bg := context.WithoutCancel(ctx)
 	t := &tx{ctx: ctx, conn: conn}
+	if s.onUpdate != nil {
+		defer s.onUpdate(t)()
+	}
 	ended := false
 	defer func() {
 		if !ended { // fn panicked or called runtime.Goexit

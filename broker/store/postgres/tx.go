@@ -28,6 +28,10 @@ type tx struct {
 	// retry is the first serialisation failure or deadlock a statement
 	// met: the transaction is lost, and Update runs fn again.
 	retry error
+	// beforeWrite, when set, runs before each write. Only tests set it: the
+	// store built to show that the serialisation checks catch a store
+	// without the write lock (unserialised_export_test.go).
+	beforeWrite func()
 }
 
 var _ registry.Tx = (*tx)(nil)
@@ -50,6 +54,13 @@ func (t *tx) usable() error {
 	return t.ctx.Err()
 }
 
+// writing runs the test hook before a write.
+func (t *tx) writing() {
+	if t.beforeWrite != nil {
+		t.beforeWrite()
+	}
+}
+
 // failed notes a retryable failure and maps constraint violations.
 func (t *tx) failed(err error) error {
 	if err == nil {
@@ -68,6 +79,7 @@ func (t *tx) exec(query string, args ...any) (pgconn.CommandTag, error) {
 	if err := t.usable(); err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	t.writing()
 	tag, err := t.conn.Exec(t.ctx, query, args...)
 	return tag, t.failed(err)
 }
@@ -81,6 +93,7 @@ func (t *tx) guarded(query string, args ...any) (pgconn.CommandTag, error) {
 	if err := t.usable(); err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	t.writing()
 	b := &pgx.Batch{}
 	b.Queue(`SAVEPOINT guard`)
 	b.Queue(query, args...)

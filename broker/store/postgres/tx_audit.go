@@ -22,6 +22,7 @@ func scanAudit(r rowScanner) (registry.AuditEvent, error) {
 // also the event's place in the commit order (the package doc says why).
 func (t *tx) AppendAudit(e *registry.AuditEvent) error {
 	var id int64
+	t.writing()
 	err := t.queryRow(`INSERT INTO audit_events (time, actor, action, account_id, target, outcome, remote, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{e.Detail}).Scan(&id)
