@@ -26,7 +26,6 @@ import (
 	"github.com/edgetrust/edgetrust/broker/agentapi"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
@@ -45,8 +44,12 @@ type Config struct {
 	DataDir string
 	Listen  string   // host:port; "" = DefaultListen; port 0 picks one free for UDP and TCP
 	TLSSANs []string // extra certificate names
-	// Store overrides the embedded SQLite store in DataDir (tests, PostgreSQL).
+	// Store overrides the store StoreURL names (tests).
 	Store registry.Store
+	// StoreURL names the store: "" or "sqlite" for the embedded SQLite
+	// store in DataDir, or a PostgreSQL URL
+	// (postgres://USER@HOST:PORT/DB?sslmode=…) shared by brokers.
+	StoreURL string
 	// BootstrapAdminPassword is the admin's password on the first start;
 	// "" generates one and writes it to DataDir/initial-admin-password.
 	BootstrapAdminPassword string
@@ -96,6 +99,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if err := CheckListen(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("broker.New: Config.Listen %w", err)
+	}
+	if err := CheckStore(cfg.StoreURL); err != nil {
+		return nil, fmt.Errorf("broker.New: Config.StoreURL %w", err)
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
@@ -153,11 +159,11 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	store := b.cfg.Store
 	if store == nil {
-		st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "edgetrust.db"), Logger: b.log})
+		st, closeStore, err := b.openStore(ctx, dir)
 		if err != nil {
-			return fmt.Errorf("opening store: %w", err)
+			return err
 		}
-		defer st.Close()
+		defer closeStore()
 		store = st
 	}
 	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: b.cfg.Bus,

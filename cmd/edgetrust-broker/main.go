@@ -1,6 +1,6 @@
 // Command edgetrust-broker runs the edgetrust trust broker.
 //
-//	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]...
+//	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
 package main
 
 import (
@@ -32,7 +32,7 @@ var version = "dev"
 const usage = `edgetrust-broker: the edgetrust trust broker
 
 Usage:
-  edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]...
+  edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
   edgetrust-broker --version
 
 Commands:
@@ -52,6 +52,12 @@ DIR/initial-admin-password (0600).
 One broker serves a data directory at a time: serve locks DIR/lock before
 it touches anything else, and a second broker on DIR exits 1 naming the
 PID that holds it. The lock goes with the process, however it ends.
+
+The store is the embedded SQLite database in DIR unless --store (or the
+environment variable EDGETRUST_STORE) names a PostgreSQL database,
+postgres://USER@HOST:PORT/DB?sslmode=verify-full, which several brokers may
+share. Give its password through PGPASSWORD or a ~/.pgpass file rather than
+in the URL, which other users of the machine can see in the process list.
 
 It prints "fingerprint sha256:<hex>" (SHA-256 of the certificate's public key,
 for agents' --broker-fingerprint) and "listening HOST:PORT" once it serves.
@@ -97,6 +103,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	dataDir := fs.String("data-dir", "/var/lib/edgetrust-broker", "directory for the store, keys and certificate")
 	listen := fs.String("listen", broker.DefaultListen, "HOST:PORT for QUIC (UDP) and HTTPS (TCP); port 0 picks a free one")
 	sans := fs.StringArray("tls-san", nil, "extra name or address for the TLS certificate (repeatable)")
+	storeURL := fs.String("store", "", "the store: sqlite (embedded, in --data-dir; the default) or postgres://USER@HOST:PORT/DB?sslmode=… (env EDGETRUST_STORE)")
 	deviceTTL := fs.Duration("device-token-ttl", 15*time.Minute, "lifetime of device access tokens (agents refresh at half of it)")
 	userTTL := fs.Duration("user-token-ttl", time.Hour, "lifetime of user access tokens")
 	// Hidden: end-to-end tests of agents whose refresh token expired.
@@ -157,6 +164,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usageError{"--tls-san " + err.Error()}
 		}
 	}
+	storeFrom := "--store"
+	if !fs.Changed("store") {
+		*storeURL, storeFrom = getenv("EDGETRUST_STORE"), "EDGETRUST_STORE"
+	}
+	if err := broker.CheckStore(*storeURL); err != nil {
+		return usageError{storeFrom + " " + err.Error()}
+	}
 	if *refreshTTL != 0 && *refreshTTL < time.Second {
 		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
 	}
@@ -176,6 +190,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		DataDir:                *dataDir,
 		Listen:                 *listen,
 		TLSSANs:                *sans,
+		StoreURL:               *storeURL,
 		BootstrapAdminPassword: getenv("EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD"),
 		Logger:                 log,
 		Version:                version,

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,10 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/store/postgres"
+	"github.com/edgetrust/edgetrust/broker/store/postgres/postgrestest"
 )
 
 func TestUsage(t *testing.T) {
@@ -70,6 +76,8 @@ func TestRejectedCommandCreatesNothing(t *testing.T) {
 		{"bad certificate name", []string{"--tls-san", "bad name"}, "--tls-san"},
 		{"empty data dir", []string{"--data-dir="}, "--data-dir"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"store of another kind", []string{"--store", "mysql://db.example/edgetrust"}, "--store"},
+		{"store without a host", []string{"--store", "postgres:///edgetrust"}, "--store"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
@@ -167,5 +175,120 @@ func TestLogTimestampsAreRFC3339UTC(t *testing.T) {
 	}
 	if line["ts"] != "2026-05-01T12:00:00.123Z" {
 		t.Fatalf("ts = %v, want 2026-05-01T12:00:00.123Z (line %s)", line["ts"], buf.String())
+	}
+}
+
+// A bad EDGETRUST_STORE is a usage error that names the variable and never
+// repeats its value (a URL may hold a password); --store overrides it.
+func TestStoreFromEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"bad value", nil, "EDGETRUST_STORE"},
+		{"flag wins", []string{"--store", "ftp://u:s3cret@host/"}, "--store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"serve", "--data-dir", dir}, tc.args...), &out, &errb, func(k string) string {
+				if k == "EDGETRUST_STORE" {
+					return "mysql://user:s3cret@db.example/edgetrust"
+				}
+				return ""
+			})
+			if code != 2 || !strings.Contains(errb.String(), tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want 2 naming %s", code, errb.String(), tc.stderr)
+			}
+			if strings.Contains(errb.String(), "s3cret") {
+				t.Errorf("stderr repeats the store's password: %q", errb.String())
+			}
+		})
+	}
+}
+
+// serve --store postgres://… (or EDGETRUST_STORE) keeps the registry in
+// PostgreSQL: it serves, and the data directory holds no SQLite database.
+func TestServeOnPostgres(t *testing.T) {
+	for _, how := range []string{"flag", "env"} {
+		t.Run(how, func(t *testing.T) {
+			url := postgrestest.URL(t)
+			dir := t.TempDir()
+			args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}
+			if how == "flag" {
+				args = append(args, "--store", url)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &syncBuffer{}
+			var errb syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, args, out, &errb, func(k string) string {
+					switch {
+					case k == "EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD":
+						return "broker-main-test-pw"
+					case k == "EDGETRUST_STORE" && how == "env":
+						return url
+					}
+					return ""
+				})
+			}()
+			addr := ""
+			deadline := time.Now().Add(60 * time.Second)
+			for addr == "" {
+				if m := regexp.MustCompile(`(?m)^listening (\S+)$`).FindStringSubmatch(out.String()); m != nil {
+					addr = m[1]
+					break
+				}
+				select {
+				case code := <-done:
+					t.Fatalf("serve exited %d before listening; stderr %q", code, errb.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no listening line; stdout %q stderr %q", out.String(), errb.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a throwaway broker's own certificate
+			resp, err := client.Get("https://" + addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET /readyz = %d", resp.StatusCode)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "edgetrust.db")); !os.IsNotExist(err) {
+				t.Errorf("the data directory holds an SQLite database: %v", err)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("exit %d after cancel; stderr %q", code, errb.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+			s, err := postgres.Open(context.Background(), postgres.Config{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var accounts []registry.Account
+			if err := s.View(context.Background(), func(tx registry.Tx) error {
+				accounts, err = tx.ListAccounts()
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(accounts) == 0 {
+				t.Error("the broker bootstrapped no account in PostgreSQL")
+			}
+		})
 	}
 }

@@ -26,6 +26,7 @@ const (
 	ExpiresIn     = "expires_in"
 	MigrationVer  = "migration_version"
 	MigrationName = "migration_name"
+	Attempt       = "attempt"
 
 	// Who and what.
 	AccountID  = "account_id"
@@ -45,4 +46,9 @@ const (
 	Addr       = "addr"
 	Socket     = "socket"
 	StateDir   = "state_dir"
+	// Store is the broker's store: "sqlite", or a PostgreSQL URL without
+	// its password and query.
+	Store = "store"
+	// Channel is a PostgreSQL NOTIFY channel.
+	Channel = "channel"
 )

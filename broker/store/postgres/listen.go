@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 )
 
 // Listen wakes a reader of the change cursor when Updates commit audit
@@ -89,7 +90,7 @@ func (s *Store) Listen(ctx context.Context, wake func(cursor registry.ChangeCurs
 		if err != nil || c <= 0 {
 			// Not ours (someone else's NOTIFY on the channel): still a
 			// reason to look, with no position to hint.
-			s.log.Warn("postgres: a notification without a cursor on the changes channel", zap.String("channel", n.Channel))
+			s.log.Warn("postgres: a notification without a cursor on the changes channel", zap.String(logfield.Channel, n.Channel))
 			c = 0
 		}
 		wake(registry.ChangeCursor(c))

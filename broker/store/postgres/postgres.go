@@ -91,6 +91,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/internal/logfield"
 )
 
 var _ registry.Store = (*Store)(nil)
@@ -228,7 +229,7 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 		if attempt == maxAttempts {
 			return fmt.Errorf("postgres: update failed %d times on serialisation failures: %w", attempt, err)
 		}
-		s.log.Debug("postgres: running an update again after a serialisation failure", zap.Int("attempt", attempt), zap.Error(err))
+		s.log.Debug("postgres: running an update again after a serialisation failure", zap.Int(logfield.Attempt, attempt), zap.Error(err))
 	}
 }
 
