@@ -23,7 +23,7 @@ all: build
 help:
 	@echo "make build   build bin/edgetrust-broker, bin/edgetrust-agent, bin/edgetrustctl"
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
-	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance, fuzz seeds, end-to-end)"
+	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance on SQLite and PostgreSQL, fuzz seeds, end-to-end)"
 	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
@@ -54,10 +54,16 @@ cross:
 
 # The end-to-end tests run binaries built once here, with the race detector,
 # and install the .deb that 'make package' built (integration/package_test.go).
+# The PostgreSQL tests (store conformance, brokers sharing a database) run on
+# a throwaway server that scripts/postgres.sh starts and, however the tests
+# end, stops and removes.
 test: lint cross package
 	@mkdir -p $(BIN)/race
 	$(GO) build -race -o $(BIN)/race/ $(CMDS)
-	EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
+	@pg=$$(mktemp -d /tmp/edgetrust-pg.XXXXXX) && trap 'bash scripts/postgres.sh stop '"$$pg" EXIT && \
+	  eval "$$(bash scripts/postgres.sh start $$pg)" && export EDGETRUST_TEST_POSTGRES && \
+	  echo "EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./..." && \
+	  EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
 
 # nfpm is pinned in its own module (tools/go.mod) so that its dependencies
 # never enter the product's go.mod.
