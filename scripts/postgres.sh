@@ -55,6 +55,7 @@ start() {
 	fi
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
+	[ ! -e "$dir/data" ] || die "$dir already holds a server: stop it first ($0 stop $dir)"
 	# The socket path must stay under the 108 bytes of sun_path.
 	[ ${#dir} -le 80 ] || die "$dir: too long for the server's socket; use a shorter directory"
 	if [ "$(id -u)" -eq 0 ]; then

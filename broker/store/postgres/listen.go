@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -13,6 +14,11 @@ import (
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 )
+
+// listenPing is how long Listen waits for a notification before it checks
+// that its connection is alive (a connection lost without a reset would
+// otherwise be noticed only by TCP keepalives, minutes later).
+const listenPing = 15 * time.Second
 
 // Listen wakes a reader of the change cursor when Updates commit audit
 // events, on this broker or any other sharing the database. It holds a

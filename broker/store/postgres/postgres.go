@@ -84,7 +84,6 @@ import (
 	"hash/fnv"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -359,8 +358,3 @@ func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 	s.rollback(bg, conn) // nothing to commit
 	return ferr
 }
-
-// listenPing is how long Listen waits for a notification before it checks
-// that its connection is alive (a connection lost without a reset would
-// otherwise be noticed only by TCP keepalives, minutes later).
-var listenPing = 15 * time.Second
