@@ -166,14 +166,16 @@ func TestBrokersShareOneIdentity(t *testing.T) {
 	// One admin; a token of one broker works on the other; one JWKS.
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	t.Cleanup(hc.CloseIdleConnections)
-	tr, err := api.New("https://"+winner.addr, hc).SignIn(ctx, api.SignInRequest{Username: "admin", Password: strings.TrimSpace(string(pw))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := api.New("https://"+loser.addr, hc)
-	other.SetToken(tr.AccessToken)
-	if _, err := other.ListAccounts(ctx); err != nil {
-		t.Errorf("the other broker refuses the first one's token: %v", err)
+	for _, pair := range [][2]*runningBroker{{winner, loser}, {loser, winner}} {
+		tr, err := api.New("https://"+pair[0].addr, hc).SignIn(ctx, api.SignInRequest{Username: "admin", Password: strings.TrimSpace(string(pw))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := api.New("https://"+pair[1].addr, hc)
+		other.SetToken(tr.AccessToken)
+		if _, err := other.ListAccounts(ctx); err != nil {
+			t.Errorf("a broker refuses the other one's token: %v", err)
+		}
 	}
 	kids := func(rb *runningBroker) []string {
 		resp, err := hc.Get("https://" + rb.addr + "/.well-known/jwks.json")

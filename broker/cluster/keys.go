@@ -90,17 +90,17 @@ type KeyAdder interface {
 
 // KeySet keeps an Issuer's verification keys in step with the keys every
 // broker published: on a timer (Run), and when a token names a key id the
-// Issuer does not know (Unknown, its OnUnknownKey), at most once per
-// lookupEvery so that made-up key ids cannot load the database.
+// Issuer does not know (Unknown, its OnUnknownKey), at most once per two
+// seconds so that made-up key ids cannot load the database.
 type KeySet struct {
 	st    registry.Store
 	log   *zap.Logger
 	every time.Duration
 
-	mu     sync.Mutex // one refresh at a time
-	to     KeyAdder
-	last   time.Time
-	lookup time.Duration
+	mu         sync.Mutex // one refresh at a time
+	to         KeyAdder
+	lastLookup time.Time // the last refresh Unknown made
+	lookup     time.Duration
 }
 
 // NewKeySet returns a KeySet for st; Attach names the Issuer it fills.
@@ -108,7 +108,7 @@ func NewKeySet(st registry.Store, log *zap.Logger) *KeySet {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &KeySet{st: st, log: log, every: time.Minute, lookup: 2 * time.Second}
+	return &KeySet{st: st, log: log, every: 10 * time.Second, lookup: 2 * time.Second}
 }
 
 // Attach sets the Issuer the set fills (it is made after the KeySet, whose
@@ -127,7 +127,6 @@ func (s *KeySet) Refresh(ctx context.Context) error {
 }
 
 func (s *KeySet) refreshLocked(ctx context.Context) error {
-	s.last = time.Now()
 	if s.to == nil {
 		return errors.New("cluster.KeySet: no Issuer attached")
 	}
@@ -138,14 +137,15 @@ func (s *KeySet) refreshLocked(ctx context.Context) error {
 	return s.to.AddKeys(keys...)
 }
 
-// Unknown is the Issuer's OnUnknownKey: it refreshes the keys unless that
-// was done within the last lookupEvery.
+// Unknown is the Issuer's OnUnknownKey: it refreshes the keys unless it
+// did so within the last two seconds.
 func (s *KeySet) Unknown(kid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.last) < s.lookup {
+	if time.Since(s.lastLookup) < s.lookup {
 		return
 	}
+	s.lastLookup = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.refreshLocked(ctx); err != nil {
@@ -153,7 +153,7 @@ func (s *KeySet) Unknown(kid string) {
 	}
 }
 
-// Run refreshes the keys every minute until ctx ends.
+// Run refreshes the keys every 10 seconds until ctx ends.
 func (s *KeySet) Run(ctx context.Context) error {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
