@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -35,6 +37,10 @@ func TestUsage(t *testing.T) {
 		{"version after the command", []string{"serve", "--version"}, 0, "edgetrust-broker dev\n", ""},
 		{"serve help after the command", []string{"serve", "--help"}, 0, "--data-dir", ""},
 		{"serve help before the command", []string{"-h", "serve"}, 0, "initial-admin-password", ""},
+		{"tls cert without key", []string{"serve", "--tls-cert", "c.pem"}, 2, "", "--tls-cert and --tls-key go together"},
+		{"missing cluster key file", []string{"serve", "--cluster-key-file", "/nonexistent/cluster.key"}, 2, "", "--cluster-key-file: reading the cluster key"},
+		{"fail-closed-after too short", []string{"serve", "--fail-closed-after", "1s"}, 2, "", "--fail-closed-after 1s"},
+		{"serve help names the cluster flags", []string{"serve", "--help"}, 0, "--cluster-key-file", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -167,5 +173,62 @@ func TestLogTimestampsAreRFC3339UTC(t *testing.T) {
 	}
 	if line["ts"] != "2026-05-01T12:00:00.123Z" {
 		t.Fatalf("ts = %v, want 2026-05-01T12:00:00.123Z (line %s)", line["ts"], buf.String())
+	}
+}
+
+// With a PostgreSQL store, serve needs a way to share one TLS identity: a
+// cluster key file (flag or environment) or the operator's certificate;
+// the key file must hold a key (issue 14, point 2).
+func TestClusterFlags(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "cluster.key")
+	if err := os.WriteFile(good, []byte("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                  string
+		store, key, env, cert string
+		wantErr               string // "" = accepted
+		wantKey               bool
+	}{
+		{"sqlite, nothing", "", "", "", "", "", false},
+		{"postgres, nothing", "postgres://u@h:5432/db?sslmode=disable", "", "", "", "--store postgres://... needs --cluster-key-file FILE", false},
+		{"postgresql, nothing", "postgresql://u@h/db", "", "", "", "needs --cluster-key-file", false},
+		{"postgres, key file", "postgres://u@h/db", good, "", "", "", true},
+		{"postgres, key file from the environment", "postgres://u@h/db", "", good, "", "", true},
+		{"postgres, operator's certificate", "postgres://u@h/db", "", "", "c.pem", "", false},
+		{"short key", "postgres://u@h/db", short, "", "", "--cluster-key-file: the cluster key in " + short + " holds 5 bytes", false},
+		{"short key from the environment", "", "", short, "", "EDGETRUST_CLUSTER_KEY_FILE: ", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+			fs.String("store", "", "")
+			if tc.store != "" {
+				fs.Set("store", tc.store)
+			}
+			tlsKey := ""
+			if tc.cert != "" {
+				tlsKey = "k.pem"
+			}
+			cl, err := clusterFlags(fs, tc.key, tc.env, tc.cert, tlsKey, 30*time.Second)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+			} else {
+				var ue usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tc.wantErr)
+				}
+			}
+			if (len(cl.key) >= 32) != tc.wantKey {
+				t.Errorf("key read: %d bytes", len(cl.key))
+			}
+		})
 	}
 }
