@@ -283,7 +283,7 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 		TLS:      a.tls,
 		Key:      id.Key,
 		ClientID: id.ClientID,
-		Logger:   a.log.Named("brokerclient").With(zap.String(logfield.Broker, addr)),
+		Logger:   a.log.Named("brokerclient"), // it names the broker
 		Software: "edgetrust-agent/" + a.cfg.Version,
 	})
 	if err != nil {

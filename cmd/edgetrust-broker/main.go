@@ -176,7 +176,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *refreshTTL != 0 && *refreshTTL < time.Second {
 		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
 	}
-	cl, err := clusterFlags(fs, *clusterKeyFile, getenv(envClusterKeyFile), *tlsCert, *tlsKey, *failClosedAfter)
+	cl, err := clusterFlags(storeOf(fs, getenv), *clusterKeyFile, getenv(envClusterKeyFile), *tlsCert, *tlsKey, *failClosedAfter)
 	if err != nil {
 		return err
 	}
@@ -221,13 +221,23 @@ const envClusterKeyFile = "EDGETRUST_CLUSTER_KEY_FILE"
 
 type clusterSettings struct{ key []byte }
 
+// storeOf returns the store URL as serve takes it: --store, or else
+// EDGETRUST_STORE. The flag belongs to the store's own change (the
+// PostgreSQL store), so it is looked up by name.
+func storeOf(fs *pflag.FlagSet, getenv func(string) string) string {
+	if f := fs.Lookup("store"); f != nil && fs.Changed("store") {
+		return f.Value.String()
+	}
+	return getenv("EDGETRUST_STORE")
+}
+
 // clusterFlags checks the flags of brokers sharing a database and reads
 // the cluster key: --tls-cert and --tls-key go together; a PostgreSQL
 // store (--store postgres://...) needs --cluster-key-file (or its
 // environment variable) or the operator's certificate, since every broker
 // must present the same TLS identity. Failures are usage errors naming the
 // flag.
-func clusterFlags(fs *pflag.FlagSet, keyFile, keyFileEnv, tlsCert, tlsKey string, failClosedAfter time.Duration) (clusterSettings, error) {
+func clusterFlags(store, keyFile, keyFileEnv, tlsCert, tlsKey string, failClosedAfter time.Duration) (clusterSettings, error) {
 	if (tlsCert == "") != (tlsKey == "") {
 		return clusterSettings{}, usageError{"--tls-cert and --tls-key go together: give both, or neither"}
 	}
@@ -238,12 +248,8 @@ func clusterFlags(fs *pflag.FlagSet, keyFile, keyFileEnv, tlsCert, tlsKey string
 	if keyFile == "" && keyFileEnv != "" {
 		keyFile, flag = keyFileEnv, envClusterKeyFile
 	}
-	// --store belongs to the store's own change; look it up by name.
-	shared := false
-	if f := fs.Lookup("store"); f != nil {
-		u := strings.ToLower(f.Value.String())
-		shared = strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
-	}
+	u := strings.ToLower(store)
+	shared := strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 	if shared && keyFile == "" && tlsCert == "" {
 		return clusterSettings{}, usageError{"--store postgres://... needs --cluster-key-file FILE (the same file on every broker; write one with: openssl rand -base64 32 > FILE) or --tls-cert and --tls-key"}
 	}

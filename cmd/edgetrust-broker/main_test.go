@@ -206,16 +206,11 @@ func TestClusterFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
-			fs.String("store", "", "")
-			if tc.store != "" {
-				fs.Set("store", tc.store)
-			}
 			tlsKey := ""
 			if tc.cert != "" {
 				tlsKey = "k.pem"
 			}
-			cl, err := clusterFlags(fs, tc.key, tc.env, tc.cert, tlsKey, 30*time.Second)
+			cl, err := clusterFlags(tc.store, tc.key, tc.env, tc.cert, tlsKey, 30*time.Second)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -230,5 +225,40 @@ func TestClusterFlags(t *testing.T) {
 				t.Errorf("key read: %d bytes", len(cl.key))
 			}
 		})
+	}
+}
+
+// The store URL comes from --store, or else EDGETRUST_STORE.
+func TestStoreOf(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "EDGETRUST_STORE" {
+				return v
+			}
+			return ""
+		}
+	}
+	withFlag := func(set string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+		fs.String("store", "", "")
+		if set != "" {
+			fs.Set("store", set)
+		}
+		return fs
+	}
+	for _, tc := range []struct {
+		name string
+		fs   *pflag.FlagSet
+		env  string
+		want string
+	}{
+		{"flag", withFlag("postgres://a"), "postgres://b", "postgres://a"},
+		{"environment", withFlag(""), "postgres://b", "postgres://b"},
+		{"no such flag", pflag.NewFlagSet("x", pflag.ContinueOnError), "postgres://b", "postgres://b"},
+		{"neither", withFlag(""), "", ""},
+	} {
+		if got := storeOf(tc.fs, env(tc.env)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
