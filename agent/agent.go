@@ -16,7 +16,14 @@
 // While the broker cannot be reached, state.json says so (unreachable_since,
 // and last_error begins "broker unreachable: ") and logins are answered with
 // user tokens already held while they are valid, otherwise
-// broker_unreachable (S3c).
+// broker_unreachable (S3c). A broker that answers unavailable (it cannot
+// read fresh state) counts as unreachable: logins on its connection are
+// answered from the tokens held.
+//
+// Config.Broker may list several brokers sharing one database
+// ("a:7443,b:7443"): the agent is connected to one at a time and, when a
+// session ends, tries the next one after the same jittered backoff; the
+// endpoint is the same on every broker, so no new approval is needed.
 package agent
 
 import (
@@ -35,6 +42,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
+	"github.com/edgetrust/edgetrust/agent/config"
 	"github.com/edgetrust/edgetrust/agent/localapi"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/logfield"
@@ -52,7 +60,7 @@ const (
 
 // Config configures New. Zero optional fields mean their defaults.
 type Config struct {
-	Broker            string // HOST:PORT; required
+	Broker            string // HOST:PORT, or several separated by commas (config.ParseBrokers); required
 	StateDir          string // required
 	APIKey            string // required; never logged or stored
 	AccountID         string // target account when the key belongs to an ancestor
@@ -73,9 +81,11 @@ type Config struct {
 
 // Agent is a configured agent; call Run.
 type Agent struct {
-	cfg Config
-	log *zap.Logger
-	tls *tls.Config
+	cfg     Config
+	log     *zap.Logger
+	tls     *tls.Config
+	brokers []string // from cfg.Broker, in order
+	next    int      // index in brokers of the broker the next session dials
 
 	mu      sync.Mutex
 	st      state.State
@@ -105,9 +115,14 @@ func New(cfg Config) (*Agent, error) {
 	if !protocol.ValidClientType(cfg.Type) {
 		return nil, fmt.Errorf("agent.New: unknown client type %q (valid: %s)", cfg.Type, strings.Join(protocol.ClientTypes(), ", "))
 	}
-	host, _, err := net.SplitHostPort(cfg.Broker)
-	if err != nil || host == "" {
-		return nil, fmt.Errorf("agent.New: broker address %q is not HOST:PORT", cfg.Broker)
+	brokers, err := config.ParseBrokers(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("agent.New: broker address %w", err)
+	}
+	host := ""
+	if len(brokers) == 1 {
+		// Several brokers: Dial names each one's own host.
+		host, _, _ = net.SplitHostPort(brokers[0])
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = DefaultMinBackoff
@@ -134,8 +149,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{
 		cfg:       cfg,
-		log:       log.With(zap.String(logfield.Broker, cfg.Broker)),
+		log:       log,
 		tls:       tc,
+		brokers:   brokers,
 		cache:     make(map[cacheKey]cachedToken),
 		reconnect: make(chan struct{}, 1),
 		now:       time.Now,
@@ -156,7 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.st = st
-	a.st.Broker = a.cfg.Broker
+	a.st.Broker = a.brokers[0]
 	if a.cfg.AccountID != "" {
 		a.st.AccountID = a.cfg.AccountID
 	}
@@ -202,6 +218,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		a.moveOn()
 		if errors.Is(err, errDeleted) {
 			a.log.Warn("endpoint deleted on the broker; not registering again until restarted")
 			continue
@@ -260,12 +277,13 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 	if _, err := protocol.ParseKey(a.cfg.APIKey); err != nil {
 		return time.Time{}, errMalformedKey
 	}
+	addr := a.broker()
 	conn, err := brokerclient.Dial(ctx, brokerclient.Config{
-		Addr:     a.cfg.Broker,
+		Addr:     addr,
 		TLS:      a.tls,
 		Key:      id.Key,
 		ClientID: id.ClientID,
-		Logger:   a.log.Named("brokerclient"),
+		Logger:   a.log.Named("brokerclient"), // it names the broker
 		Software: "edgetrust-agent/" + a.cfg.Version,
 	})
 	if err != nil {
@@ -362,6 +380,28 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 	}
 }
 
+// broker returns the broker the next session dials, recorded in the state
+// (status shows it).
+func (a *Agent) broker() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.brokers[a.next]
+	if a.st.Broker != b {
+		a.st.Broker = b
+		a.saveLocked()
+	}
+	return b
+}
+
+// moveOn makes the next session dial the next broker of the list (the same
+// one when there is one): after a lost connection, an unreachable or
+// unavailable broker, another one sharing the database may serve.
+func (a *Agent) moveOn() {
+	a.mu.Lock()
+	a.next = (a.next + 1) % len(a.brokers)
+	a.mu.Unlock()
+}
+
 // register sends REGISTER on conn and records the answer.
 func (a *Agent) register(ctx context.Context, conn *brokerclient.Conn) (*protocol.Registered, error) {
 	host, _ := os.Hostname()
@@ -378,7 +418,8 @@ func (a *Agent) register(ctx context.Context, conn *brokerclient.Conn) (*protoco
 		return nil, err
 	}
 	a.apply(reg.EndpointID, reg.State, reg.AccountID, reg.Tokens, conn)
-	a.log.Info("registered", zap.String(logfield.EndpointID, reg.EndpointID), zap.String(logfield.State, reg.State))
+	a.log.Info("registered", zap.String(logfield.EndpointID, reg.EndpointID), zap.String(logfield.State, reg.State),
+		zap.String(logfield.Broker, conn.Addr()))
 	return reg, nil
 }
 
@@ -506,11 +547,15 @@ func (a *Agent) saveLocked() {
 
 // unreachable reports whether a session failed without an answer from the
 // broker: it could not be reached, the connection was lost, or it could not
-// be verified. A refusal (*protocol.Error) is an answer; a malformed key
-// never asked.
+// be verified. A refusal (*protocol.Error) is an answer, except unavailable:
+// the broker cannot read fresh state, which is no answer about this
+// endpoint. A malformed key never asked.
 func unreachable(err error) bool {
 	var pe *protocol.Error
-	return err != nil && !errors.As(err, &pe) && !errors.Is(err, errDeleted) && !errors.Is(err, errMalformedKey)
+	if errors.As(err, &pe) {
+		return pe.Code == protocol.CodeUnavailable
+	}
+	return err != nil && !errors.Is(err, errDeleted) && !errors.Is(err, errMalformedKey)
 }
 
 // describe turns err into one line for last_error and logs, without the
@@ -602,12 +647,17 @@ func (a *Agent) login(ctx context.Context, u localapi.OSUser, typ string) (*prot
 	tok, err := conn.Login(ctx, l)
 	if err != nil {
 		var pe *protocol.Error
-		if !errors.As(err, &pe) {
+		if unreachable(err) {
+			// No answer, or the broker cannot read fresh state (unavailable):
+			// as if it could not be reached (S3c); the connection stays.
 			a.log.Warn("login request failed", zap.String("reason", a.describe(err)))
 			if st.State != state.Trusted {
 				return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}
 			}
 			return a.cached(key)
+		}
+		if !errors.As(err, &pe) {
+			return nil, err
 		}
 		if st.State != state.Trusted && pe.Code == protocol.CodeAccessDenied {
 			return nil, &localapi.Error{Code: localapi.CodeNotTrusted, Description: notTrustedText(st.State)}

@@ -652,3 +652,100 @@ func TestHugeTokenLifeDoesNotSpinRefresh(t *testing.T) {
 		t.Errorf("%d refreshes of a token that expires in 1<<62 s", refreshes)
 	}
 }
+
+// An agent given several brokers (a cluster sharing one database) moves to
+// the next one when its connection is lost, with the same backoff, and
+// registers there as the same endpoint; status names the broker it uses
+// (issue 14, point 6).
+func TestMovesToAnotherBroker(t *testing.T) {
+	handler := fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("1", 900)}
+		},
+	}
+	a := fakebroker.New(t, handler)
+	b := a.Sibling(t, handler)
+	h := startAgent(t, a, func(c *Config) {
+		c.Broker = a.Addr + ", " + b.Addr
+		c.BrokerCA, c.BrokerFingerprint = "", a.Fingerprint // one pin for every broker
+	})
+	ca, err := a.NextConn(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitState(state.Trusted)
+	if st.Broker != a.Addr {
+		t.Errorf("status broker = %q, want %q", st.Broker, a.Addr)
+	}
+	a.Close()
+	cb, err := b.NextConn(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Hello.ClientID != ca.Hello.ClientID {
+		t.Errorf("the second broker saw client %s, want the same endpoint %s", cb.Hello.ClientID, ca.Hello.ClientID)
+	}
+	poll(t, func() bool {
+		st = h.state()
+		return st.Broker == b.Addr && st.State == state.Trusted && st.LastError == "" && st.UnreachableSince.IsZero()
+	}, "trusted on the second broker")
+}
+
+// A broker that answers unavailable (it cannot read fresh state) is treated
+// like an unreachable one: the agent keeps its connection, answers logins
+// with user tokens it holds (S3c), and a registration answered so keeps
+// the endpoint's trust and says "broker unreachable" (issue 14, point 4).
+func TestUnavailableIsUnreachable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs peer credentials")
+	}
+	var unavailable sync.Map // "login", "register" -> true
+	handler := fakebroker.Handler{
+		Register: func(c *fakebroker.Conn, r *protocol.Register) protocol.Message {
+			if _, ok := unavailable.Load("register"); ok {
+				return &protocol.Error{Code: protocol.CodeUnavailable, Message: "the broker cannot read fresh state now"}
+			}
+			return &protocol.Registered{EndpointID: c.Hello.ClientID, State: protocol.StateTrusted, Tokens: devTokens("1", 900)}
+		},
+		Request: func(c *fakebroker.Conn, m protocol.Message) protocol.Message {
+			if _, ok := unavailable.Load("login"); ok {
+				return &protocol.Error{Code: protocol.CodeUnavailable, Message: "the broker cannot read fresh state now"}
+			}
+			return &protocol.Tokens{AccessToken: "user-at", TokenType: "Bearer", ExpiresIn: 3600, RefreshToken: "user-rt"}
+		},
+	}
+	srv := fakebroker.New(t, handler)
+	h := startAgent(t, srv, nil)
+	c1, err := srv.NextConn(ctx10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(state.Trusted)
+	if code, body := h.login("session_user"); code != 200 {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	unavailable.Store("login", true)
+	if code, body := h.login("session_user"); code != 200 || body["access_token"] != "user-at" || body["refresh_token"] != nil {
+		t.Errorf("login answered unavailable: %d %v, want the cached token", code, body)
+	}
+	if code, body := h.login("upn"); code != 503 || body["error"] != "broker_unreachable" {
+		t.Errorf("uncached login answered unavailable: %d %v", code, body)
+	}
+	if st := h.state(); st.State != state.Trusted || st.LastError != "" {
+		t.Errorf("state after logins answered unavailable = %+v", st)
+	}
+	select {
+	case <-c1.QC.Context().Done():
+		t.Error("the agent closed its connection on unavailable")
+	default:
+	}
+
+	// A registration answered unavailable: trust kept, "broker unreachable".
+	unavailable.Store("register", true)
+	c1.Kill("restart")
+	var st state.State
+	poll(t, func() bool { st = h.state(); return st.LastError != "" }, "last_error")
+	if st.State != state.Trusted || !strings.HasPrefix(st.LastError, "broker unreachable: ") || st.UnreachableSince.IsZero() {
+		t.Errorf("state after a registration answered unavailable = %+v", st)
+	}
+}

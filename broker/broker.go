@@ -80,6 +80,16 @@ type Config struct {
 	// the broker is asked to stop (0 = 1 s); agent connections are closed
 	// at once. The whole stop stays within about twice this.
 	ShutdownGrace time.Duration
+
+	// Brokers sharing one store (a Store that is a cluster.Waker; see
+	// cluster.go). ClusterKey (cluster.ReadClusterKey) seals the TLS key
+	// they share in the store; TLSCertFile and TLSKeyFile (PEM) are the
+	// operator's certificate instead, on any store. One of the two is
+	// required on a shared store. FailClosedAfter bounds how long a broker
+	// on a shared store answers without fresh state (0 = 30 s).
+	ClusterKey              []byte
+	TLSCertFile, TLSKeyFile string
+	FailClosedAfter         time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -109,6 +119,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = time.Second
 	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("broker.New: give both Config.TLSCertFile and Config.TLSKeyFile, or neither")
+	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, out: cfg.Stdout}
 	if b.log == nil {
 		b.log = zap.NewNop()
@@ -137,20 +150,12 @@ func (b *Broker) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	cert, fingerprint, err := loadOrCreateCert(filepath.Join(dir, "tls"), certNames(host, b.cfg.TLSSANs), time.Now())
-	if err != nil {
-		return fmt.Errorf("preparing TLS certificate: %w", err)
-	}
 	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
 		return err
 	}
 	signKey, _, err := token.LoadOrCreateKey(filepath.Join(dir, "keys", "token-signing.pem"))
 	if err != nil {
 		return fmt.Errorf("preparing token-signing key: %w", err)
-	}
-	issuer, err := token.New(token.Config{Key: signKey})
-	if err != nil {
-		return err
 	}
 	resetKey, err := loadOrCreateResetKey(filepath.Join(dir, "keys", "quic-stateless-reset.key"))
 	if err != nil {
@@ -166,13 +171,37 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer closeStore()
 		store = st
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: b.cfg.Bus,
+	_, shared := sharedStore(store)
+	cert, fingerprint, err := b.tlsIdentity(ctx, store, shared, certNames(host, b.cfg.TLSSANs))
+	if err != nil {
+		return fmt.Errorf("preparing TLS certificate: %w", err)
+	}
+	cl := b.newClusterParts(store)
+	tokenCfg := token.Config{Key: signKey}
+	bus, fresh := b.cfg.Bus, func() error { return nil }
+	if cl != nil {
+		tokenCfg.OnUnknownKey = cl.keys.Unknown
+		fresh = cl.bus.Fresh
+		if bus == nil {
+			bus = cl.bus
+		}
+	}
+	issuer, err := token.New(tokenCfg)
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		if err := cl.publishKey(ctx, store, issuer, signKey); err != nil {
+			return err
+		}
+	}
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
 		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
 	if err != nil {
 		return err
 	}
-	if err := b.bootstrap(ctx, reg); err != nil {
+	if err := b.bootstrap(ctx, reg, shared); err != nil {
 		return err
 	}
 
@@ -195,7 +224,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKS: issuer.JWKS(), Logger: b.log.Named("httpapi"), Version: b.cfg.Version})
+	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, Logger: b.log.Named("httpapi"), Version: b.cfg.Version})
 	if err != nil {
 		tcp.Close()
 		return err
@@ -211,11 +240,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	fmt.Fprintf(b.out, "listening %s\n", tcp.Addr())
 	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint),
 		zap.String("version", cmp.Or(b.cfg.Version, "dev")))
-	return runTasks(ctx, b.log,
-		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
-		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
-		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
-	)
+	return runTasks(ctx, b.log, append([]task{
+		{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
+		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
+		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
+	}, cl.tasks(reg)...)...)
 }
 
 // sweep runs the registry's clean-up every Config.SweepInterval until ctx
@@ -245,12 +274,17 @@ func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
 	}
 }
 
-func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry) error {
-	res, err := reg.Bootstrap(ctx, b.cfg.BootstrapAdminPassword)
+// bootstrap bootstraps the store once. On a shared store the broker that
+// does records where it leaves the password, and every other one says so.
+func (b *Broker) bootstrap(ctx context.Context, reg *registry.Registry, shared bool) error {
+	res, err := reg.BootstrapAt(ctx, b.cfg.BootstrapAdminPassword, b.bootstrapWhere())
 	if err != nil {
 		return fmt.Errorf("bootstrapping: %w", err)
 	}
 	if !res.Created {
+		if shared && res.Where != "" {
+			fmt.Fprintf(b.out, "the database was bootstrapped by another broker: initial admin password in %s\n", res.Where)
+		}
 		return nil
 	}
 	b.log.Info("bootstrapped a new broker", zap.String("root_account_id", res.RootAccountID))

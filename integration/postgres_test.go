@@ -18,9 +18,10 @@ import (
 func TestBrokersSharePostgres(t *testing.T) {
 	url := postgrestest.URL(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a := startBroker(t, dirA, "127.0.0.1:0", "--store", url)
+	keyFile := clusterKeyFile(t)
+	a := startBroker(t, dirA, "127.0.0.1:0", "--store", url, "--cluster-key-file", keyFile)
 	b := startBrokerEnv(t, dirB, "127.0.0.1:0", []string{
-		"EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword, "EDGETRUST_STORE=" + url})
+		"EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword, "EDGETRUST_STORE=" + url, "EDGETRUST_CLUSTER_KEY_FILE=" + keyFile})
 	for _, dir := range []string{dirA, dirB} {
 		if _, err := os.Stat(filepath.Join(dir, "edgetrust.db")); !os.IsNotExist(err) {
 			t.Errorf("%s holds an SQLite database: %v", dir, err)
@@ -47,14 +48,14 @@ func TestBrokersSharePostgres(t *testing.T) {
 	k := admA.createKey("--auto-trust")
 	valueID, value := singleUseValue(admB, k)
 	first := dialAgent(t, a, newIdentity(t)).conn
-	reg, err := first.Register(context.Background(), protocol.Register{APIKey: value, ClientType: "desktop_client"})
+	reg, err := first.Register(context.Background(), protocol.Register{APIKey: value, ClientType: protocol.ClientDesktop})
 	if err != nil || reg.State != protocol.StateTrusted {
 		t.Fatalf("registration through A: %+v, %v", reg, err)
 	}
 	first.Close()
 	second := dialAgent(t, b, newIdentity(t)).conn
 	defer second.Close()
-	if reg, err := second.Register(context.Background(), protocol.Register{APIKey: value, ClientType: "desktop_client"}); err == nil {
+	if reg, err := second.Register(context.Background(), protocol.Register{APIKey: value, ClientType: protocol.ClientDesktop}); err == nil {
 		t.Errorf("a spent single-use value registered a second endpoint through B: %+v", reg)
 	} else {
 		t.Logf("the second registration, through B: %v", err)

@@ -235,6 +235,7 @@ const (
 	CodeRateLimited        Code = 10 // slow down
 	CodeFrameTooLarge      Code = 11 // frame longer than MaxFrameSize
 	CodeConflict           Code = 12 // the request conflicts with the endpoint's state
+	CodeUnavailable        Code = 13 // the broker cannot read fresh state now; treat it as unreachable
 )
 
 func (c Code) String() string {
@@ -263,6 +264,8 @@ func (c Code) String() string {
 		return "frame_too_large"
 	case CodeConflict:
 		return "conflict"
+	case CodeUnavailable:
+		return "unavailable"
 	}
 	return fmt.Sprintf("code_%d", uint16(c))
 }

@@ -740,8 +740,9 @@ func TestCodeString(t *testing.T) {
 		{protocol.CodeRateLimited, 10, "rate_limited"},
 		{protocol.CodeFrameTooLarge, 11, "frame_too_large"},
 		{protocol.CodeConflict, 12, "conflict"},
+		{protocol.CodeUnavailable, 13, "unavailable"},
 		{0, 0, "code_0"},
-		{13, 13, "code_13"},
+		{14, 14, "code_14"},
 		{65535, 65535, "code_65535"},
 	}
 	for _, tc := range tests {

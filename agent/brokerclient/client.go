@@ -116,6 +116,9 @@ type Conn struct {
 	done       chan struct{} // closed when every goroutine has ended
 }
 
+// Addr returns the broker's address as dialled (Config.Addr).
+func (c *Conn) Addr() string { return c.cfg.Addr }
+
 // ErrClosed is Conn.Err after Close.
 var ErrClosed = errors.New("brokerclient: connection closed")
 

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
 
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 )
@@ -39,7 +41,7 @@ var ErrInvalid = errors.New("invalid agent configuration")
 // defaults.
 type File struct {
 	Version           int    `json:"version"`
-	Broker            string `json:"broker"`  // HOST:PORT; required
+	Broker            string `json:"broker"`  // HOST:PORT, or several separated by commas (ParseBrokers); required
 	APIKey            string `json:"api_key"` // required; secret
 	Type              string `json:"type,omitempty"`
 	AccountID         string `json:"account,omitempty"`
@@ -85,6 +87,11 @@ func Parse(data []byte) (File, error) {
 		return File{}, fmt.Errorf("%w: version %d (this agent reads version %d)", ErrInvalid, f.Version, Version)
 	case f.Broker == "":
 		return File{}, fmt.Errorf("%w: no broker", ErrInvalid)
+	}
+	if _, err := ParseBrokers(f.Broker); err != nil {
+		return File{}, fmt.Errorf("%w: broker: %v", ErrInvalid, err)
+	}
+	switch {
 	case f.APIKey == "":
 		return File{}, fmt.Errorf("%w: no api_key", ErrInvalid)
 	case f.BrokerCA != "" && f.BrokerFingerprint != "":
@@ -119,4 +126,30 @@ func Save(path string, f File) error {
 		return err
 	}
 	return atomicfile.Write(path, append(data, '\n'), 0o600)
+}
+
+// ParseBrokers splits a broker list: one HOST:PORT, or several separated by
+// commas ("a:7443,b:7443"; spaces around each are ignored), brokers sharing
+// one database. The agent connects to one at a time and moves to the next
+// when its connection is lost. Empty entries, an entry that is not
+// HOST:PORT and a repeated entry are errors.
+func ParseBrokers(s string) ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		b = strings.TrimSpace(b)
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" || port == "" {
+			if b == "" {
+				return nil, fmt.Errorf("%q has an empty entry: list brokers as HOST:PORT,HOST:PORT", s)
+			}
+			return nil, fmt.Errorf("%q is not HOST:PORT", b)
+		}
+		for _, seen := range out {
+			if strings.EqualFold(seen, b) {
+				return nil, fmt.Errorf("%q is listed twice", b)
+			}
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -79,6 +79,7 @@ func TestParseRejects(t *testing.T) {
 		{"both pins", `{"version":1,"broker":"b:1","api_key":"` + secret + `","broker_ca":"/ca.pem","broker_fingerprint":"sha256:00"}`, "both"},
 		{"key of wrong type", `{"version":1,"broker":"b:1","api_key":["` + secret + `"]}`, "api_key"},
 		{"too large", `{"version":1,"description":"` + strings.Repeat("x", maxSize) + `"}`, "larger than"},
+		{"broker not host:port", `{"version":1,"broker":"b:1,c","api_key":"` + secret + `"}`, `"c" is not HOST:PORT`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,5 +107,39 @@ func TestFileNeverPrintsTheKey(t *testing.T) {
 		if !strings.Contains(out, "broker.example:7443") {
 			t.Errorf("%s hides the broker too: %s", format, out)
 		}
+	}
+}
+
+func TestParseBrokers(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{"b:7443", []string{"b:7443"}, ""},
+		{"a:7443,b:7443", []string{"a:7443", "b:7443"}, ""},
+		{" a:7443 , [::1]:7443 ", []string{"a:7443", "[::1]:7443"}, ""},
+		{"", nil, "empty entry"},
+		{"a:7443,", nil, "empty entry"},
+		{"a:7443,b", nil, `"b" is not HOST:PORT`},
+		{"a:7443,:7443", nil, `":7443" is not HOST:PORT`},
+		{"a:7443,A:7443", nil, "listed twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseBrokers(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseBrokers(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -739,6 +739,8 @@ func codeOf(err error) protocol.Code {
 		return protocol.CodeRateLimited
 	case registry.KindConflict, registry.KindQuota:
 		return protocol.CodeConflict
+	case registry.KindUnavailable:
+		return protocol.CodeUnavailable
 	}
 	return protocol.CodeInternal
 }

@@ -54,6 +54,8 @@ func status(k registry.Kind) (int, string) {
 		return http.StatusForbidden, api.CodeLoginRefused
 	case registry.KindQuota:
 		return http.StatusUnprocessableEntity, api.CodeQuotaExceeded
+	case registry.KindUnavailable:
+		return http.StatusServiceUnavailable, api.CodeUnavailable
 	default:
 		return http.StatusInternalServerError, api.CodeInternal
 	}

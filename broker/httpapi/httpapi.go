@@ -40,8 +40,12 @@ import (
 type Config struct {
 	Registry *registry.Registry
 	// JWKS is the JSON Web Key Set of the token signing keys, served as is.
-	JWKS   []byte
-	Logger *zap.Logger
+	JWKS []byte
+	// JWKSFunc, when set, is asked for the set at every request instead
+	// (brokers sharing a database publish every broker's keys, and the
+	// set grows when another broker starts).
+	JWKSFunc func() []byte
+	Logger   *zap.Logger
 	// OAuth configures the OAuth device registration API (oauth.go).
 	OAuth OAuthConfig
 	// Version is the broker's version, shown by /healthz ("" = "dev").
@@ -50,11 +54,12 @@ type Config struct {
 
 // API serves the broker's HTTP API. It is safe for concurrent use.
 type API struct {
-	reg  *registry.Registry
-	jwks []byte
-	log  *zap.Logger
-	h    http.Handler
-	ver  string
+	reg      *registry.Registry
+	jwks     []byte
+	jwksFunc func() []byte
+	log      *zap.Logger
+	h        http.Handler
+	ver      string
 }
 
 // maxBody bounds a request body; maxBulkBody that of a bulk endpoint
@@ -71,13 +76,13 @@ func New(cfg Config) (*API, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("httpapi.New: Config.Registry is nil")
 	}
-	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, log: cfg.Logger, ver: cfg.Version}
+	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, jwksFunc: cfg.JWKSFunc, log: cfg.Logger, ver: cfg.Version}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
-	mux.HandleFunc("GET /readyz", a.health)
+	mux.HandleFunc("GET /readyz", a.ready)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.getJWKS)
 
 	mux.HandleFunc("POST /api/v1/signin", a.signIn)

@@ -51,6 +51,8 @@ func oauthStatus(err error) (int, string) {
 		return http.StatusBadRequest, api.CodeExpiredToken
 	case registry.KindInvalidGrant, registry.KindUnauthenticated, registry.KindUnknownUser:
 		return http.StatusBadRequest, api.CodeInvalidGrant
+	case registry.KindUnavailable:
+		return http.StatusServiceUnavailable, api.CodeTemporarilyUnavailable
 	default:
 		return http.StatusInternalServerError, api.CodeServerError
 	}

@@ -12,6 +12,7 @@ const (
 	DefaultAccountName = "default"
 	AdminUsername      = "admin"
 	metaBootstrapped   = "bootstrap.done"
+	metaBootstrapWhere = "bootstrap.where"
 )
 
 // BootstrapResult tells what Bootstrap did.
@@ -19,12 +20,24 @@ type BootstrapResult struct {
 	Created       bool   // false when the store was already bootstrapped
 	AdminPassword string // the admin's password when Created and none was given
 	RootAccountID string
+	// Where is what the broker that bootstrapped the store said of where
+	// it left the initial admin password (BootstrapAt), when this call did
+	// not bootstrap; "" when it said nothing.
+	Where string
 }
 
 // Bootstrap creates, once per store, the built-in roles, the root vendor
 // account, the customer account "default" with the predefined keys of SPEC
 // K6, and the user "admin" holding Administrator at the root. adminPassword "" means generate one.
 func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*BootstrapResult, error) {
+	return r.BootstrapAt(ctx, adminPassword, "")
+}
+
+// BootstrapAt is Bootstrap by a broker that shares its store with others:
+// when it bootstraps, it records where (e.g. "host:/data/dir/file") in the
+// same transaction, and a broker that finds the store bootstrapped gets it
+// back in BootstrapResult.Where, to say where the password is.
+func (r *Registry) BootstrapAt(ctx context.Context, adminPassword, where string) (*BootstrapResult, error) {
 	res := &BootstrapResult{}
 	generated := adminPassword == ""
 	if generated {
@@ -41,10 +54,13 @@ func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*Bootst
 	err = r.store.Update(ctx, func(tx Tx) error {
 		// A run abandoned after a serialisation failure (Store.Update) may
 		// have set Created; another broker may have bootstrapped since.
-		res.Created, res.RootAccountID = false, ""
+		res.Created, res.RootAccountID, res.Where = false, "", ""
 		root, err := tx.GetMeta(metaBootstrapped)
 		if err == nil {
 			res.RootAccountID = root
+			if w, err := tx.GetMeta(metaBootstrapWhere); err == nil {
+				res.Where = w
+			}
 			return nil
 		}
 		if !errors.Is(err, ErrNotFound) {
@@ -86,6 +102,11 @@ func (r *Registry) Bootstrap(ctx context.Context, adminPassword string) (*Bootst
 		}
 		if err := tx.SetMeta(metaBootstrapped, rootAcct.ID); err != nil {
 			return err
+		}
+		if where != "" {
+			if err := tx.SetMeta(metaBootstrapWhere, where); err != nil {
+				return err
+			}
 		}
 		res.Created, res.RootAccountID = true, rootAcct.ID
 		return audit(tx, now, "system", "broker.bootstrap", rootAcct.ID, "user:"+admin.ID, OutcomeSuccess, netip.Addr{},

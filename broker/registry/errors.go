@@ -41,6 +41,10 @@ const (
 	KindRateLimited
 	// KindQuota: a licensed quota would be exceeded.
 	KindQuota
+	// KindUnavailable: the broker cannot read fresh state (its database or
+	// the cluster's change feed has been out of reach for longer than the
+	// bound), so it refuses rather than answer from what may be stale.
+	KindUnavailable
 )
 
 var kindNames = map[Kind]string{
@@ -49,6 +53,7 @@ var kindNames = map[Kind]string{
 	KindConflict: "conflict", KindAccessDenied: "access_denied", KindPending: "authorization_pending",
 	KindExpired: "expired_token", KindInvalidGrant: "invalid_grant", KindUnknownUser: "unknown_user",
 	KindLoginRefused: "login_refused", KindRateLimited: "rate_limited", KindQuota: "quota",
+	KindUnavailable: "unavailable",
 }
 
 func (k Kind) String() string {

@@ -97,6 +97,9 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	if len(req.Signature) > MaxSignatureBytes {
 		return nil, nil, E(KindInvalid, "HCP-Request-Signature is too long", nil)
 	}
+	if err := r.Fresh(); err != nil {
+		return nil, nil, err
+	}
 	now := r.now()
 	// A bad device token is answered only once the key has passed.
 	var dev *Claims

@@ -69,6 +69,9 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 	if len(req.Signature) > MaxSignatureBytes {
 		return nil, E(KindInvalid, "HCP-Request-Signature is too long", nil)
 	}
+	if err := r.Fresh(); err != nil {
+		return nil, err
+	}
 	interval := req.Interval
 	if interval <= 0 {
 		interval = DefaultPollInterval
@@ -163,6 +166,9 @@ type DeviceTokenRequest struct {
 // KindInvalidGrant (unknown, spent, or another client's code),
 // KindInvalidClient (every key refusal, and a missing or bad signature).
 func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*TokenPair, error) {
+	if err := r.Fresh(); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	hash := hashOpaque(req.DeviceCode)
 	var is *issued

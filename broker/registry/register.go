@@ -103,6 +103,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	if err := validateRegister(&req); err != nil {
 		return nil, err
 	}
+	if err := r.Fresh(); err != nil {
+		return nil, err
+	}
 	thumb, err := prepareKey(&req)
 	if err != nil {
 		return nil, err

@@ -89,6 +89,14 @@ type Config struct {
 	// and per username (SPEC S3b). 0 = 1 every 2 s, burst 10.
 	SignInRate  rate.Limit
 	SignInBurst int
+
+	// Fresh reports whether this broker reads fresh state (nil = always):
+	// a broker sharing its store with others returns an error once it has
+	// not been able to read the store or follow its change feed for longer
+	// than its bound. Registrations and logins are then refused with
+	// KindUnavailable rather than answered from what may be stale (issue
+	// 14: fail closed).
+	Fresh func() error
 }
 
 // Registry implements the use cases. It is safe for concurrent use.
@@ -102,6 +110,7 @@ type Registry struct {
 
 	brokerID string
 	seq      atomic.Uint64 // the last event's sequence number
+	fresh    func() error  // Config.Fresh
 
 	signIn   *limiterSet
 	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -122,6 +131,7 @@ func New(cfg Config) (*Registry, error) {
 		userTTL:    orDefault(cfg.UserTokenTTL, time.Hour),
 		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
 		pendingTTL: orDefault(cfg.PendingTTL, 72*time.Hour),
+		fresh:      cfg.Fresh,
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()
@@ -149,6 +159,23 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// errUnavailable is the client-safe answer of a broker that cannot read
+// fresh state.
+const errUnavailable = "the broker cannot read fresh state now; try again shortly or use another broker"
+
+// Fresh returns nil when the broker reads fresh state (Config.Fresh), and
+// otherwise a KindUnavailable error whose cause (for logs and /readyz)
+// says why.
+func (r *Registry) Fresh() error {
+	if r.fresh == nil {
+		return nil
+	}
+	if err := r.fresh(); err != nil {
+		return E(KindUnavailable, errUnavailable, err)
+	}
+	return nil
 }
 
 // Bus returns the bus the registry publishes to.

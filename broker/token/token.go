@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -68,6 +69,12 @@ type Config struct {
 	// verification after a rotation (SPEC T5).
 	Previous []ed25519.PublicKey
 	Now      func() time.Time // nil = time.Now
+	// OnUnknownKey, when set, is called by Verify for a key id the Issuer
+	// does not know, before it refuses the token: brokers sharing a
+	// database add each other's keys (AddKeys), and a broker started since
+	// the last refresh is looked up then. It must bound its own cost: a
+	// token with a made-up key id costs its sender nothing.
+	OnUnknownKey func(kid string)
 }
 
 // Issuer mints and verifies tokens. It is safe for concurrent use.
@@ -75,9 +82,13 @@ type Issuer struct {
 	iss, aud string
 	kid      string
 	signer   jose.Signer
-	keys     map[string]ed25519.PublicKey
-	jwks     []byte
 	now      func() time.Time
+	unknown  func(kid string)
+
+	mu   sync.RWMutex
+	keys map[string]ed25519.PublicKey // verification keys by id
+	set  jose.JSONWebKeySet           // the same, published in this order
+	jwks []byte                       // set, encoded
 }
 
 // ErrInvalid is returned (wrapped) for any token that does not verify.
@@ -88,7 +99,7 @@ func New(cfg Config) (*Issuer, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("token.New: Config.Key is not an Ed25519 private key")
 	}
-	i := &Issuer{iss: cfg.Issuer, aud: cfg.Audience, now: cfg.Now, keys: map[string]ed25519.PublicKey{}}
+	i := &Issuer{iss: cfg.Issuer, aud: cfg.Audience, now: cfg.Now, unknown: cfg.OnUnknownKey, keys: map[string]ed25519.PublicKey{}}
 	if i.iss == "" {
 		i.iss = "edgetrust"
 	}
@@ -104,17 +115,7 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	i.kid = kid
-	i.keys[kid] = pub
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: kid, Algorithm: string(jose.EdDSA), Use: "sig"}}}
-	for _, p := range cfg.Previous {
-		k, err := protocol.Thumbprint(p)
-		if err != nil {
-			return nil, err
-		}
-		i.keys[k] = p
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: p, KeyID: k, Algorithm: string(jose.EdDSA), Use: "sig"})
-	}
-	if i.jwks, err = json.Marshal(set); err != nil {
+	if err := i.AddKeys(append([]ed25519.PublicKey{pub}, cfg.Previous...)...); err != nil {
 		return nil, err
 	}
 	i.signer, err = jose.NewSigner(
@@ -130,7 +131,62 @@ func New(cfg Config) (*Issuer, error) {
 func (i *Issuer) Issuer() string { return i.iss }
 
 // JWKS returns the JSON Web Key Set of the verification keys.
-func (i *Issuer) JWKS() []byte { return i.jwks }
+func (i *Issuer) JWKS() []byte {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.jwks
+}
+
+// KeyID returns the id ("kid", the JWK thumbprint) of the signing key.
+func (i *Issuer) KeyID() string { return i.kid }
+
+// AddKeys adds public keys to those the Issuer verifies with and publishes
+// (keys of other brokers sharing the database); keys it has are skipped.
+func (i *Issuer) AddKeys(keys ...ed25519.PublicKey) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	added := false
+	for _, p := range keys {
+		if len(p) != ed25519.PublicKeySize {
+			return errors.New("token: a verification key is not an Ed25519 public key")
+		}
+		k, err := protocol.Thumbprint(p)
+		if err != nil {
+			return err
+		}
+		if _, ok := i.keys[k]; ok {
+			continue
+		}
+		i.keys[k] = p
+		i.set.Keys = append(i.set.Keys, jose.JSONWebKey{Key: p, KeyID: k, Algorithm: string(jose.EdDSA), Use: "sig"})
+		added = true
+	}
+	if !added && i.jwks != nil {
+		return nil
+	}
+	jwks, err := json.Marshal(i.set)
+	if err != nil {
+		return err
+	}
+	i.jwks = jwks
+	return nil
+}
+
+// key returns the verification key of kid, asking OnUnknownKey once for a
+// kid it does not know.
+func (i *Issuer) key(kid string) (ed25519.PublicKey, bool) {
+	i.mu.RLock()
+	k, ok := i.keys[kid]
+	i.mu.RUnlock()
+	if ok || i.unknown == nil || kid == "" {
+		return k, ok
+	}
+	i.unknown(kid)
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	k, ok = i.keys[kid]
+	return k, ok
+}
 
 // Mint signs c. Issuer, Audience and (when zero) IssuedAt and ID are filled in.
 //
@@ -200,7 +256,7 @@ func (i *Issuer) Verify(tok string) (*Claims, error) {
 	if len(parsed.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: want one signature", ErrInvalid)
 	}
-	key, ok := i.keys[parsed.Signatures[0].Header.KeyID]
+	key, ok := i.key(parsed.Signatures[0].Header.KeyID)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown key id", ErrInvalid)
 	}

@@ -148,3 +148,56 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("corrupt key file accepted")
 	}
 }
+
+// Brokers sharing a database verify each other's tokens: keys added to an
+// Issuer verify and are published; a key id it does not know is looked up
+// once through OnUnknownKey before the token is refused (issue 14, point 2).
+func TestOtherBrokersKeys(t *testing.T) {
+	clk := &fakeClock{t: time.Now()}
+	a, aPriv := newIssuer(t, clk)
+	tok, err := a.Mint(Claims{Subject: "s", ExpiresAt: clk.t.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aPub := aPriv.Public().(ed25519.PublicKey)
+	var asked []string
+	var publish bool
+	_, bPriv, _ := ed25519.GenerateKey(rand.Reader)
+	var b *Issuer
+	b, err = New(Config{Key: bPriv, Now: clk.Now, OnUnknownKey: func(kid string) {
+		asked = append(asked, kid)
+		if publish {
+			b.AddKeys(aPub)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a key not yet published: %v, want ErrInvalid", err)
+	}
+	publish = true
+	if _, err := b.Verify(tok); err != nil {
+		t.Fatalf("a key found on lookup: %v", err)
+	}
+	if d := cmp.Diff([]string{a.KeyID(), a.KeyID()}, asked); d != "" {
+		t.Errorf("lookups (-want +got):\n%s", d)
+	}
+	if _, err := b.Verify(tok); err != nil || len(asked) != 2 {
+		t.Errorf("a known key was looked up again (%d lookups), %v", len(asked), err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KeyID)
+	}
+	if d := cmp.Diff([]string{b.KeyID(), a.KeyID()}, kids); d != "" {
+		t.Errorf("published key ids (-want +got):\n%s", d)
+	}
+	if err := b.AddKeys(aPub, aPub); err != nil || len(set.Keys) != 2 {
+		t.Errorf("adding a known key again: %v", err)
+	}
+}

@@ -116,13 +116,18 @@ device token fresh, and serves secure session logins on the local socket.
 Failures are retried forever with backoff; 'status' shows the last error.
 SIGINT or SIGTERM stops it (exit 0).
 
+--broker may list several brokers sharing one database (a:7443,b:7443):
+the agent uses one at a time and, when its connection is lost, moves to the
+next with the same jittered backoff, as the same endpoint (no new approval).
+One --broker-ca or --broker-fingerprint applies to all of them.
+
 The installed service runs 'run --config CONFIG_DIR/agent.conf'; without
 --config and --broker, run reads that file too. Flags override the file.
 The API key is read from --api-key or, better (it is then not visible in
 the process list), from the EDGETRUST_API_KEY environment variable.`,
 		flags: func(fs *pflag.FlagSet, o *options) {
 			fs.StringVar(&o.config, "config", "", "configuration file written by 'install' (default CONFIG_DIR/agent.conf when --broker is not given)")
-			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required unless in the configuration)")
+			fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT, or several brokers of one cluster HOST:PORT,HOST:PORT (required unless in the configuration)")
 			fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 			fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(protocol.ClientTypes(), ", "))
 			fs.StringVar(&o.description, "description", "", "description of this endpoint shown to administrators")
@@ -364,14 +369,15 @@ func findCommand(args []string) (int, error) {
 }
 
 // checkBrokerOptions checks the options run and install take alike:
-// --broker is HOST:PORT, --type is known, and at most one way to trust the
-// broker is given, well-formed. It returns the broker's host, or the
+// --broker is HOST:PORT (or several, comma-separated), --type is known, and at most one way to trust the
+// broker is given, well-formed. It returns the (first) broker's host, or the
 // problem to show as a usage error.
 func checkBrokerOptions(o *options) (host, problem string) {
-	host, port, err := net.SplitHostPort(o.broker)
-	if err != nil || host == "" || port == "" {
-		return "", fmt.Sprintf("--broker %q is not HOST:PORT", o.broker)
+	brokers, err := config.ParseBrokers(o.broker)
+	if err != nil {
+		return "", "--broker " + err.Error()
 	}
+	host, _, _ = net.SplitHostPort(brokers[0])
 	if !protocol.ValidClientType(o.clientType) {
 		return "", fmt.Sprintf("unknown --type %q (valid: %s)", o.clientType, strings.Join(protocol.ClientTypes(), ", "))
 	}

@@ -106,6 +106,8 @@ func TestUsage(t *testing.T) {
 		{"uninstall extra arg", []string{"uninstall", "everything"}, 2, "unexpected argument", ""},
 		{"stop unknown flag", []string{"stop", "--purge"}, 2, "unknown flag", ""},
 		{"run bad broker", []string{"run", "--broker", "nohost", "--api-key", "k"}, 2, "not HOST:PORT", ""},
+		{"run bad second broker", []string{"run", "--broker", "a:7443,nohost", "--api-key", "k"}, 2, `--broker "nohost" is not HOST:PORT`, ""},
+		{"run broker listed twice", []string{"run", "--broker", "a:7443,a:7443", "--api-key", "k"}, 2, "listed twice", ""},
 		{"run without key", []string{"run", "--broker", "b:1"}, 2, "EDGETRUST_API_KEY", ""},
 		{"run bad type", []string{"run", "--broker", "b:1", "--api-key", "k", "--type", "toaster"}, 2, `unknown --type "toaster"`, ""},
 		{"run both pins", []string{"run", "--broker", "b:1", "--api-key", "k", "--broker-ca", "x", "--broker-fingerprint", "sha256:00"}, 2, "not both", ""},

@@ -76,7 +76,7 @@ Example:
       --api-key-file /root/edgetrust.key --broker-fingerprint sha256:...`
 
 func installFlags(fs *pflag.FlagSet, o *options) {
-	fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT (required)")
+	fs.StringVar(&o.broker, "broker", "", "broker address HOST:PORT, or several brokers of one cluster HOST:PORT,HOST:PORT (required)")
 	fs.StringVar(&o.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the API key; - reads standard input")
 	fs.StringVar(&o.clientType, "type", agent.DefaultType, "client type: "+strings.Join(protocol.ClientTypes(), ", "))

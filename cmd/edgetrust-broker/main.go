@@ -1,6 +1,7 @@
 // Command edgetrust-broker runs the edgetrust trust broker.
 //
 //	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
+//	                       [--cluster-key-file FILE] [--tls-cert FILE --tls-key FILE] [--fail-closed-after D]
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker"
+	"github.com/edgetrust/edgetrust/broker/cluster"
 	"github.com/edgetrust/edgetrust/internal/logtime"
 )
 
@@ -61,6 +63,16 @@ in the URL, which other users of the machine can see in the process list.
 
 It prints "fingerprint sha256:<hex>" (SHA-256 of the certificate's public key,
 for agents' --broker-fingerprint) and "listening HOST:PORT" once it serves.
+
+Several brokers may share one database (see README, "Running several
+brokers"). They present one TLS identity: the operator's --tls-cert and
+--tls-key, or a key the first broker creates and keeps in the database
+sealed with the cluster key (--cluster-key-file, the same file on every
+broker; write one with: openssl rand -base64 32 > FILE); each writes the
+certificate to DIR/tls/broker.crt. Only the broker that bootstraps the
+database writes DIR/initial-admin-password; the others say where it is. A
+broker that cannot read fresh state for --fail-closed-after refuses
+registrations and logins (unavailable) and /readyz answers 503.
 
 Example:
   edgetrust-broker serve --data-dir /var/lib/edgetrust-broker --listen 0.0.0.0:7443
@@ -110,6 +122,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	refreshTTL := fs.Duration("refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
 	_ = fs.MarkHidden("refresh-token-ttl")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	clusterKeyFile := fs.String("cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key they share in it (default $"+envClusterKeyFile+")")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
@@ -174,6 +190,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *refreshTTL != 0 && *refreshTTL < time.Second {
 		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
 	}
+	cl, err := clusterFlags(*storeURL, *clusterKeyFile, getenv(envClusterKeyFile), *tlsCert, *tlsKey, *failClosedAfter)
+	if err != nil {
+		return err
+	}
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
@@ -199,11 +219,53 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		DeviceTokenTTL:         *deviceTTL,
 		UserTokenTTL:           *userTTL,
 		RefreshTokenTTL:        *refreshTTL,
+		ClusterKey:             cl.key,
+		TLSCertFile:            *tlsCert,
+		TLSKeyFile:             *tlsKey,
+		FailClosedAfter:        *failClosedAfter,
 	})
 	if err != nil {
 		return err
 	}
 	return b.Run(ctx)
+}
+
+// envClusterKeyFile names the cluster key file when --cluster-key-file is
+// not given.
+const envClusterKeyFile = "EDGETRUST_CLUSTER_KEY_FILE"
+
+type clusterSettings struct{ key []byte }
+
+// clusterFlags checks the flags of brokers sharing a database and reads
+// the cluster key: --tls-cert and --tls-key go together; a PostgreSQL
+// store (--store postgres://...) needs --cluster-key-file (or its
+// environment variable) or the operator's certificate, since every broker
+// must present the same TLS identity. Failures are usage errors naming the
+// flag.
+func clusterFlags(store, keyFile, keyFileEnv, tlsCert, tlsKey string, failClosedAfter time.Duration) (clusterSettings, error) {
+	if (tlsCert == "") != (tlsKey == "") {
+		return clusterSettings{}, usageError{"--tls-cert and --tls-key go together: give both, or neither"}
+	}
+	if failClosedAfter < 2*time.Second || failClosedAfter > time.Hour {
+		return clusterSettings{}, usageError{fmt.Sprintf("--fail-closed-after %v: want between 2s and 1h", failClosedAfter)}
+	}
+	flag := "--cluster-key-file"
+	if keyFile == "" && keyFileEnv != "" {
+		keyFile, flag = keyFileEnv, envClusterKeyFile
+	}
+	u := strings.ToLower(store)
+	shared := strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+	if shared && keyFile == "" && tlsCert == "" {
+		return clusterSettings{}, usageError{"--store postgres://... needs --cluster-key-file FILE (the same file on every broker; write one with: openssl rand -base64 32 > FILE) or --tls-cert and --tls-key"}
+	}
+	if keyFile == "" {
+		return clusterSettings{}, nil
+	}
+	key, err := cluster.ReadClusterKey(keyFile)
+	if err != nil {
+		return clusterSettings{}, usageError{flag + ": " + err.Error()}
+	}
+	return clusterSettings{key: key}, nil
 }
 
 // newLogger is zap's production logger (JSON, sampled, callers, stack

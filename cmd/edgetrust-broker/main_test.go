@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,6 +216,10 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			url := postgrestest.URL(t)
 			dir := t.TempDir()
+			keyFile := filepath.Join(t.TempDir(), "cluster.key")
+			if err := os.WriteFile(keyFile, []byte("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}
 			if how == "flag" {
 				args = append(args, "--store", url)
@@ -231,6 +236,8 @@ func TestServeOnPostgres(t *testing.T) {
 						return "broker-main-test-pw"
 					case k == "EDGETRUST_STORE" && how == "env":
 						return url
+					case k == "EDGETRUST_CLUSTER_KEY_FILE":
+						return keyFile
 					}
 					return ""
 				})
@@ -288,6 +295,58 @@ func TestServeOnPostgres(t *testing.T) {
 			}
 			if len(accounts) == 0 {
 				t.Error("the broker bootstrapped no account in PostgreSQL")
+			}
+		})
+	}
+}
+
+// With a PostgreSQL store, serve needs a way to share one TLS identity: a
+// cluster key file (flag or environment) or the operator's certificate;
+// the key file must hold a key (issue 14, point 2).
+func TestClusterFlags(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "cluster.key")
+	if err := os.WriteFile(good, []byte("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                  string
+		store, key, env, cert string
+		wantErr               string // "" = accepted
+		wantKey               bool
+	}{
+		{"sqlite, nothing", "", "", "", "", "", false},
+		{"postgres, nothing", "postgres://u@h:5432/db?sslmode=disable", "", "", "", "--store postgres://... needs --cluster-key-file FILE", false},
+		{"postgresql, nothing", "postgresql://u@h/db", "", "", "", "needs --cluster-key-file", false},
+		{"postgres, key file", "postgres://u@h/db", good, "", "", "", true},
+		{"postgres, key file from the environment", "postgres://u@h/db", "", good, "", "", true},
+		{"postgres, operator's certificate", "postgres://u@h/db", "", "", "c.pem", "", false},
+		{"short key", "postgres://u@h/db", short, "", "", "--cluster-key-file: the cluster key in " + short + " holds 5 bytes", false},
+		{"short key from the environment", "", "", short, "", "EDGETRUST_CLUSTER_KEY_FILE: ", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tlsKey := ""
+			if tc.cert != "" {
+				tlsKey = "k.pem"
+			}
+			cl, err := clusterFlags(tc.store, tc.key, tc.env, tc.cert, tlsKey, 30*time.Second)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+			} else {
+				var ue usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tc.wantErr)
+				}
+			}
+			if (len(cl.key) >= 32) != tc.wantKey {
+				t.Errorf("key read: %d bytes", len(cl.key))
 			}
 		})
 	}

@@ -91,6 +91,14 @@ func (s *Server) Restart(t testing.TB) *Server {
 	return start(t, s.h, s.Addr, s.cert, s.certDER)
 }
 
+// Sibling starts another fake broker on a new port with the same
+// certificate as s and handler h: brokers of one cluster share their TLS
+// identity, so an agent pinned to one reaches any.
+func (s *Server) Sibling(t testing.TB, h Handler) *Server {
+	t.Helper()
+	return start(t, h, "127.0.0.1:0", s.cert, s.certDER)
+}
+
 // NewAt starts a fake broker on addr.
 func NewAt(t testing.TB, h Handler, addr string) *Server {
 	t.Helper()

@@ -193,6 +193,9 @@ const (
 	CodeRequestTooLarge      = "request_too_large"
 	CodeUnsupportedMedia     = "unsupported_media_type"
 	CodeInternal             = "internal_error"
+	// CodeUnavailable: the broker cannot read fresh state now (HTTP 503);
+	// try again shortly or another broker.
+	CodeUnavailable = "unavailable"
 )
 
 // Error is an error answer of the API.

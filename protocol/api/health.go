@@ -7,10 +7,12 @@ import (
 	"net/http"
 )
 
-// HealthResponse is the body of /healthz and /readyz.
+// HealthResponse is the body of /healthz and /readyz. Status is "ok", or
+// (from /readyz, with HTTP 503) "unavailable" and the Reason.
 type HealthResponse struct {
 	Status  string `json:"status"`
 	Version string `json:"version,omitempty"` // the broker's version ("dev" when built without one)
+	Reason  string `json:"reason,omitempty"`
 }
 
 // JWKS returns the broker's JSON Web Key Set as published.

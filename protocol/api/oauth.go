@@ -30,6 +30,9 @@ const (
 	CodeUnsupportedGrantType    = "unsupported_grant_type"
 	CodeUnsupportedResponseType = "unsupported_response_type"
 	CodeServerError             = "server_error"
+	// CodeTemporarilyUnavailable (HTTP 503): the broker cannot read fresh
+	// state now; try again shortly or another broker.
+	CodeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // DeviceAuthorization answers /oauth/v1/register. ExpiresIn and Interval
