@@ -210,8 +210,8 @@ func printTable(w io.Writer, rep *Report) {
 	row("5", "untrust -> agent knows", fmt.Sprintf("p50 %s, p99 %s", f(r.UntrustP50Ms, "ms"), f(r.UntrustP99Ms, "ms")), "", "")
 	row("6", fmt.Sprintf("broker memory per idle agent (%d)", c.Fleet), f(r.MemPerAgentKiB, "KiB"), f(r.BareMemPerConnKiB, "KiB bare/conn"), f(r.MemRatio, ""))
 	row("6", "  RSS idle -> fleet", fmt.Sprintf("broker %s -> %s", f(r.BrokerRSSIdleMiB, "MiB"), f(r.BrokerRSSFleetMiB, "MiB")), fmt.Sprintf("bare %s -> %s", f(r.BareRSSIdleMiB, "MiB"), f(r.BareRSSFleetMiB, "MiB")), "")
-	row("9", "registration -> its event on an open stream", fmt.Sprintf("p50 %s, p99 %s", f(r.EventP50Ms, "ms"), f(r.EventP99Ms, "ms")), "registration alone p50 "+f(r.EventRegisterP50Ms, "ms"), "")
 	row("7", "registrations, synchronous="+rep.Notes.Synchronous+" (shipped)", f(r.RegistrationsPerS, "/s"), f(r.FsyncPerS, "fsync/s"), f(r.RegistrationsPerFsync, ""))
+	row("9", "registration -> its event on an open stream", fmt.Sprintf("p50 %s, p99 %s", f(r.EventP50Ms, "ms"), f(r.EventP99Ms, "ms")), "registration alone p50 "+f(r.EventRegisterP50Ms, "ms"), "")
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s; handshakes refused and retried: broker %v, bare %v; failed operations: %v\n\ntargets:\n",
