@@ -50,6 +50,12 @@ type Config struct {
 	OAuth OAuthConfig
 	// Version is the broker's version, shown by /healthz ("" = "dev").
 	Version string
+	// Events tunes the event stream (events.go).
+	Events EventsConfig
+	// SessionAuth, if set, authenticates a request to the event stream
+	// that carries no Authorization or X-API-Key header (the console's
+	// session cookie). No other route consults it.
+	SessionAuth func(*http.Request) (*registry.Principal, error)
 }
 
 // API serves the broker's HTTP API. It is safe for concurrent use.
@@ -60,6 +66,9 @@ type API struct {
 	log      *zap.Logger
 	h        http.Handler
 	ver      string
+
+	events      EventsConfig
+	sessionAuth func(*http.Request) (*registry.Principal, error)
 }
 
 // maxBody bounds a request body; maxBulkBody that of a bulk endpoint
@@ -76,7 +85,8 @@ func New(cfg Config) (*API, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("httpapi.New: Config.Registry is nil")
 	}
-	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, jwksFunc: cfg.JWKSFunc, log: cfg.Logger, ver: cfg.Version}
+	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, jwksFunc: cfg.JWKSFunc, log: cfg.Logger, ver: cfg.Version,
+		events: cfg.Events, sessionAuth: cfg.SessionAuth}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
@@ -133,6 +143,7 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(a.decideKeyChange(false)))
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
+	mux.HandleFunc("GET "+api.PathEvents, a.streamEvents) // its own authentication (events.go)
 
 	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1 and its metadata (oauth.go)
 

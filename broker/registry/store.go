@@ -214,6 +214,11 @@ type AuditTx interface {
 	// Each row's Cursor is set to its own place, so a reader may stop
 	// after any row and go on from there.
 	ListAuditChanges(after ChangeCursor, limit int) ([]AuditEvent, ChangeCursor, error)
+	// LastChangeCursor returns the end of the log: a cursor after which
+	// ListAuditChanges returns exactly the events that commit after this
+	// call (none committed before it). A live watcher starts there
+	// ("from now") without reading the log from the start.
+	LastChangeCursor() (ChangeCursor, error)
 }
 
 // ChangeCursor is a position in the commit order of the audit log

@@ -149,6 +149,9 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.approvals(ctx, br); err != nil {
 		return fmt.Errorf("%w (broker log: %s)", err, br.logPath)
 	}
+	if err := b.eventLatency(ctx, br); err != nil {
+		return fmt.Errorf("%w (broker log: %s)", err, br.logPath)
+	}
 	if err := br.stop(); err != nil {
 		return err
 	}

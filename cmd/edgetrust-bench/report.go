@@ -89,6 +89,13 @@ type Results struct {
 	UntrustP50Ms float64 `json:"untrust_p50_ms"`
 	UntrustP99Ms float64 `json:"untrust_p99_ms"`
 
+	// (9) Live events: a registration until its event arrives on an open
+	// event stream (GET /api/v1/events), from the start of the agent's
+	// connection; the same registrations' answer alone, for reference.
+	EventP50Ms         float64 `json:"event_p50_ms"`
+	EventP99Ms         float64 `json:"event_p99_ms"`
+	EventRegisterP50Ms float64 `json:"event_register_p50_ms"`
+
 	// (6) Connected fleet.
 	MemPerAgentKiB    float64 `json:"mem_per_agent_kib"`
 	BareMemPerConnKiB float64 `json:"bare_mem_per_conn_kib"`
@@ -204,6 +211,7 @@ func printTable(w io.Writer, rep *Report) {
 	row("6", fmt.Sprintf("broker memory per idle agent (%d)", c.Fleet), f(r.MemPerAgentKiB, "KiB"), f(r.BareMemPerConnKiB, "KiB bare/conn"), f(r.MemRatio, ""))
 	row("6", "  RSS idle -> fleet", fmt.Sprintf("broker %s -> %s", f(r.BrokerRSSIdleMiB, "MiB"), f(r.BrokerRSSFleetMiB, "MiB")), fmt.Sprintf("bare %s -> %s", f(r.BareRSSIdleMiB, "MiB"), f(r.BareRSSFleetMiB, "MiB")), "")
 	row("7", "registrations, synchronous="+rep.Notes.Synchronous+" (shipped)", f(r.RegistrationsPerS, "/s"), f(r.FsyncPerS, "fsync/s"), f(r.RegistrationsPerFsync, ""))
+	row("9", "registration -> its event on an open stream", fmt.Sprintf("p50 %s, p99 %s", f(r.EventP50Ms, "ms"), f(r.EventP99Ms, "ms")), "registration alone p50 "+f(r.EventRegisterP50Ms, "ms"), "")
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s; handshakes refused and retried: broker %v, bare %v; failed operations: %v\n\ntargets:\n",

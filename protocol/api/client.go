@@ -116,15 +116,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if auth {
-		c.mu.Lock()
-		tok, key := c.token, c.apiKey
-		c.mu.Unlock()
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		if key != "" {
-			req.Header.Set("X-API-Key", key)
-		}
+		c.setAuth(req)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -145,6 +137,19 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		return fmt.Errorf("api: decoding answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// setAuth sets the credentials of req: the token and the key, if set.
+func (c *Client) setAuth(req *http.Request) {
+	c.mu.Lock()
+	tok, key := c.token, c.apiKey
+	c.mu.Unlock()
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
 }
 
 func decodeError(status int, data []byte) error {

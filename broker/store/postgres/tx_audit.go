@@ -113,3 +113,15 @@ func (t *tx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]registr
 	}
 	return evs, after, nil
 }
+
+// LastChangeCursor is the highest committed audit id (0 for an empty log).
+// Ids are taken only under the lock that serialises Updates, so an Update
+// still open when this runs holds ids above every committed one: its events
+// come after the cursor returned, and none committed before it does.
+func (t *tx) LastChangeCursor() (registry.ChangeCursor, error) {
+	var id int64
+	if err := t.queryRow(`SELECT COALESCE(MAX(id), 0) FROM audit_events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reading the end of the audit log: %w", err)
+	}
+	return registry.ChangeCursor(id), nil
+}

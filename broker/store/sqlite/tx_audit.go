@@ -112,3 +112,13 @@ func (t *tx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]registr
 	}
 	return evs, after, nil
 }
+
+// LastChangeCursor is the highest audit id (0 for an empty log): every
+// event that commits later gets a higher one (ListAuditChanges).
+func (t *tx) LastChangeCursor() (registry.ChangeCursor, error) {
+	var id int64
+	if err := t.queryRow(`SELECT COALESCE(MAX(id), 0) FROM audit_events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reading the end of the audit log: %w", err)
+	}
+	return registry.ChangeCursor(id), nil
+}

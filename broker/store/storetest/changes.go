@@ -60,6 +60,45 @@ func readChanges(ctx context.Context, s registry.Store, c registry.ChangeCursor,
 	return out, c, err
 }
 
+// lastChangeCursor reads the end of the log in one View.
+func lastChangeCursor(ctx context.Context, s registry.Store) (registry.ChangeCursor, error) {
+	var c registry.ChangeCursor
+	err := s.View(ctx, func(tx registry.Tx) error {
+		var err error
+		c, err = tx.LastChangeCursor()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("LastChangeCursor: %w", err)
+	}
+	return c, nil
+}
+
+// testLastChangeCursor: reading from the end of the log returns exactly
+// the events committed after it was read, on an empty log and a full one.
+func testLastChangeCursor(t *testing.T, s registry.Store) {
+	for _, batch := range [][]registry.AuditEvent{
+		{{Time: at(0), Action: "one"}},
+		{{Time: at(time.Second), Action: "two"}, {Time: at(time.Second), Action: "three"}},
+	} {
+		end, err := lastChangeCursor(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, c, err := readChanges(t.Context(), s, end, 0); err != nil || len(got) != 0 || c != end {
+			t.Fatalf("reading from the end %d = %d events, cursor %d, %v; want none", end, len(got), c, err)
+		}
+		appendAudit(t, s, batch)
+		got, _, err := readChanges(t.Context(), s, end, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff(batch, got); d != "" {
+			t.Errorf("events after the end read before they were appended (-want +got):\n%s", d)
+		}
+	}
+}
+
 func testChangeCursor(t *testing.T, s registry.Store) {
 	batches := [][]registry.AuditEvent{
 		{{Time: at(0), Action: "one"}, {Time: at(0), Action: "two"}},
@@ -191,6 +230,10 @@ func checkChangeCursorOverlap(ctx context.Context, s registry.Store) error {
 	if err != nil {
 		return err
 	}
+	end, err := lastChangeCursor(ctx, s) // A still open: A's event is after the end
+	if err != nil {
+		return err
+	}
 	unblock()
 	if err := <-aDone; err != nil {
 		return fmt.Errorf("update A: %v", err)
@@ -218,6 +261,19 @@ func checkChangeCursorOverlap(ctx context.Context, s registry.Store) error {
 	if !slices.Equal(got, []string{"a", "b"}) {
 		return fmt.Errorf("%w: reading between the commits (B committed first: %v) and after them returned %q, want a and b once each",
 			errCursor, bFirst, got)
+	}
+	afterEnd, _, err := readChanges(ctx, s, end, 0)
+	if err != nil {
+		return err
+	}
+	got = got[:0]
+	for _, e := range afterEnd {
+		got = append(got, e.Action)
+	}
+	slices.Sort(got)
+	if want := map[bool][]string{true: {"a"}, false: {"a", "b"}}[bFirst]; !slices.Equal(got, want) {
+		return fmt.Errorf("%w: reading from LastChangeCursor taken while A was open (B committed first: %v) returned %q, want %q",
+			errCursor, bFirst, got, want)
 	}
 	return nil
 }

@@ -89,6 +89,12 @@ func (t *overlapTx) ListAuditChanges(after registry.ChangeCursor, limit int) ([]
 	return out, after, nil
 }
 
+// LastChangeCursor is the cursor after every committed event.
+func (t *overlapTx) LastChangeCursor() (registry.ChangeCursor, error) {
+	_, c, err := t.ListAuditChanges(0, 0)
+	return c, err
+}
+
 // The overlap check fails on a store whose cursor is an id handed out at
 // insert, and passes on one that runs Updates at once but keeps the
 // cursor in commit order.

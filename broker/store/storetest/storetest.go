@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"ListAudit", testListAudit},
 		{"ChangeCursor", testChangeCursor},
 		{"ChangeCursorOverlap", testChangeCursorOverlap},
+		{"LastChangeCursor", testLastChangeCursor},
 		{"Meta", testMeta},
 		{"Transactions", testTransactions},
 		{"QuotaRace", testQuotaRace},
