@@ -43,7 +43,7 @@ type env struct {
 	base   string // https://127.0.0.1:PORT
 	dir    string
 	caFile string
-	spki   string      // base64 SHA-256 of the certificate's public key (Chromium)
+	spki   string // base64 SHA-256 of the certificate's public key (Chromium)
 	pool   *x509.CertPool
 	admin  string // the admin's bearer token for API calls
 	stop   func()
