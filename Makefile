@@ -54,7 +54,9 @@ cross:
 
 # The end-to-end tests run binaries built once here, with the race detector,
 # and install the .deb that 'make package' built (integration/package_test.go).
+# scripts/chromium.sh installs the browser of the console's tests when it is missing.
 test: lint cross package
+	sh scripts/chromium.sh
 	@mkdir -p $(BIN)/race
 	$(GO) build -race -o $(BIN)/race/ $(CMDS)
 	EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
