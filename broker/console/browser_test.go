@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The browser tests drive headless Chromium through chromedp against the
@@ -239,7 +240,24 @@ func TestBrowserQueueLiveAgentApproved(t *testing.T) {
 	if title := eval[string](t, ctx, `document.title`); !strings.HasPrefix(title, "(") || !strings.Contains(title, "Pending") {
 		t.Errorf("title %q does not carry the pending count", title)
 	}
-	t.Logf("live updates by: %s", eval[string](t, ctx, `document.body.getAttribute("data-live") || ""`))
+	// The rows come by the API's event stream (an EventSource, with the
+	// console cookie accepted through console.SessionAuth) where the
+	// broker has one, and by polling where it has none.
+	live := eval[string](t, ctx, `document.body.getAttribute("data-live") || ""`)
+	stream := eval[int](t, ctx, `(async () => {
+		const c = new AbortController();
+		const r = await fetch('/api/v1/events', {signal: c.signal});
+		c.abort();
+		return r.status; })()`)
+	t.Logf("live updates by %q; GET /api/v1/events with the console cookie: %d", live, stream)
+	switch {
+	case stream == 200 && live != "stream":
+		t.Errorf("the broker has an event stream, but the page %s", live)
+	case stream == 401:
+		t.Errorf("GET /api/v1/events refuses the console cookie: wire console.SessionAuth into httpapi.Config.SessionAuth")
+	case stream == 404 && live != "poll":
+		t.Errorf("without an event stream the page should poll; it says %q", live)
+	}
 	shot(t, ctx, "pending-queue")
 	do(t, ctx, "approving the agent", chromedp.Click(chromedp.ID("approve-"+id)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "is now trusted")
@@ -449,4 +467,36 @@ func TestBrowserNarrow(t *testing.T) {
 	}
 	do(t, ctx, "the queue", chromedp.Navigate(e.base+"/queue?key="+key.ID), chromedp.WaitVisible(chromedp.CSS("h1")))
 	shot(t, ctx, "queue-390")
+}
+
+// The keyboard alone: sign in, reach a row's Approve button with Tab and
+// press it.
+func TestBrowserKeyboardOnly(t *testing.T) {
+	e := shared(t)
+	key := e.newKey(t, nil)
+	id := e.register(t, key.Value, "keyboard-only")
+	ctx := tab(t, e)
+	do(t, ctx, "signing in with the keyboard",
+		chromedp.Navigate(e.base+"/signin"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.Focus(chromedp.ID("username")), // autofocus, which a headless tab may not grant
+		chromedp.KeyEvent("admin"+kb.Tab+adminPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("signout")))
+	do(t, ctx, "opening the queue", chromedp.Navigate(e.base+"/queue?key="+key.ID), chromedp.WaitVisible(chromedp.ID("approve-"+id)))
+	// Tab until the Approve button has the focus: every control is
+	// reachable in the page's order.
+	for i := 0; ; i++ {
+		if i > 60 {
+			t.Fatal("60 Tabs never reached the Approve button")
+		}
+		do(t, ctx, "Tab", chromedp.KeyEvent(kb.Tab))
+		if eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`) == "approve-"+id {
+			break
+		}
+	}
+	do(t, ctx, "pressing Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	waitText(t, ctx, ".flash", "is now trusted")
+	if st := e.endpoint(t, id).State; st != "trusted" {
+		t.Errorf("endpoint is %s after approving by keyboard", st)
+	}
 }
