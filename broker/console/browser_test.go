@@ -214,7 +214,7 @@ func TestBrowserSignInAndOut(t *testing.T) {
 // reload; approving it in the page makes the agent trusted.
 func TestBrowserQueueLiveAgentApproved(t *testing.T) {
 	e := shared(t)
-	key := e.newKey(t, nil)
+	key := e.newKey(t, map[string]any{"name": "Branch offices"})
 	ctx := tab(t, e)
 	signIn(t, ctx, e, "admin", adminPassword)
 	do(t, ctx, "opening the queue filtered by the key",
@@ -222,11 +222,14 @@ func TestBrowserQueueLiveAgentApproved(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#queue-live .empty")))
 	// A marker that a reload would lose.
 	eval[bool](t, ctx, `window.noReload = true`)
-	for i, host := range []string{"pos-lobby-01", "kiosk-floor2", "lab-build-07"} {
-		e.register(t, key.Value, host)
-		_ = i
+	for _, d := range [][]string{
+		{"pos-lobby-01", "client_type", "embedded_terminal", "client_description", "Lobby point of sale", "os", "Linux 6.1", "version", "4.2.0"},
+		{"kiosk-floor2", "client_type", "desktop_client", "client_description", "Visitor kiosk, 2nd floor", "os", "Windows 11", "version", "4.1.3"},
+		{"print-hall-b", "client_type", "printer", "client_description", "Hall B printer", "os", "PrinterOS 9", "version", "2.0"},
+	} {
+		e.register(t, key.Value, d[0], d[1:]...)
 	}
-	a := e.startAgent(t, key.Value, "the real agent")
+	a := e.startAgent(t, key.Value, "Front desk PC (edgetrust-agent)")
 	var id string
 	waitFor(t, 30*time.Second, "the agent to register", func() bool {
 		id, _ = a.status(t)

@@ -233,13 +233,17 @@ func (e *env) newUser(t *testing.T, username string, roles ...string) {
 }
 
 // register registers a keyless endpoint over the OAuth device API and
-// returns its id.
-func (e *env) register(t *testing.T, key, hostname string) string {
+// returns its id; extra are form fields (name, value, …) that replace the
+// defaults.
+func (e *env) register(t *testing.T, key, hostname string, extra ...string) string {
 	t.Helper()
 	id := uuid.NewString()
 	form := url.Values{"client_id": {id}, "client_secret": {key}, "client_type": {"desktop_client"},
 		"response_type": {"device_code"}, "hostname": {hostname}, "os": {"Linux"}, "version": {"1.2.3"},
-		"client_description": {"bulk test"}}
+		"client_description": {"registered by a test"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
 	resp, err := e.client().Post(e.base+"/oauth/v1/register", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
