@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -316,6 +317,20 @@ func TestIdleTimeoutAndSessionAuth(t *testing.T) {
 	}
 	if !authOK() {
 		t.Fatal("SessionAuth refuses a live session")
+	}
+	// A request the browser abandoned (its context cancelled while the
+	// store is read) gets no answer, and the session stays.
+	req := httptest.NewRequest("GET", "/api/v1/events", nil)
+	for _, ck := range c.Jar.Cookies(u) {
+		req.AddCookie(ck)
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := con.SessionAuth(req.WithContext(gone)); err == nil {
+		t.Fatal("SessionAuth answered a cancelled request")
+	}
+	if !authOK() {
+		t.Fatal("a cancelled request ended the session")
 	}
 	clk.advance(9 * time.Minute)
 	if resp, _ := get(t, c, srv.URL+"/queue"); resp.StatusCode != 200 {

@@ -131,6 +131,11 @@ func (c *Console) principal(r *http.Request) (*session, *registry.Principal, err
 		return nil, nil, errNoSession
 	}
 	p, err := c.reg.Authenticate(r.Context(), access)
+	if err != nil && r.Context().Err() != nil {
+		// The browser went away (a page left, a stream closed) while the
+		// store was read: no verdict on the session, which stays.
+		return nil, nil, errNoSession
+	}
 	if err != nil && registry.KindOf(err) == registry.KindUnauthenticated && refresh != "" {
 		// The access token may only have expired: refresh it once. A
 		// refresh that fails (session ended, user disabled) ends this one.
