@@ -320,6 +320,7 @@ func TestBrowserBulkSelected(t *testing.T) {
 	waitText(t, ctx, ".flash", "approve: 2 done")
 	do(t, ctx, "rejecting the last", chromedp.Click(chromedp.ID("reject-"+c)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "is now rejected")
+	shot(t, ctx, "decided")
 	for id, want := range map[string]string{a: "trusted", b: "trusted", c: "rejected"} {
 		if st := e.endpoint(t, id).State; st != want {
 			t.Errorf("endpoint %s is %s, want %s", id, st, want)
@@ -451,6 +452,7 @@ func TestBrowserCSRF(t *testing.T) {
 	if st := e.endpoint(t, id).State; st != "pending" {
 		t.Errorf("endpoint is %s after refused POSTs, want pending", st)
 	}
+	shot(t, ctx, "after-refused-posts")
 }
 
 // The pages at 390 px: the queue fits, nothing scrolls the page sideways
@@ -458,15 +460,17 @@ func TestBrowserCSRF(t *testing.T) {
 func TestBrowserNarrow(t *testing.T) {
 	e := shared(t)
 	key := e.newKey(t, nil)
-	e.register(t, key.Value, "narrow-phone-view")
+	id := e.register(t, key.Value, "narrow-phone-view")
 	ctx := tab(t, e)
 	do(t, ctx, "a 390 px viewport", chromedp.EmulateViewport(390, 844))
 	signIn(t, ctx, e, "admin", adminPassword)
-	for _, path := range []string{"/queue?key=" + key.ID, "/endpoints", "/keys", "/audit"} {
+	for _, path := range []string{"/queue?key=" + key.ID, "/endpoints", "/endpoints/" + id, "/keys", "/keys/" + key.ID,
+		"/accounts", "/users", "/sessions", "/audit"} {
 		do(t, ctx, "opening "+path, chromedp.Navigate(e.base+path), chromedp.WaitVisible(chromedp.CSS("h1")))
 		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("%s is %d px wide at 390 px", path, w)
 		}
+		shot(t, ctx, "390"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(strings.Split(path, "?")[0]))
 	}
 	do(t, ctx, "the queue", chromedp.Navigate(e.base+"/queue?key="+key.ID), chromedp.WaitVisible(chromedp.CSS("h1")))
 	shot(t, ctx, "queue-390")
@@ -499,6 +503,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 	do(t, ctx, "pressing Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "is now trusted")
+	shot(t, ctx, "approved-by-keyboard")
 	if st := e.endpoint(t, id).State; st != "trusted" {
 		t.Errorf("endpoint is %s after approving by keyboard", st)
 	}

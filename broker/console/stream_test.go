@@ -94,6 +94,7 @@ func TestBrowserQueueFollowsEventStream(t *testing.T) {
 		t.Errorf("the page fell back to %q", live)
 	}
 	waitText(t, ctx, "#pending-count", "1 pending")
+	shot(t, ctx, "streamed")
 	if title := eval[string](t, ctx, `document.title`); title != "(1) Pending — edgetrust" {
 		t.Errorf("title %q", title)
 	}
