@@ -59,7 +59,7 @@ func TestKeyAndAccountActions(t *testing.T) {
 	if value == nil || !strings.Contains(page, ">5<") {
 		t.Fatalf("the added value is not shown once with its limit:\n%s", page)
 	}
-	valueID := regexp.MustCompile(`action="/keys/` + key.ID + `/values/([^/"]+)/revoke"`).FindAllStringSubmatch(page, -1)
+	valueID := regexp.MustCompile(`action="/keys/`+key.ID+`/values/([^/"]+)/revoke"`).FindAllStringSubmatch(page, -1)
 	if len(valueID) != 2 {
 		t.Fatalf("want revoke buttons for 2 values, found %d", len(valueID))
 	}
