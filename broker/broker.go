@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/edgetrust/edgetrust/broker/agentapi"
+	"github.com/edgetrust/edgetrust/broker/console"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
@@ -76,6 +77,9 @@ type Config struct {
 	// SweepInterval is how often stale endpoints and expired codes are
 	// cleaned up (0 = 1 minute, SPEC E8).
 	SweepInterval time.Duration
+	// ConsoleIdleTimeout ends a web console session unused for this long
+	// (0 = 30 minutes).
+	ConsoleIdleTimeout time.Duration
 	// ShutdownGrace is how long in-flight HTTP requests may finish once
 	// the broker is asked to stop (0 = 1 s); agent connections are closed
 	// at once. The whole stop stays within about twice this.
@@ -224,13 +228,22 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, Logger: b.log.Named("httpapi"), Version: b.cfg.Version})
+	con, err := console.New(console.Config{Registry: reg, Logger: b.log.Named("console"), IdleTimeout: b.cfg.ConsoleIdleTimeout})
+	if err != nil {
+		tcp.Close()
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, Logger: b.log.Named("httpapi"), Version: b.cfg.Version,
+		SessionAuth: con.SessionAuth})
 	if err != nil {
 		tcp.Close()
 		return err
 	}
 	front := web.New(web.Config{Logger: b.log.Named("http")})
-	front.Handle("/", api.Handler()) // the API owns /api/, /oauth/, /.well-known/, /healthz, /readyz
+	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
+		front.Handle(p, api.Handler())
+	}
+	front.Handle("/", con.Handler()) // the web console: every other path
 	httpsCfg := web.ServerConfig{
 		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,

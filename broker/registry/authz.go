@@ -121,3 +121,18 @@ func (p *Principal) covers(tx Tx, grants []resolvedGrant) error {
 	}
 	return nil
 }
+
+// Holds reports whether p holds perm at some account. It decides only
+// what a user interface shows (a page, a button); every use case checks
+// the permission again at the account it acts on.
+func (p *Principal) Holds(perm Permission) bool {
+	if p == nil {
+		return false
+	}
+	for _, g := range p.grants {
+		if slices.Contains(g.perms, perm) {
+			return true
+		}
+	}
+	return false
+}
