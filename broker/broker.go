@@ -1,8 +1,9 @@
 // Package broker is the composition root of the trust broker: it prepares
 // the data directory (TLS certificate, token-signing key, store), bootstraps
 // the first admin, and runs its long-lived parts — the QUIC agent API, the
-// HTTPS front (the API mounted on a parent mux, web) and the sweep — as one
-// task list until its context ends or one of them fails.
+// HTTPS front (the API and the web console on a parent mux, web), the
+// sweep and, on a shared store, the cluster's follower — as one task list
+// until its context ends or one of them fails.
 package broker
 
 import (

@@ -1,7 +1,7 @@
 // Package web is the broker's HTTPS front: a parent mux that owns what
 // every route shares — security headers, bounds on request bodies, request
-// logging and panic recovery — and on which the API is mounted, with room
-// for the console at "/" and for /metrics beside it. It knows nothing of
+// logging and panic recovery — and on which the API (on its prefixes), the
+// web console (at "/") and, later, /metrics are mounted. It knows nothing of
 // the routes themselves; each mounted handler bounds its own bodies more
 // tightly where it wants to.
 package web
