@@ -24,7 +24,7 @@ func (b *bench) approvals(ctx context.Context, br *brokerProc) error {
 	}
 	trial := newAgents(b.cfg.trials)
 	bulk := newAgents(b.cfg.bulk)
-	defer f.close(append(trial, bulk...))
+	defer f.close()
 
 	b.logf("approval push: %d pending agents, approved one at a time", len(trial))
 	trial, _, _, err = b.register(ctx, f, trial, key, protocol.StatePending, "pending registrations")

@@ -116,9 +116,13 @@ func (b *bench) progress(name string, total int) *progress {
 	return startProgress(b.stderr, b.tty, name, total)
 }
 
+// notMeasuredPG is notes.postgres of a run without --store.
+const notMeasuredPG = "not measured: no --store (make bench starts a throwaway PostgreSQL server when its binaries are installed, except with --quick)"
+
 // run measures everything, in an order that keeps phases from disturbing
 // each other: references first, then one broker for throughput and push
-// latency, then a fresh bare server and a fresh broker for memory.
+// latency, then a fresh bare server and a fresh broker for memory, then,
+// with --store, brokers on PostgreSQL.
 func (b *bench) run(ctx context.Context) error {
 	r := &b.rep.Results
 	b.rep.Notes.Synchronous = "FULL"
@@ -128,7 +132,7 @@ func (b *bench) run(ctx context.Context) error {
 	// The broker waits idle while the references run, so each reference is
 	// measured just before the phase compared with it: the machine's load
 	// from other work changes over minutes.
-	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker"), b.cfg.brokerArgs)
+	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker"), "", b.cfg.brokerArgs)
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,11 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	if err := b.memory(ctx); err != nil {
+		return err
+	}
+	if b.cfg.store == "" {
+		b.rep.Notes.Postgres = notMeasuredPG
+	} else if err := b.postgres(ctx); err != nil {
 		return err
 	}
 	r.RegistrationRatio = ratio(r.RegistrationsPerS, r.HandshakesPerS)
@@ -403,7 +412,7 @@ func (b *bench) memory(ctx context.Context) error {
 	r.BareRSSIdleMiB, r.BareRSSFleetMiB = round(float64(before)/1024, 1), round(float64(after)/1024, 1)
 	r.BareMemPerConnKiB = round(float64(after-before)/float64(res.ok), 2)
 
-	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker-fleet"), b.cfg.brokerArgs)
+	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker-fleet"), "", b.cfg.brokerArgs)
 	if err != nil {
 		return err
 	}
@@ -418,10 +427,10 @@ func (b *bench) memory(ctx context.Context) error {
 	}
 	warm := newAgents(warmups)
 	if _, _, _, err := b.register(ctx, f, warm, key, protocol.StateTrusted, "warm-up"); err != nil {
-		f.close(warm)
+		f.close()
 		return fmt.Errorf("warm-up registrations: %w", err)
 	}
-	f.close(warm)
+	f.close()
 	if f, err = newFleet(br); err != nil {
 		return err
 	}
@@ -431,7 +440,7 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	agents := newAgents(n)
-	defer f.close(agents)
+	defer f.close()
 	connected, _, _, err := b.register(ctx, f, agents, key, protocol.StateTrusted, "agents connected")
 	if err != nil {
 		return fmt.Errorf("broker fleet: %w (broker log: %s)", err, br.logPath)
