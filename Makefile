@@ -27,7 +27,7 @@ help:
 	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
-	@echo "make bench   measure a real broker against this machine's limits; table on stdout, bench.json (BENCHFLAGS=--quick: under 2 min)"
+	@echo "make bench   measure a real broker against this machine's limits, on SQLite and on a throwaway PostgreSQL; table on stdout, bench.json (BENCHFLAGS=--quick: SQLite only, under 2 min)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
@@ -92,9 +92,25 @@ fuzz:
 	done
 
 # The benchmark starts the broker built here as its own process; see BENCHMARKS.md.
+# Unless BENCHFLAGS has --quick (SQLite only) or its own --store, it also
+# measures brokers on PostgreSQL, on a throwaway server that
+# scripts/postgres.sh starts and, however the run ends, stops and removes;
+# when no server is installed (or it does not start) the SQLite figures are
+# still measured and the table says the PostgreSQL ones were not.
 bench:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/edgetrust-broker ./cmd/edgetrust-bench
-	$(BIN)/edgetrust-bench --broker-bin $(BIN)/edgetrust-broker --json $(CURDIR)/bench.json $(BENCHFLAGS)
+	@store=; \
+	if [ -n "$(filter --quick --store --store=%,$(BENCHFLAGS))" ]; then :; \
+	elif ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  echo "make bench: no PostgreSQL server in /usr/lib/postgresql/*/bin (apt-get install postgresql): PostgreSQL not measured" >&2; \
+	else \
+	  pg=$$(mktemp -d /tmp/edgetrust-bench-pg.XXXXXX) && trap 'bash scripts/postgres.sh stop '"$$pg" EXIT && trap 'exit 130' INT TERM; \
+	  if env=$$(bash scripts/postgres.sh start $$pg); then \
+	    store="--store $$(echo "$$env" | sed -n 's/^EDGETRUST_TEST_POSTGRES=//p')"; \
+	  else echo "make bench: the PostgreSQL server did not start: PostgreSQL not measured" >&2; fi; \
+	fi; \
+	echo "$(BIN)/edgetrust-bench --broker-bin $(BIN)/edgetrust-broker --json $(CURDIR)/bench.json $$store $(BENCHFLAGS)"; \
+	$(BIN)/edgetrust-bench --broker-bin $(BIN)/edgetrust-broker --json $(CURDIR)/bench.json $$store $(BENCHFLAGS)
 	# The console's server time per page (p50-ms, p99-ms): queue at 1,000 pending, endpoints at 100,000.
 	$(GO) test -run '^$$' -bench 'BenchmarkConsole' -benchtime 100x ./broker/console/
 

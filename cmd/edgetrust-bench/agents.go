@@ -18,17 +18,25 @@ import (
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-// fleet is a set of simulated agents sharing one UDP socket.
+// fleet is a set of simulated agents sharing one UDP socket, spread over
+// one or more brokers.
 type fleet struct {
-	b     *brokerProc
-	tr    *quic.Transport
-	udp   *net.UDPConn
-	tls   *tls.Config
-	curve atomic.Value // string: the TLS key exchange of the first handshake
+	brokers []*brokerProc
+	tr      *quic.Transport
+	udp     *net.UDPConn
+	tls     *tls.Config
+	curve   atomic.Value // string: the TLS key exchange of the first handshake
+
+	mu        sync.Mutex
+	connected []*simAgent // to close
+	closed    bool
 }
 
-func newFleet(b *brokerProc) (*fleet, error) {
-	conf, err := brokerclient.TLSConfig("127.0.0.1", b.caFile, "")
+// newFleet returns a fleet whose n-th agent connects to brokers[n %
+// len(brokers)]. Brokers sharing a database present one certificate: the
+// first one's is trusted for all.
+func newFleet(brokers ...*brokerProc) (*fleet, error) {
+	conf, err := brokerclient.TLSConfig("127.0.0.1", brokers[0].caFile, "")
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +44,7 @@ func newFleet(b *brokerProc) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{b: b, udp: udp, tr: &quic.Transport{Conn: udp}}
+	f := &fleet{brokers: brokers, udp: udp, tr: &quic.Transport{Conn: udp}}
 	// Record which key exchange TLS chose; the broker and brokerclient
 	// leave the curve preferences at Go's defaults.
 	conf.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -56,17 +64,40 @@ func (f *fleet) keyExchange() string {
 	return ""
 }
 
-// close closes every connection of agents and then the socket.
-func (f *fleet) close(agents []*simAgent) {
+// pids returns the process ids of the fleet's brokers.
+func (f *fleet) pids() []int {
+	out := make([]int, len(f.brokers))
+	for i, b := range f.brokers {
+		out[i] = b.pid()
+	}
+	return out
+}
+
+// where says which brokers the fleet's agents connect to.
+func (f *fleet) where() string {
+	if len(f.brokers) == 1 {
+		return "1 broker"
+	}
+	return fmt.Sprintf("spread over %d brokers", len(f.brokers))
+}
+
+// close closes every connection the fleet's agents made and then the
+// socket; it may be called more than once.
+func (f *fleet) close() {
+	f.mu.Lock()
+	agents, closed := f.connected, f.closed
+	f.connected, f.closed = nil, true
+	f.mu.Unlock()
+	if closed {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, a := range agents {
-		if a.conn != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				a.conn.Close()
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.conn.Close()
+		}()
 	}
 	wg.Wait()
 	f.tr.Close()
@@ -92,11 +123,12 @@ func newAgents(n int) []*simAgent {
 	return out
 }
 
-// connect dials the broker (full handshake, HELLO) and registers with
-// apiKey, as an agent does on every connection.
+// connect dials broker n of the fleet (modulo their number: full
+// handshake, HELLO) and registers with apiKey, as an agent does on every
+// connection.
 func (f *fleet) connect(ctx context.Context, a *simAgent, apiKey string, n int) error {
 	c, err := brokerclient.Dial(ctx, brokerclient.Config{
-		Addr: f.b.addr, TLS: f.tls, Key: a.key, ClientID: a.id, Transport: f.tr, Software: "edgetrust-bench",
+		Addr: f.brokers[n%len(f.brokers)].addr, TLS: f.tls, Key: a.key, ClientID: a.id, Transport: f.tr, Software: "edgetrust-bench",
 	})
 	if err != nil {
 		return err
@@ -109,6 +141,9 @@ func (f *fleet) connect(ctx context.Context, a *simAgent, apiKey string, n int) 
 		return err
 	}
 	a.conn, a.state, a.tokens = c, reg.State, reg.Tokens
+	f.mu.Lock()
+	f.connected = append(f.connected, a)
+	f.mu.Unlock()
 	return nil
 }
 

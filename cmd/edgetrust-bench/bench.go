@@ -116,9 +116,13 @@ func (b *bench) progress(name string, total int) *progress {
 	return startProgress(b.stderr, b.tty, name, total)
 }
 
+// notMeasuredPG is notes.postgres of a run without --store.
+const notMeasuredPG = "not measured: no --store (make bench starts a throwaway PostgreSQL server when its binaries are installed, except with --quick)"
+
 // run measures everything, in an order that keeps phases from disturbing
 // each other: references first, then one broker for throughput and push
-// latency, then a fresh bare server and a fresh broker for memory.
+// latency, then a fresh bare server and a fresh broker for memory, then,
+// with --store, brokers on PostgreSQL.
 func (b *bench) run(ctx context.Context) error {
 	r := &b.rep.Results
 	b.rep.Notes.Synchronous = "FULL"
@@ -128,7 +132,7 @@ func (b *bench) run(ctx context.Context) error {
 	// The broker waits idle while the references run, so each reference is
 	// measured just before the phase compared with it: the machine's load
 	// from other work changes over minutes.
-	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker"), b.cfg.brokerArgs)
+	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker"), "", b.cfg.brokerArgs)
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,11 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	if err := b.memory(ctx); err != nil {
+		return err
+	}
+	if b.cfg.store == "" {
+		b.rep.Notes.Postgres = notMeasuredPG
+	} else if err := b.postgres(ctx); err != nil {
 		return err
 	}
 	r.RegistrationRatio = ratio(r.RegistrationsPerS, r.HandshakesPerS)
@@ -344,254 +353,6 @@ func closeBare(conns []*bareConn) {
 	}
 }
 
-// register connects and registers agents (expected in state want) with
-// apiKey, conc at a time. It returns the agents that registered, the time
-// it took and each one's latency.
-func (b *bench) register(ctx context.Context, f *fleet, agents []*simAgent, apiKey, want, name string) ([]*simAgent, poolResult, []time.Duration, error) {
-	lat := make([]time.Duration, len(agents))
-	res, err := b.pool(ctx, name, len(agents), b.cfg.conc, b.progress(name, len(agents)), func(ctx context.Context, i int) error {
-		ctx, cancel := within(ctx, opTimeout)
-		defer cancel()
-		t0 := time.Now()
-		a := agents[i]
-		if err := retryRefused(ctx, &b.brokerRefused, func() error { return f.connect(ctx, a, apiKey, i) }); err != nil {
-			return err
-		}
-		d := time.Since(t0)
-		if a.state != want {
-			return fmt.Errorf("registered as %s, want %s", a.state, want)
-		}
-		if want == protocol.StateTrusted && (a.tokens == nil || a.tokens.AccessToken == "") {
-			return errors.New("trusted without a device token")
-		}
-		lat[i] = d
-		return nil
-	})
-	var ok []*simAgent
-	for i, a := range agents {
-		if lat[i] > 0 {
-			ok = append(ok, a)
-		}
-	}
-	return ok, res, succeeded(lat), err
-}
-
-// stormAndLogins runs the registration storm with an automatic-trust key,
-// then session logins through the registered agents.
-func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
-	r := &b.rep.Results
-	key, err := br.createKey(ctx, "bench-auto-trust", true)
-	if err != nil {
-		return err
-	}
-	f, err := newFleet(br)
-	if err != nil {
-		return err
-	}
-	warm := newAgents(warmups)
-	agents := newAgents(b.cfg.agents)
-	defer f.close(append(warm, agents...))
-	if _, _, _, err := b.register(ctx, f, warm, key, protocol.StateTrusted, "warm-up"); err != nil {
-		return fmt.Errorf("warm-up registrations: %w", err)
-	}
-
-	b.logf("registration storm: %d agents, %d at a time, automatic-trust key", len(agents), b.cfg.conc)
-	cpu := startCPU(br.pid())
-	registered, res, lat, err := b.register(ctx, f, agents, key, protocol.StateTrusted, "registrations")
-	if err != nil {
-		return fmt.Errorf("registration storm: %w", err)
-	}
-	r.RegistrationsPerS = perSec(res.ok, res.busy)
-	r.BrokerCPUPerRegisterMs, r.AgentsCPUPerRegisterMs = cpu.perOp(res.ok)
-	l := summarize(lat)
-	r.RegisterP50Ms, r.RegisterP99Ms = ms(l.p50), ms(l.p99)
-	b.rep.Notes.TLSKeyExchange = f.keyExchange()
-
-	b.logf("reference: Ed25519 verify+sign for %v on %d cores", b.cfg.refTime, runtime.GOMAXPROCS(0))
-	r.CryptoPerS, r.CryptoCPUMs = cryptoRate(b.cfg.refTime)
-
-	agents = registered
-	users := min(loginUsers, len(agents))
-	login := func(ctx context.Context, j int) error {
-		ctx, cancel := within(ctx, opTimeout)
-		defer cancel()
-		a := agents[j%len(agents)]
-		_, err := a.conn.Login(ctx, protocol.Login{
-			APIKey: key, DeviceToken: a.tokens.AccessToken, Type: protocol.LoginSessionUser, Username: fmt.Sprintf("bench-user-%03d", j%users),
-		})
-		return err
-	}
-	if _, err := runPool(ctx, users, b.cfg.conc, 0, nil, login); err != nil {
-		return fmt.Errorf("first logins (creating users): %w", err)
-	}
-	b.logf("session logins: %d over %d agents as %d users, %d at a time", b.cfg.logins, len(agents), users, b.cfg.conc)
-	llat := make([]time.Duration, b.cfg.logins)
-	cpu = startCPU(br.pid())
-	res, err = b.pool(ctx, "session logins", b.cfg.logins, b.cfg.conc, b.progress("logins", b.cfg.logins), func(ctx context.Context, j int) error {
-		t0 := time.Now()
-		if err := login(ctx, j); err != nil {
-			return err
-		}
-		llat[j] = time.Since(t0)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	r.LoginsPerS = perSec(res.ok, res.busy)
-	r.BrokerCPUPerLoginMs, r.AgentsCPUPerLoginMs = cpu.perOp(res.ok)
-	l = summarize(succeeded(llat))
-	r.LoginP50Ms, r.LoginP99Ms = ms(l.p50), ms(l.p99)
-	return nil
-}
-
-// approvals measures single approvals and untrusts pushed to waiting
-// agents, one at a time, then one bulk approval of many pending agents.
-func (b *bench) approvals(ctx context.Context, br *brokerProc) error {
-	r := &b.rep.Results
-	key, err := br.createKey(ctx, "bench-needs-approval", false)
-	if err != nil {
-		return err
-	}
-	f, err := newFleet(br)
-	if err != nil {
-		return err
-	}
-	trial := newAgents(b.cfg.trials)
-	bulk := newAgents(b.cfg.bulk)
-	defer f.close(append(trial, bulk...))
-
-	b.logf("approval push: %d pending agents, approved one at a time", len(trial))
-	trial, _, _, err = b.register(ctx, f, trial, key, protocol.StatePending, "pending registrations")
-	if err != nil {
-		return err
-	}
-	approved, lat, err := b.trials(ctx, "approval", trial, func(ctx context.Context, a *simAgent) error {
-		if _, err := br.api.ApproveEndpoint(ctx, a.id); err != nil {
-			return err
-		}
-		return a.awaitTrusted(ctx)
-	})
-	if err != nil {
-		return err
-	}
-	l := summarize(lat)
-	r.ApproveP50Ms, r.ApproveP99Ms = ms(l.p50), ms(l.p99)
-
-	b.logf("untrust push: %d trusted agents, untrusted one at a time", len(approved))
-	_, lat, err = b.trials(ctx, "untrust", approved, func(ctx context.Context, a *simAgent) error {
-		if _, err := br.api.UntrustEndpoint(ctx, a.id); err != nil {
-			return err
-		}
-		_, err := a.await(ctx, protocol.StateUntrusted)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	l = summarize(lat)
-	r.UntrustP50Ms, r.UntrustP99Ms = ms(l.p50), ms(l.p99)
-
-	b.logf("bulk approval: %d pending agents", len(bulk))
-	bulk, _, _, err = b.register(ctx, f, bulk, key, protocol.StatePending, "pending registrations")
-	if err != nil {
-		return err
-	}
-	return b.bulkApproval(ctx, br, bulk)
-}
-
-// trials times op on each agent in turn, from the API call to the agent
-// knowing. It returns the agents it succeeded on and their latencies.
-func (b *bench) trials(ctx context.Context, what string, agents []*simAgent, op func(ctx context.Context, a *simAgent) error) ([]*simAgent, []time.Duration, error) {
-	var ok []*simAgent
-	var lat []time.Duration
-	var first error
-	for i, a := range agents {
-		ctx, cancel := within(ctx, opTimeout)
-		t0 := time.Now()
-		err := op(ctx, a)
-		d := time.Since(t0)
-		cancel()
-		if err != nil {
-			if first == nil {
-				first = fmt.Errorf("#%d: %w", i, err)
-			}
-			if i+1-len(ok) > budget(len(agents)) {
-				return nil, nil, fmt.Errorf("%s: %d of %d failed, first %w", what, i+1-len(ok), len(agents), first)
-			}
-			continue
-		}
-		ok, lat = append(ok, a), append(lat, d)
-	}
-	b.failed(what, len(agents)-len(ok), first)
-	return ok, lat, nil
-}
-
-func (b *bench) bulkApproval(ctx context.Context, br *brokerProc, agents []*simAgent) error {
-	r := &b.rep.Results
-	ids := make([]string, len(agents))
-	arrived := make([]time.Time, len(agents))
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		missed int
-		first  error
-	)
-	wctx, cancel := within(ctx, 2*opTimeout)
-	defer cancel()
-	for i, a := range agents {
-		ids[i] = a.id
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.awaitTrusted(wctx); err != nil {
-				mu.Lock()
-				missed++
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				return
-			}
-			arrived[i] = time.Now()
-		}()
-	}
-	cpu := startCPU(br.pid())
-	t0 := time.Now()
-	err := br.bulkApprove(ctx, ids)
-	b.rep.Notes.ApprovalMethod = "bulk"
-	if errors.Is(err, errNoBulkRoute) {
-		// The broker has no bulk route yet: as many single approvals at
-		// once as the storm's concurrency, through the same API.
-		b.rep.Notes.ApprovalMethod = "single approvals, concurrent (no bulk route: HTTP 404/405)"
-		_, err = b.pool(ctx, "single approvals", len(ids), b.cfg.conc, b.progress("approvals", len(ids)), func(ctx context.Context, i int) error {
-			_, err := br.api.ApproveEndpoint(ctx, ids[i])
-			return err
-		})
-	}
-	api := time.Since(t0)
-	if err != nil {
-		cancel()
-		wg.Wait()
-		return fmt.Errorf("bulk approval: %w", err)
-	}
-	wg.Wait()
-	r.BrokerCPUPerBulkMs, _ = cpu.perOp(len(agents) - missed)
-	if missed > budget(len(agents)) {
-		return fmt.Errorf("bulk approval: %d of %d agents got no token, first: %w", missed, len(agents), first)
-	}
-	b.failed("bulk approval", missed, first)
-	last := t0
-	for _, t := range arrived {
-		if t.After(last) {
-			last = t
-		}
-	}
-	r.BulkAPIMs, r.BulkApproveMs = ms(api), ms(last.Sub(t0))
-	b.logf("bulk approval: %s; last token after %v (API %v)", b.rep.Notes.ApprovalMethod, last.Sub(t0).Round(time.Millisecond), api.Round(time.Millisecond))
-	return nil
-}
-
 // memory connects the idle fleet to a fresh bare server and to a fresh
 // broker and reads each process's memory before and after.
 //
@@ -651,7 +412,7 @@ func (b *bench) memory(ctx context.Context) error {
 	r.BareRSSIdleMiB, r.BareRSSFleetMiB = round(float64(before)/1024, 1), round(float64(after)/1024, 1)
 	r.BareMemPerConnKiB = round(float64(after-before)/float64(res.ok), 2)
 
-	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker-fleet"), b.cfg.brokerArgs)
+	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker-fleet"), "", b.cfg.brokerArgs)
 	if err != nil {
 		return err
 	}
@@ -666,10 +427,10 @@ func (b *bench) memory(ctx context.Context) error {
 	}
 	warm := newAgents(warmups)
 	if _, _, _, err := b.register(ctx, f, warm, key, protocol.StateTrusted, "warm-up"); err != nil {
-		f.close(warm)
+		f.close()
 		return fmt.Errorf("warm-up registrations: %w", err)
 	}
-	f.close(warm)
+	f.close()
 	if f, err = newFleet(br); err != nil {
 		return err
 	}
@@ -679,7 +440,7 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	agents := newAgents(n)
-	defer f.close(agents)
+	defer f.close()
 	connected, _, _, err := b.register(ctx, f, agents, key, protocol.StateTrusted, "agents connected")
 	if err != nil {
 		return fmt.Errorf("broker fleet: %w (broker log: %s)", err, br.logPath)

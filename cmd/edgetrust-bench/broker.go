@@ -40,7 +40,9 @@ type brokerProc struct {
 
 // startBroker starts bin on a new data directory under dir, listening on a
 // free loopback port, waits for its "listening" line and signs the admin in.
-func startBroker(ctx context.Context, bin, dir string, extraArgs []string) (*brokerProc, error) {
+// password is the admin's (brokers sharing a database share it); empty
+// means a new random one.
+func startBroker(ctx context.Context, bin, dir, password string, extraArgs []string) (*brokerProc, error) {
 	b := &brokerProc{dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "broker.log"), done: make(chan struct{})}
 	b.caFile = filepath.Join(b.dataDir, "tls", "broker.crt")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -50,9 +52,9 @@ func startBroker(ctx context.Context, bin, dir string, extraArgs []string) (*bro
 	if err != nil {
 		return nil, err
 	}
-	pw := make([]byte, 24)
-	rand.Read(pw)
-	password := base64.RawURLEncoding.EncodeToString(pw)
+	if password == "" {
+		password = newPassword()
+	}
 
 	// The broker runs with its shipped defaults (log level info included).
 	args := append([]string{"serve", "--data-dir", b.dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)
@@ -107,6 +109,13 @@ func startBroker(ctx context.Context, bin, dir string, extraArgs []string) (*bro
 		return nil, err
 	}
 	return b, nil
+}
+
+// newPassword returns a random admin password.
+func newPassword() string {
+	pw := make([]byte, 24)
+	rand.Read(pw)
+	return base64.RawURLEncoding.EncodeToString(pw)
 }
 
 func (b *brokerProc) pid() int { return b.cmd.Process.Pid }
@@ -287,30 +296,43 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// cpuMeter measures the CPU time a server process and this process (the
-// simulated agents) spend on a phase.
+// cpuMeter measures the CPU time server processes (together) and this
+// process (the simulated agents) spend on a phase.
 type cpuMeter struct {
-	pid         int
+	pids        []int
 	server, own time.Duration
 	ok          bool
 }
 
-func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid}
+func startCPU(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids}
 	var err error
-	m.server, err = procCPU(pid)
+	m.server, err = procsCPU(pids)
 	m.own = selfCPU()
 	m.ok = err == nil
 	return m
 }
 
-// perOp returns the server's and this process's CPU milliseconds per
+// procsCPU returns the CPU time the processes pids have used together.
+func procsCPU(pids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// perOp returns the servers' and this process's CPU milliseconds per
 // operation since startCPU; zeros where CPU time cannot be read.
 func (m *cpuMeter) perOp(n int) (server, agents float64) {
 	if n <= 0 {
 		return 0, 0
 	}
-	if s, err := procCPU(m.pid); err == nil && m.ok {
+	if s, err := procsCPU(m.pids); err == nil && m.ok {
 		server = ms((s - m.server) / time.Duration(n))
 	}
 	agents = ms((selfCPU() - m.own) / time.Duration(n))

@@ -51,7 +51,7 @@ func (b *bench) eventLatency(ctx context.Context, br *brokerProc) error {
 		return err
 	}
 	agents := newAgents(b.cfg.trials)
-	defer f.close(agents)
+	defer f.close()
 	b.logf("event stream: %d registrations, one at a time, each until its event arrives", len(agents))
 	var regLat []time.Duration
 	_, lat, err := b.trials(ctx, "registration events", agents, func(ctx context.Context, a *simAgent) error {

@@ -39,7 +39,9 @@ Starts a broker (--broker-bin), measures reference limits (bare quic-go
 handshakes and round trips, Ed25519, fsync), a registration storm, session
 logins, approval and untrust pushes and the memory of an idle fleet, prints
 a table and, with --json, writes the numbers. --quick finishes in under two
-minutes.
+minutes. With --store postgres://…, it then measures the storm and logins
+with one broker and with three on that PostgreSQL server, and decisions
+made on one broker pushed to agents on another (not with --quick).
 
 Flags:
 `
@@ -49,6 +51,7 @@ type config struct {
 	quick      bool
 	jsonPath   string
 	brokerBin  string
+	store      string // postgres://…: also measure the PostgreSQL store
 	workDir    string
 	keep       bool
 	agents     int
@@ -114,6 +117,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&cfg.quick, "quick", false, "a smaller run that finishes in under two minutes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "write the results as JSON to FILE")
 	fs.StringVar(&cfg.brokerBin, "broker-bin", "", "the edgetrust-broker binary (default: next to this binary)")
+	fs.StringVar(&cfg.store, "store", "", "also measure the PostgreSQL store on this server, postgres://USER@HOST:PORT/DB?sslmode=… (fresh schemas, dropped at the end), with one broker and with three sharing it; the password goes in PGPASSWORD, not the URL")
 	fs.StringVar(&cfg.workDir, "work-dir", "", "directory for the brokers' data (default: the system temp dir); its file system is the one fsync is measured on")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the brokers' data directories and logs")
 	fs.IntVar(&cfg.agents, "agents", fullSize.agents, "agents in the registration storm (and bare handshakes)")
@@ -162,6 +166,14 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 			return cfg, usageError{fmt.Sprintf("--%s %d: want at least 1", name, v)}
 		}
 	}
+	if cfg.store != "" {
+		if cfg.quick {
+			return cfg, usageError{"--store with --quick: a quick run measures SQLite only (under two minutes); drop one of them"}
+		}
+		if err := checkStoreURL(cfg.store); err != nil {
+			return cfg, usageError{err.Error()}
+		}
+	}
 	if cfg.refTime < 10*time.Millisecond {
 		return cfg, usageError{fmt.Sprintf("--ref-time %v: want at least 10ms", cfg.refTime)}
 	}
@@ -194,10 +206,10 @@ func runBench(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	rep := &Report{
 		Version:   1,
 		StartedAt: time.Now().UTC().Truncate(time.Second),
-		Command:   strings.TrimSpace("edgetrust-bench " + strings.Join(args, " ")),
+		Command:   strings.TrimSpace("edgetrust-bench " + strings.Join(redactArgs(args), " ")),
 		Machine:   machineInfo(),
 		Config: Config{Quick: cfg.quick, Agents: cfg.agents, Concurrency: cfg.conc, Logins: cfg.logins, Trials: cfg.trials,
-			Bulk: cfg.bulk, Fleet: cfg.fleet, RefTimeS: cfg.refTime.Seconds()},
+			Bulk: cfg.bulk, Fleet: cfg.fleet, RefTimeS: cfg.refTime.Seconds(), Postgres: cfg.store != ""},
 	}
 	b := &bench{cfg: cfg, stderr: stderr, tty: isTerminal(stderr), work: work, rep: rep}
 	if cfg.cpuProfile != "" {

@@ -53,6 +53,8 @@ type Config struct {
 	Bulk        int     `json:"bulk"`
 	Fleet       int     `json:"fleet"`
 	RefTimeS    float64 `json:"ref_time_s"`
+	// Postgres: the PostgreSQL phases ran (--store).
+	Postgres bool `json:"postgres"`
 }
 
 // Results holds every measured number. Rates are per second, latencies in
@@ -95,6 +97,43 @@ type Results struct {
 	EventP50Ms         float64 `json:"event_p50_ms"`
 	EventP99Ms         float64 `json:"event_p99_ms"`
 	EventRegisterP50Ms float64 `json:"event_register_p50_ms"`
+
+	// (10) The PostgreSQL store (--store), measured after the SQLite
+	// phases with their sizes: the storm and the logins with one broker
+	// (pg1_) and spread over three brokers on one database (pg3_; broker
+	// CPU is the three brokers' together); decisions made through one
+	// broker's API, timed from the request until an agent connected to
+	// another knows (propagation_; _api_ is the API call alone), and the
+	// same decisions through the agent's own broker (pg3_local_). Absent
+	// when not measured: notes.postgres says why.
+	PG1RegistrationsPerS       float64 `json:"pg1_registrations_per_s,omitempty"`
+	PG1RegisterP50Ms           float64 `json:"pg1_register_p50_ms,omitempty"`
+	PG1RegisterP99Ms           float64 `json:"pg1_register_p99_ms,omitempty"`
+	PG1BrokerCPUPerRegisterMs  float64 `json:"pg1_broker_cpu_per_registration_ms,omitempty"`
+	PG1LoginsPerS              float64 `json:"pg1_logins_per_s,omitempty"`
+	PG1LoginP50Ms              float64 `json:"pg1_login_p50_ms,omitempty"`
+	PG1LoginP99Ms              float64 `json:"pg1_login_p99_ms,omitempty"`
+	PG1BrokerCPUPerLoginMs     float64 `json:"pg1_broker_cpu_per_login_ms,omitempty"`
+	PG3RegistrationsPerS       float64 `json:"pg3_registrations_per_s,omitempty"`
+	PG3RegisterP50Ms           float64 `json:"pg3_register_p50_ms,omitempty"`
+	PG3RegisterP99Ms           float64 `json:"pg3_register_p99_ms,omitempty"`
+	PG3BrokerCPUPerRegisterMs  float64 `json:"pg3_broker_cpu_per_registration_ms,omitempty"`
+	PG3LoginsPerS              float64 `json:"pg3_logins_per_s,omitempty"`
+	PG3LoginP50Ms              float64 `json:"pg3_login_p50_ms,omitempty"`
+	PG3LoginP99Ms              float64 `json:"pg3_login_p99_ms,omitempty"`
+	PG3BrokerCPUPerLoginMs     float64 `json:"pg3_broker_cpu_per_login_ms,omitempty"`
+	PropagationApproveP50Ms    float64 `json:"propagation_approve_p50_ms,omitempty"`
+	PropagationApproveP99Ms    float64 `json:"propagation_approve_p99_ms,omitempty"`
+	PropagationApproveMaxMs    float64 `json:"propagation_approve_max_ms,omitempty"`
+	PropagationApproveAPIP50Ms float64 `json:"propagation_approve_api_p50_ms,omitempty"`
+	PropagationUntrustP50Ms    float64 `json:"propagation_untrust_p50_ms,omitempty"`
+	PropagationUntrustP99Ms    float64 `json:"propagation_untrust_p99_ms,omitempty"`
+	PropagationUntrustMaxMs    float64 `json:"propagation_untrust_max_ms,omitempty"`
+	PropagationUntrustAPIP50Ms float64 `json:"propagation_untrust_api_p50_ms,omitempty"`
+	PG3LocalApproveP50Ms       float64 `json:"pg3_local_approve_p50_ms,omitempty"`
+	PG3LocalApproveP99Ms       float64 `json:"pg3_local_approve_p99_ms,omitempty"`
+	PG3LocalUntrustP50Ms       float64 `json:"pg3_local_untrust_p50_ms,omitempty"`
+	PG3LocalUntrustP99Ms       float64 `json:"pg3_local_untrust_p99_ms,omitempty"`
 
 	// (6) Connected fleet.
 	MemPerAgentKiB    float64 `json:"mem_per_agent_kib"`
@@ -140,6 +179,9 @@ type Notes struct {
 	Synchronous     string `json:"sqlite_synchronous"`
 	MemoryMethod    string `json:"memory_method"`
 	BareServer      string `json:"bare_server"`
+	// Postgres is the server the PostgreSQL phases ran on and its
+	// durability settings, or why they were not measured.
+	Postgres string `json:"postgres"`
 }
 
 // Target is one of the goals of issue 6 and whether this run met it.
@@ -212,10 +254,12 @@ func printTable(w io.Writer, rep *Report) {
 	row("6", "  RSS idle -> fleet", fmt.Sprintf("broker %s -> %s", f(r.BrokerRSSIdleMiB, "MiB"), f(r.BrokerRSSFleetMiB, "MiB")), fmt.Sprintf("bare %s -> %s", f(r.BareRSSIdleMiB, "MiB"), f(r.BareRSSFleetMiB, "MiB")), "")
 	row("7", "registrations, synchronous="+rep.Notes.Synchronous+" (shipped)", f(r.RegistrationsPerS, "/s"), f(r.FsyncPerS, "fsync/s"), f(r.RegistrationsPerFsync, ""))
 	row("9", "registration -> its event on an open stream", fmt.Sprintf("p50 %s, p99 %s", f(r.EventP50Ms, "ms"), f(r.EventP99Ms, "ms")), "registration alone p50 "+f(r.EventRegisterP50Ms, "ms"), "")
+	postgresRows(row, f, rep)
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s; handshakes refused and retried: broker %v, bare %v; failed operations: %v\n\ntargets:\n",
+	fmt.Fprintf(w, "\nTLS key exchange: agents %s, bare %s; handshakes refused and retried: broker %v, bare %v; failed operations: %v\n",
 		rep.Notes.TLSKeyExchange, rep.Notes.BareKeyExchange, r.BrokerRefused, r.BareRefused, r.Failures)
+	fmt.Fprintf(w, "PostgreSQL: %s\n\ntargets:\n", rep.Notes.Postgres)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range rep.Targets {
 		verdict := "MISSED"
@@ -225,6 +269,39 @@ func printTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(tw, "  %s\t%s\tmeasured %s\t%s\n", verdict, t.Goal, strconv.FormatFloat(t.Measured, 'f', -1, 64), t.Name)
 	}
 	tw.Flush()
+}
+
+// postgresRows writes the rows of the PostgreSQL phases (10), each next to
+// the SQLite figure of the same run.
+func postgresRows(row func(n, name, value, ref, ratio string), f func(v float64, unit string) string, rep *Report) {
+	r := rep.Results
+	if !rep.Config.Postgres {
+		row("10", "PostgreSQL store", "not measured (no --store)", "", "")
+		return
+	}
+	lat := func(p50, p99 float64) string { return fmt.Sprintf("p50 %s, p99 %s", f(p50, "ms"), f(p99, "ms")) }
+	for _, c := range []struct {
+		brokers                      string
+		regS, regCPU, regP50, regP99 float64
+		logS, logCPU, logP50, logP99 float64
+	}{
+		{"1 broker", r.PG1RegistrationsPerS, r.PG1BrokerCPUPerRegisterMs, r.PG1RegisterP50Ms, r.PG1RegisterP99Ms,
+			r.PG1LoginsPerS, r.PG1BrokerCPUPerLoginMs, r.PG1LoginP50Ms, r.PG1LoginP99Ms},
+		{"3 brokers", r.PG3RegistrationsPerS, r.PG3BrokerCPUPerRegisterMs, r.PG3RegisterP50Ms, r.PG3RegisterP99Ms,
+			r.PG3LoginsPerS, r.PG3BrokerCPUPerLoginMs, r.PG3LoginP50Ms, r.PG3LoginP99Ms},
+	} {
+		row("10", "registrations, PostgreSQL, "+c.brokers, f(c.regS, "/s"), "SQLite "+f(r.RegistrationsPerS, "/s"), f(ratio(c.regS, r.RegistrationsPerS), ""))
+		row("10", "  broker CPU per registration, latency", fmt.Sprintf("%s; %s", f(c.regCPU, "ms"), lat(c.regP50, c.regP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerRegisterMs, "ms"), lat(r.RegisterP50Ms, r.RegisterP99Ms)), "")
+		row("10", "session logins, PostgreSQL, "+c.brokers, f(c.logS, "/s"), "SQLite "+f(r.LoginsPerS, "/s"), f(ratio(c.logS, r.LoginsPerS), ""))
+		row("10", "  broker CPU per login, latency", fmt.Sprintf("%s; %s", f(c.logCPU, "ms"), lat(c.logP50, c.logP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerLoginMs, "ms"), lat(r.LoginP50Ms, r.LoginP99Ms)), "")
+	}
+	worst := func(p50, p99, max float64) string { return lat(p50, p99) + ", worst " + f(max, "ms") }
+	row("10", "approve on broker A -> agent on B knows", worst(r.PropagationApproveP50Ms, r.PropagationApproveP99Ms, r.PropagationApproveMaxMs),
+		fmt.Sprintf("API call p50 %s; on B itself %s", f(r.PropagationApproveAPIP50Ms, "ms"), lat(r.PG3LocalApproveP50Ms, r.PG3LocalApproveP99Ms)), "")
+	row("10", "  the same on SQLite, one broker (row 4)", lat(r.ApproveP50Ms, r.ApproveP99Ms), "", "")
+	row("10", "untrust on broker A -> agent on B knows", worst(r.PropagationUntrustP50Ms, r.PropagationUntrustP99Ms, r.PropagationUntrustMaxMs),
+		fmt.Sprintf("API call p50 %s; on B itself %s", f(r.PropagationUntrustAPIP50Ms, "ms"), lat(r.PG3LocalUntrustP50Ms, r.PG3LocalUntrustP99Ms)), "")
+	row("10", "  the same on SQLite, one broker (row 5)", lat(r.UntrustP50Ms, r.UntrustP99Ms), "", "")
 }
 
 // machineInfo describes this machine; fields it cannot read stay empty.
