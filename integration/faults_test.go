@@ -470,3 +470,108 @@ func TestDatabaseStoppedUnderLoad(t *testing.T) {
 		t.Errorf("login after the outage: %v %s", err, msg)
 	}
 }
+
+// fileStatus is what "edgetrust-agent status" says of the broker.
+func (a *agentProc) broker(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(bin("edgetrust-agent"), "status", "--state-dir", a.stateDir, "-o", "json")
+	cmd.Env = childEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("edgetrust-agent status: %v", err)
+	}
+	var st struct {
+		Broker string `json:"broker"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("status is not JSON: %v\n%s", err, out)
+	}
+	return st.Broker
+}
+
+// A broker killed (SIGKILL: no goodbye to its agents) is noticed by its
+// agents, which move to the other brokers they know, trusted without a new
+// approval, and log in there (issue 14, point 6).
+func TestBrokerKilledAgentsMove(t *testing.T) {
+	store := postgrestest.URL(t)
+	keyFile := clusterKeyFile(t)
+	args := []string{"--store", store, "--cluster-key-file", keyFile}
+	var brokers []*brokerProc
+	for range 3 {
+		brokers = append(brokers, startBroker(t, t.TempDir(), "127.0.0.1:0", args...))
+	}
+	a, b, c := brokers[0], brokers[1], brokers[2]
+	adm := newAdmin(t, a)
+	k := adm.createKey() // every endpoint needs an approval
+
+	// Two agents on B (one moves to C next, the other to A), one on C.
+	type placed struct {
+		ag     *agentProc
+		on     *brokerProc
+		id     string
+		token  string
+		before int // registrations in its log
+	}
+	var agents []*placed
+	for _, order := range [][]*brokerProc{{b, c, a}, {b, a, c}, {c, b, a}} {
+		var addrs []string
+		for _, x := range order {
+			addrs = append(addrs, x.addr)
+		}
+		p := &placed{ag: startAgent(t, order[0], k.Value, "--broker", strings.Join(addrs, ",")), on: order[0]}
+		p.id = p.ag.waitState(t, "pending", settle).EndpointID
+		adm.run("endpoints", "approve", p.id)
+		p.ag.waitState(t, "trusted", settle)
+		if got := p.ag.broker(t); got != p.on.addr {
+			t.Fatalf("agent %s is on %s, want %s", p.id, got, p.on.addr)
+		}
+		ans, msg, err := p.ag.login(nil)
+		if err != nil {
+			t.Fatalf("login on %s: %v %s", p.on.addr, err, msg)
+		}
+		p.token = ans.AccessToken
+		agents = append(agents, p)
+	}
+	for _, p := range agents {
+		p.before = strings.Count(p.ag.stderr.String(), `"registered"`)
+	}
+
+	b.kill()
+	killedAt := time.Now()
+	for _, p := range agents {
+		if p.on != b {
+			continue
+		}
+		waitFor(t, 90*time.Second, "agent "+p.id+" on another broker", func() bool {
+			st := p.ag.status(t)
+			return st.State == "trusted" && st.LastError == "" && p.ag.broker(t) != b.addr &&
+				strings.Count(p.ag.stderr.String(), `"registered"`) > p.before
+		})
+		now := p.ag.broker(t)
+		t.Logf("agent %s moved from B to %s %v after B was killed", p.id, now, time.Since(killedAt).Round(100*time.Millisecond))
+		if st := p.ag.status(t); st.EndpointID != p.id {
+			t.Errorf("agent on %s is endpoint %s, was %s: a new endpoint", now, st.EndpointID, p.id)
+		}
+		// A login answered by the new broker: a new token, not the one held.
+		ans, msg, err := p.ag.login(nil)
+		if err != nil {
+			t.Errorf("login after the move to %s: %v %s", now, err, msg)
+		} else if ans.AccessToken == p.token {
+			t.Errorf("login after the move to %s handed out the token held, not one of the broker", now)
+		}
+	}
+	// Nothing needed an approval again: every endpoint trusted, once each.
+	eps := adm.endpoints()
+	if len(eps) != len(agents) {
+		t.Errorf("%d endpoints after the move, want %d: %+v", len(eps), len(agents), eps)
+	}
+	for _, p := range agents {
+		if e := adm.endpoint(p.id); e == nil || e.State != "trusted" {
+			t.Errorf("endpoint %s after the move: %+v, want trusted", p.id, e)
+		}
+	}
+	// The agent that was on C stayed there.
+	if p := agents[2]; strings.Count(p.ag.stderr.String(), `"registered"`) != p.before || p.ag.broker(t) != c.addr {
+		t.Errorf("the agent on C moved or registered again")
+	}
+}
