@@ -319,6 +319,9 @@ func httpLogin(t *testing.T, hc *http.Client, b *brokerProc, key string) (int, s
 	return resp.StatusCode, er.Error
 }
 
+// TestDatabaseStoppedUnderLoad is one long function because it is one
+// outage in order (load, stop, fail closed, start, recover, count); its
+// parts share the load's ledger and the agent's token.
 func TestDatabaseStoppedUnderLoad(t *testing.T) {
 	outage := 5 * time.Second
 	if os.Getenv("EDGETRUST_SOAK") == "1" {
