@@ -16,7 +16,7 @@ DIST      := $(CURDIR)/dist
 # Other systems the binaries are cross-built for (docs/platforms.md).
 CROSS     ?= windows/amd64 darwin/arm64 linux/arm64
 
-.PHONY: all build run test test-race-bin lint unit integration fuzz cross bench clean help package
+.PHONY: all build run test test-race-bin lint unit integration fuzz cross bench clean help package soak
 
 all: build
 
@@ -27,6 +27,7 @@ help:
 	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
 	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
+	@echo "make soak    stop a throwaway PostgreSQL for 40 s under load on brokers sharing it (integration/faults_test.go)"
 	@echo "make bench   measure a real broker against this machine's limits, on SQLite and on a throwaway PostgreSQL; table on stdout, bench.json (BENCHFLAGS=--quick: SQLite only, under 2 min)"
 
 build:
@@ -66,6 +67,14 @@ test: lint cross package
 	  eval "$$(bash scripts/postgres.sh start $$pg)" && export EDGETRUST_TEST_POSTGRES && \
 	  echo "EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./..." && \
 	  EDGETRUST_BIN_DIR=$(BIN)/race EDGETRUST_DIST_DIR=$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
+
+# The fault test of brokers sharing a database, longer: the database stopped
+# for 40 s under load instead of 5 s. The test starts and removes its own
+# PostgreSQL server (scripts/postgres.sh). Not part of 'make test'.
+soak:
+	@mkdir -p $(BIN)/race
+	$(GO) build -race -o $(BIN)/race/ $(CMDS)
+	EDGETRUST_SOAK=1 EDGETRUST_BIN_DIR=$(BIN)/race $(GO) test -race -count=1 -timeout 10m -v -run '^TestDatabaseStoppedUnderLoad$$' ./integration/
 
 # nfpm is pinned in its own module (tools/go.mod) so that its dependencies
 # never enter the product's go.mod.

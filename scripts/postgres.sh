@@ -7,6 +7,11 @@
 #                                     EDGETRUST_TEST_POSTGRES_DIR=DIR
 #                                   on stdout (for eval); progress goes to stderr
 #   scripts/postgres.sh stop DIR    stop that server and remove DIR
+#   scripts/postgres.sh pause DIR   stop that server (fast shutdown: clients are
+#                                   disconnected, every committed change is
+#                                   kept) and keep DIR
+#   scripts/postgres.sh resume DIR  start it again on the same port and data,
+#                                   so that its clients reconnect to the same URL
 #
 # The server binaries are Debian's, in /usr/lib/postgresql/*/bin (not on
 # PATH); the newest found is used. When there is none, the package
@@ -34,6 +39,15 @@ install_server() {
 	echo "postgres.sh: no PostgreSQL server found; installing Debian's postgresql" >&2
 	apt-get update >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2
+}
+
+# serve starts the server of DIR on PORT (pg_ctl -w: it is up when this
+# returns 0).
+serve() {
+	local bin=$1 dir=$2 port=$3
+	as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -s \
+		-o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		start >&2
 }
 
 # as runs a server binary as the user that may run it.
@@ -73,9 +87,7 @@ start() {
 		if command -v ss >/dev/null && ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
 			continue
 		fi
-		if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -s \
-			-o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-			start >&2; then
+		if serve "$bin" "$dir" "$port"; then
 			break
 		fi
 		[ "$tries" -lt 5 ] || die "the server did not start: $(tail -n 5 "$dir/server.log" | tr '\n' ' ')"
@@ -84,6 +96,7 @@ start() {
 	as "$bin/psql" -q -h "$dir" -p "$port" -U postgres -d postgres -c 'CREATE DATABASE edgetrust' >&2
 	url="postgres://postgres@127.0.0.1:$port/edgetrust?sslmode=disable"
 	echo "$url" >"$dir/url"
+	echo "$port" >"$dir/port"
 	echo "postgres.sh: PostgreSQL ($bin) on 127.0.0.1:$port, data in $dir" >&2
 	echo "EDGETRUST_TEST_POSTGRES=$url"
 	echo "EDGETRUST_TEST_POSTGRES_DIR=$dir"
@@ -99,8 +112,28 @@ stop() {
 	rm -rf "$dir"
 }
 
+pause() {
+	local dir=$1 bin
+	bin=$(bindir)
+	[ -n "$bin" ] || die "no PostgreSQL server in /usr/lib/postgresql/*/bin"
+	[ -f "$dir/data/postmaster.pid" ] || die "no server runs in $dir"
+	as "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 -s stop >&2
+}
+
+resume() {
+	local dir=$1 bin port
+	bin=$(bindir)
+	[ -n "$bin" ] || die "no PostgreSQL server in /usr/lib/postgresql/*/bin"
+	[ -f "$dir/port" ] || die "$dir holds no server started by $0 start"
+	[ ! -f "$dir/data/postmaster.pid" ] || die "the server of $dir runs already"
+	port=$(cat "$dir/port")
+	serve "$bin" "$dir" "$port" || die "the server did not start again on port $port: $(tail -n 5 "$dir/server.log" | tr '\n' ' ')"
+}
+
 case "${1:-}" in
 start) [ $# -eq 2 ] || die "usage: $0 start DIR"; start "$2" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
-*) die "usage: $0 start DIR | stop DIR" ;;
+pause) [ $# -eq 2 ] || die "usage: $0 pause DIR"; pause "$2" ;;
+resume) [ $# -eq 2 ] || die "usage: $0 resume DIR"; resume "$2" ;;
+*) die "usage: $0 start DIR | stop DIR | pause DIR | resume DIR" ;;
 esac

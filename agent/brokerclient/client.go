@@ -35,9 +35,16 @@ import (
 )
 
 // Defaults for zero Config fields.
+//
+// A broker that dies without closing its connections (killed, its host
+// gone) is noticed only by the QUIC idle timeout, which restarts when the
+// first keep-alive after the broker's last packet is sent: at most
+// KeepAlive + IdleTimeout, 20 s, after which an agent knowing several
+// brokers moves to another (issue 14, point 6). The price is one small
+// PING and its ACK every 5 s per idle agent.
 const (
-	DefaultKeepAlive      = 10 * time.Second
-	DefaultIdleTimeout    = 30 * time.Second
+	DefaultKeepAlive      = 5 * time.Second
+	DefaultIdleTimeout    = 15 * time.Second
 	DefaultPingInterval   = 30 * time.Second
 	DefaultRequestTimeout = 15 * time.Second
 )
@@ -68,10 +75,10 @@ type Config struct {
 	Transport *quic.Transport
 	// Logger receives debug logs; nil means no logging.
 	Logger *zap.Logger
-	// KeepAlive is the QUIC keep-alive period; 0 means 10s.
+	// KeepAlive is the QUIC keep-alive period; 0 means DefaultKeepAlive.
 	KeepAlive time.Duration
 	// IdleTimeout is the QUIC idle timeout and the time a PING may wait for
-	// its PONG; 0 means 30s.
+	// its PONG; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// PingInterval is how often the Conn sends PING on the control stream;
 	// 0 means 30s, negative means never (call Ping yourself).

@@ -142,7 +142,10 @@ func (p *Principal) Actor() string {
 // its current grants (a revoked role takes effect at once). A token issued
 // through an endpoint stops working as soon as that endpoint is no longer
 // trusted; a token revoked (RFC 7009) or whose session was ended (SPEC S6)
-// stops working at once. Errors: KindUnauthenticated.
+// stops working at once. Errors: KindUnauthenticated for every refusal;
+// KindInternal (KindUnavailable while the broker cannot read fresh state)
+// when the store fails: no verdict on the token, which a caller told
+// "sign in again" would drop.
 func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Principal, error) {
 	fail := func(err error) (*Principal, error) {
 		return nil, E(KindUnauthenticated, "missing, invalid or expired user token; sign in again", err)
@@ -155,31 +158,48 @@ func (r *Registry) Authenticate(ctx context.Context, accessToken string) (*Princ
 		return fail(errors.New("not a user token"))
 	}
 	var p *Principal
+	var refused error
 	err = r.store.View(ctx, func(tx Tx) error {
+		p, refused = nil, nil
+		refuse := func(err error) error { refused = err; return nil }
 		u, err := tx.GetUser(c.Subject)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return refuse(err)
+		case err != nil:
+			return internal("looking up user", err)
+		case u.Disabled:
+			return refuse(errors.New("user disabled"))
+		}
+		if err := accountLive(tx, u.AccountID); errors.Is(err, errAccountDisabled) {
+			return refuse(err)
+		} else if err != nil {
 			return err
 		}
-		if u.Disabled {
-			return errors.New("user disabled")
-		}
-		if err := accountLive(tx, u.AccountID); err != nil {
-			return err
-		}
-		if err := tokenLive(tx, c); err != nil {
+		if err := tokenLive(tx, c); errors.Is(err, errTokenDead) {
+			return refuse(err)
+		} else if err != nil {
 			return err
 		}
 		if c.Endpoint != "" {
-			if _, err := trustedEndpoint(tx, c.Endpoint); err != nil {
+			if _, err := trustedEndpoint(tx, c.Endpoint); KindOf(err) == KindAccessDenied {
+				return refuse(err)
+			} else if err != nil {
 				return err
 			}
 		}
-		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID, SessionID: c.Session}
-		p.grants, err = grantsOf(tx, u.ID)
-		return err
+		grants, err := grantsOf(tx, u.ID)
+		if err != nil {
+			return internal("reading grants", err)
+		}
+		p = &Principal{UserID: u.ID, Username: u.Username, AccountID: u.AccountID, SessionID: c.Session, grants: grants}
+		return nil
 	})
 	if err != nil {
-		return fail(err)
+		return nil, internal("authenticating a user token", err)
+	}
+	if refused != nil {
+		return fail(refused)
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -73,5 +74,62 @@ func TestFreshHookFailsClosed(t *testing.T) {
 	// A registry without the hook is always fresh (a single broker).
 	if err := e.reg.Fresh(); err != nil {
 		t.Errorf("Fresh without a hook = %v", err)
+	}
+}
+
+// downStore is a store whose database cannot be reached: every transaction
+// fails before fn runs.
+type downStore struct{ registry.Store }
+
+var errDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+
+func (downStore) Update(context.Context, func(registry.Tx) error) error { return errDown }
+func (downStore) View(context.Context, func(registry.Tx) error) error   { return errDown }
+
+// A store that cannot be reached is no verdict on a user token: an admin
+// is not told "sign in again" (401, which makes clients drop their tokens
+// and the console end its sessions) because the database is down. And
+// while the broker cannot read fresh state, every route's store failure is
+// KindUnavailable (HTTP 503, QUIC unavailable) rather than internal.
+func TestStoreDownIsNoRefusal(t *testing.T) {
+	e := newEnv(t)
+	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale atomic.Bool
+	cause := errors.New("no fresh read of the shared store for 3s")
+	reg, err := registry.New(registry.Config{Store: downStore{e.store}, Signer: e.signer, Clock: e.clk, Fresh: func() error {
+		if stale.Load() {
+			return cause
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		stale bool
+		want  registry.Kind
+	}{
+		{"within the bound", false, registry.KindInternal},
+		{"failing closed", true, registry.KindUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stale.Store(tc.stale)
+			_, err := reg.Authenticate(e.ctx, tp.AccessToken)
+			wantKind(t, err, tc.want)
+			if !errors.Is(err, errDown) {
+				t.Errorf("the store's failure is not kept for the log: %v", err)
+			}
+			_, err = reg.ListEndpoints(e.ctx, e.admin, registry.EndpointFilter{})
+			wantKind(t, err, tc.want)
+		})
+	}
+	// A refusal is still one, fresh or not.
+	stale.Store(true)
+	if _, err := reg.Authenticate(e.ctx, "not-a-token"); registry.KindOf(err) != registry.KindUnauthenticated {
+		t.Errorf("a bad token while stale: %v, want KindUnauthenticated", err)
 	}
 }

@@ -10,6 +10,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -125,8 +126,12 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Signer == nil {
 		return nil, errors.New("registry.New: Config.Signer is nil")
 	}
+	st := cfg.Store
+	if cfg.Fresh != nil {
+		st = freshStore{Store: st, fresh: cfg.Fresh}
+	}
 	r := &Registry{
-		store: cfg.Store, signer: cfg.Signer, bus: cfg.Bus, clock: cfg.Clock,
+		store: st, signer: cfg.Signer, bus: cfg.Bus, clock: cfg.Clock,
 		deviceTTL:  orDefault(cfg.DeviceTokenTTL, 15*time.Minute),
 		userTTL:    orDefault(cfg.UserTokenTTL, time.Hour),
 		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
@@ -176,6 +181,35 @@ func (r *Registry) Fresh() error {
 		return E(KindUnavailable, errUnavailable, err)
 	}
 	return nil
+}
+
+// freshStore is the store of a registry with a Fresh hook: a store failure
+// while the broker cannot read fresh state (the database is down) is
+// KindUnavailable, as registrations and logins are then, and not an
+// internal error: callers of every route are told to try again shortly or
+// another broker (HTTP 503, QUIC unavailable). The failure itself is kept
+// as the cause, for the log.
+type freshStore struct {
+	Store
+	fresh func() error
+}
+
+func (s freshStore) Update(ctx context.Context, fn func(Tx) error) error {
+	return s.failed(s.Store.Update(ctx, fn))
+}
+
+func (s freshStore) View(ctx context.Context, fn func(Tx) error) error {
+	return s.failed(s.Store.View(ctx, fn))
+}
+
+func (s freshStore) failed(err error) error {
+	if err == nil || KindOf(err) != KindInternal {
+		return err
+	}
+	if stale := s.fresh(); stale != nil {
+		return E(KindUnavailable, errUnavailable, fmt.Errorf("%w: %w", stale, err))
+	}
+	return err
 }
 
 // Bus returns the bus the registry publishes to.
