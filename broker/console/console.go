@@ -173,6 +173,11 @@ type handler func(w http.ResponseWriter, r *http.Request, sess *session, p *regi
 func (c *Console) authed(next handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, p, err := c.principal(r)
+		if errors.Is(err, errStoreDown) {
+			c.render(w, r, http.StatusServiceUnavailable, "error", &page{Title: "Unavailable",
+				FlashErr: "The broker cannot read its database right now; your session is kept. Try again shortly."})
+			return
+		}
 		if err != nil {
 			if r.Method == http.MethodGet && r.Header.Get("X-Requested-With") == "" {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)

@@ -108,6 +108,10 @@ func (s *sessions) expired(cutoff time.Time) []*session {
 // reason goes to the debug log only.
 var errNoSession = errors.New("no console session")
 
+// errStoreDown: the session could not be checked because the store is
+// unavailable; the session is kept.
+var errStoreDown = errors.New("the broker cannot read its store")
+
 // principal returns the request's session and its principal: the cookie
 // names a live session, not idle past the timeout, whose user token (or,
 // once it expired, a refreshed one) still authenticates.
@@ -147,6 +151,12 @@ func (c *Console) principal(r *http.Request) (*session, *registry.Principal, err
 			p, err = c.reg.Authenticate(r.Context(), tp.AccessToken)
 		}
 	}
+	if k := registry.KindOf(err); err != nil && (k == registry.KindInternal || k == registry.KindUnavailable) {
+		// The store could not be read (a database outage): no verdict on
+		// the session, which stays; the caller answers 503.
+		c.log.Warn("console session not checked: the store is unavailable", zap.Error(err))
+		return nil, nil, errStoreDown
+	}
 	if err != nil {
 		c.sessions.remove(ck.Value)
 		c.log.Debug("console session refused", zap.Error(err))
@@ -164,6 +174,9 @@ func (c *Console) principal(r *http.Request) (*session, *registry.Principal, err
 // principal a console page would get, and KindUnauthenticated otherwise.
 func (c *Console) SessionAuth(r *http.Request) (*registry.Principal, error) {
 	_, p, err := c.principal(r)
+	if errors.Is(err, errStoreDown) {
+		return nil, registry.E(registry.KindUnavailable, "the broker cannot read fresh state; try again shortly", err)
+	}
 	if err != nil {
 		return nil, registry.E(registry.KindUnauthenticated, "sign in to the console first", err)
 	}
