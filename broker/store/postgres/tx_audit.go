@@ -13,8 +13,8 @@ const auditCols = `id, time, actor, action, account_id, target, outcome, remote,
 
 func scanAudit(r rowScanner) (registry.AuditEvent, error) {
 	var e registry.AuditEvent
-	err := r.Scan(&e.ID, scanTime{&e.Time}, &e.Actor, &e.Action, &e.AccountID, &e.Target, &e.Outcome,
-		&e.Remote, scanJSON{&e.Detail})
+	err := r.Scan(&e.ID, scanTime{P: &e.Time}, &e.Actor, &e.Action, &e.AccountID, &e.Target, &e.Outcome,
+		&e.Remote, scanJSON{P: &e.Detail})
 	return e, err
 }
 
@@ -25,7 +25,7 @@ func (t *tx) AppendAudit(e *registry.AuditEvent) error {
 	t.writing()
 	err := t.queryRow(`INSERT INTO audit_events (time, actor, action, account_id, target, outcome, remote, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{e.Detail}).Scan(&id)
+		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{V: e.Detail}).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 	}

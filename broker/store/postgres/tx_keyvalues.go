@@ -11,8 +11,8 @@ const keyValueCols = `id, key_id, public_id, secret_hash, description, created_a
 
 func scanKeyValue(r rowScanner) (registry.KeyValue, error) {
 	var v registry.KeyValue
-	err := r.Scan(&v.ID, &v.KeyID, &v.PublicID, scanBlob{&v.SecretHash}, &v.Description,
-		scanTime{&v.CreatedAt}, scanTime{&v.ExpiresAt}, scanTime{&v.RevokedAt}, scanTime{&v.LastUsedAt},
+	err := r.Scan(&v.ID, &v.KeyID, &v.PublicID, scanBlob{P: &v.SecretHash}, &v.Description,
+		scanTime{P: &v.CreatedAt}, scanTime{P: &v.ExpiresAt}, scanTime{P: &v.RevokedAt}, scanTime{P: &v.LastUsedAt},
 		&v.LastUsedFrom, &v.UseCount, &v.UseLimit, &v.EdgeDevice)
 	return v, err
 }

@@ -47,7 +47,7 @@ func scanChain(r rowScanner) (registry.RefreshChain, error) {
 	var c registry.RefreshChain
 	var live int64
 	err := r.Scan(&c.ChainID, &c.SubjectType, &c.SubjectID, &c.AccountID, &c.EndpointID,
-		scanTime{&c.StartedAt}, scanTime{&c.RefreshedAt}, scanTime{&c.ExpiresAt}, &c.Revoked, &live)
+		scanTime{P: &c.StartedAt}, scanTime{P: &c.RefreshedAt}, scanTime{P: &c.ExpiresAt}, &c.Revoked, &live)
 	c.Live = live > 0
 	return c, err
 }

@@ -14,7 +14,7 @@ const userCols = `id, account_id, username, domain, upn, email, card_id, short_i
 func scanUser(r rowScanner) (registry.User, error) {
 	var u registry.User
 	err := r.Scan(&u.ID, &u.AccountID, &u.Username, &u.Domain, &u.UPN, &u.Email, &u.CardID, &u.ShortID,
-		&u.PasswordHash, &u.Source, &u.Disabled, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt})
+		&u.PasswordHash, &u.Source, &u.Disabled, scanTime{P: &u.CreatedAt}, scanTime{P: &u.UpdatedAt})
 	return u, err
 }
 

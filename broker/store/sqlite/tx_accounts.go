@@ -12,9 +12,9 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 	var a registry.Account
 	st := &a.Settings
 	err := r.Scan(&a.ID, &a.ParentID, &a.Name, &a.Type, &a.Disabled, &a.TrustAllEndpoints,
-		&a.DenyUserCreation, scanDuration{&st.DeviceTokenTTL}, scanDuration{&st.UserTokenTTL},
-		scanDuration{&st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{&st.StaleAfter},
-		&st.DeleteStale, &st.RequireEndpointKeys, &st.RequireDPoP, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+		&a.DenyUserCreation, scanDuration{P: &st.DeviceTokenTTL}, scanDuration{P: &st.UserTokenTTL},
+		scanDuration{P: &st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{P: &st.StaleAfter},
+		&st.DeleteStale, &st.RequireEndpointKeys, &st.RequireDPoP, scanTime{P: &a.CreatedAt}, scanTime{P: &a.UpdatedAt})
 	return a, err
 }
 

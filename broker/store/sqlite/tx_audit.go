@@ -13,8 +13,8 @@ const auditCols = `id, time, actor, action, account_id, target, outcome, remote,
 
 func scanAudit(r rowScanner) (registry.AuditEvent, error) {
 	var e registry.AuditEvent
-	err := r.Scan(&e.ID, scanTime{&e.Time}, &e.Actor, &e.Action, &e.AccountID, &e.Target, &e.Outcome,
-		&e.Remote, scanJSON{&e.Detail})
+	err := r.Scan(&e.ID, scanTime{P: &e.Time}, &e.Actor, &e.Action, &e.AccountID, &e.Target, &e.Outcome,
+		&e.Remote, scanJSON{P: &e.Detail})
 	return e, err
 }
 
@@ -22,7 +22,7 @@ func scanAudit(r rowScanner) (registry.AuditEvent, error) {
 func (t *tx) AppendAudit(e *registry.AuditEvent) error {
 	res, err := t.exec(`INSERT INTO audit_events (time, actor, action, account_id, target, outcome, remote, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{e.Detail})
+		nanos(e.Time), e.Actor, e.Action, e.AccountID, e.Target, e.Outcome, e.Remote, jsonText{V: e.Detail})
 	if err != nil {
 		return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 	}

@@ -21,10 +21,10 @@ const endpointCols = `id, account_id, state, type, description, hostname, os, ve
 func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 	var e registry.Endpoint
 	err := r.Scan(&e.ID, &e.AccountID, &e.State, &e.Type, &e.Description, &e.Hostname, &e.OS,
-		&e.Version, &e.KeyType, scanBlob{&e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
-		scanTime{&e.RegisteredAt}, &e.RegisteredFrom, &e.ApprovedBy, scanTime{&e.ApprovedAt},
-		&e.LastDecision, &e.LastDecisionBy, scanTime{&e.LastDecisionAt}, scanTime{&e.LastSeenAt}, &e.LastSeenFrom, scanBlob{&e.DeviceCodeHash},
-		scanTime{&e.DeviceCodeExpiresAt}, scanTime{&e.UpdatedAt})
+		&e.Version, &e.KeyType, scanBlob{P: &e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
+		scanTime{P: &e.RegisteredAt}, &e.RegisteredFrom, &e.ApprovedBy, scanTime{P: &e.ApprovedAt},
+		&e.LastDecision, &e.LastDecisionBy, scanTime{P: &e.LastDecisionAt}, scanTime{P: &e.LastSeenAt}, &e.LastSeenFrom, scanBlob{P: &e.DeviceCodeHash},
+		scanTime{P: &e.DeviceCodeExpiresAt}, scanTime{P: &e.UpdatedAt})
 	return e, err
 }
 

@@ -16,8 +16,8 @@ func scanAPIKey(r rowScanner) (registry.APIKey, error) {
 	var k registry.APIKey
 	err := r.Scan(&k.ID, &k.AccountID, &k.Type, &k.Name, &k.Description, &k.Group, &k.Active,
 		&k.AllowUnauthenticated, &k.AllowUntrustedEndpoints, &k.AutoTrust, &k.FullAPIAccess,
-		scanTime{&k.ExpiresAt}, scanPrefixes{&k.AllowedIPs}, &k.RunAsUserID, &k.RunAsRoleID,
-		&k.Predefined, &k.CreatedBy, scanTime{&k.CreatedAt}, scanTime{&k.UpdatedAt})
+		scanTime{P: &k.ExpiresAt}, scanPrefixes{P: &k.AllowedIPs}, &k.RunAsUserID, &k.RunAsRoleID,
+		&k.Predefined, &k.CreatedBy, scanTime{P: &k.CreatedAt}, scanTime{P: &k.UpdatedAt})
 	return k, err
 }
 

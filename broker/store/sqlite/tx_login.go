@@ -55,7 +55,7 @@ func scanChain(r rowScanner) (registry.RefreshChain, error) {
 	var c registry.RefreshChain
 	var revoked, live int64
 	err := r.Scan(&c.ChainID, &c.SubjectType, &c.SubjectID, &c.AccountID, &c.EndpointID,
-		scanTime{&c.StartedAt}, scanTime{&c.RefreshedAt}, scanTime{&c.ExpiresAt}, &revoked, &live)
+		scanTime{P: &c.StartedAt}, scanTime{P: &c.RefreshedAt}, scanTime{P: &c.ExpiresAt}, &revoked, &live)
 	c.Revoked, c.Live = revoked > 0, live > 0
 	return c, err
 }

@@ -17,9 +17,9 @@ const deviceCodeCols = `hash, endpoint_id, account_id, key_type, public_key, key
 func scanDeviceCode(r rowScanner) (registry.DeviceCode, error) {
 	var dc registry.DeviceCode
 	var interval int64
-	err := r.Scan(scanBlob{&dc.Hash}, &dc.EndpointID, &dc.AccountID, &dc.KeyType, scanBlob{&dc.PublicKey},
-		&dc.KeyThumbprint, &interval, scanTime{&dc.IssuedAt}, scanTime{&dc.ExpiresAt}, scanTime{&dc.UsedAt},
-		scanTime{&dc.LastPollAt})
+	err := r.Scan(scanBlob{P: &dc.Hash}, &dc.EndpointID, &dc.AccountID, &dc.KeyType, scanBlob{P: &dc.PublicKey},
+		&dc.KeyThumbprint, &interval, scanTime{P: &dc.IssuedAt}, scanTime{P: &dc.ExpiresAt}, scanTime{P: &dc.UsedAt},
+		scanTime{P: &dc.LastPollAt})
 	dc.Interval = time.Duration(interval)
 	return dc, err
 }
@@ -102,9 +102,9 @@ const keyChangeCols = `endpoint_id, account_id, key_type, public_key, key_thumbp
 
 func scanKeyChange(r rowScanner) (registry.KeyChange, error) {
 	var kc registry.KeyChange
-	err := r.Scan(&kc.EndpointID, &kc.AccountID, &kc.KeyType, scanBlob{&kc.PublicKey}, &kc.KeyThumbprint,
+	err := r.Scan(&kc.EndpointID, &kc.AccountID, &kc.KeyType, scanBlob{P: &kc.PublicKey}, &kc.KeyThumbprint,
 		&kc.KeyID, &kc.KeyValueID, &kc.Description, &kc.Hostname, &kc.OS, &kc.Version,
-		scanTime{&kc.RequestedAt}, &kc.RequestedFrom)
+		scanTime{P: &kc.RequestedAt}, &kc.RequestedFrom)
 	return kc, err
 }
 

@@ -12,13 +12,13 @@ const roleCols = `id, account_id, name, permissions, built_in, created_at`
 
 func scanRole(r rowScanner) (registry.Role, error) {
 	var ro registry.Role
-	err := r.Scan(&ro.ID, &ro.AccountID, &ro.Name, scanJSON{&ro.Permissions}, &ro.BuiltIn, scanTime{&ro.CreatedAt})
+	err := r.Scan(&ro.ID, &ro.AccountID, &ro.Name, scanJSON{P: &ro.Permissions}, &ro.BuiltIn, scanTime{P: &ro.CreatedAt})
 	return ro, err
 }
 
 func (t *tx) CreateRole(r *registry.Role) error {
 	return t.insert("role", r.ID, `INSERT INTO roles (`+roleCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.ID, r.AccountID, r.Name, jsonText{r.Permissions}, r.BuiltIn, nanos(r.CreatedAt))
+		r.ID, r.AccountID, r.Name, jsonText{V: r.Permissions}, r.BuiltIn, nanos(r.CreatedAt))
 }
 
 func (t *tx) GetRole(id string) (*registry.Role, error) {
@@ -35,7 +35,7 @@ func (t *tx) ListRoles() ([]registry.Role, error) {
 // stay.
 func (t *tx) UpdateRole(r *registry.Role) error {
 	return t.execOne("updating role", r.ID, `UPDATE roles SET name = ?, permissions = ? WHERE id = ?`,
-		r.Name, jsonText{r.Permissions}, r.ID)
+		r.Name, jsonText{V: r.Permissions}, r.ID)
 }
 
 // DeleteRole deletes every grant of the role, then the role. API keys that
@@ -51,7 +51,7 @@ const grantCols = `user_id, role_id, account_id, created_at`
 
 func scanGrant(r rowScanner) (registry.Grant, error) {
 	var g registry.Grant
-	err := r.Scan(&g.UserID, &g.RoleID, &g.AccountID, scanTime{&g.CreatedAt})
+	err := r.Scan(&g.UserID, &g.RoleID, &g.AccountID, scanTime{P: &g.CreatedAt})
 	return g, err
 }
 

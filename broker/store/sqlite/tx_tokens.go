@@ -16,9 +16,9 @@ const refreshCols = `id, hash, chain_id, subject_type, subject_id, account_id, e
 
 func scanRefresh(r rowScanner) (registry.RefreshToken, error) {
 	var rt registry.RefreshToken
-	err := r.Scan(&rt.ID, scanBlob{&rt.Hash}, &rt.ChainID, &rt.SubjectType, &rt.SubjectID, &rt.AccountID,
-		&rt.EndpointID, scanTime{&rt.IssuedAt}, scanTime{&rt.ExpiresAt}, scanTime{&rt.UsedAt},
-		scanTime{&rt.RevokedAt})
+	err := r.Scan(&rt.ID, scanBlob{P: &rt.Hash}, &rt.ChainID, &rt.SubjectType, &rt.SubjectID, &rt.AccountID,
+		&rt.EndpointID, scanTime{P: &rt.IssuedAt}, scanTime{P: &rt.ExpiresAt}, scanTime{P: &rt.UsedAt},
+		scanTime{P: &rt.RevokedAt})
 	return rt, err
 }
 
