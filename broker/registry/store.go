@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -275,6 +276,37 @@ type EndpointFilter struct {
 	// list's order (RegisteredAt, ID) the list starts after. It need not
 	// match the other fields.
 	After string
+}
+
+// MatchesAddressAndText reports whether e matches f's From and Text, the
+// two fields a SQL store may apply in Go after its query (a prefix test
+// and a case-insensitive substring are awkward to index). Both stores use
+// it, so the two agree on what matches.
+func (f *EndpointFilter) MatchesAddressAndText(e *Endpoint) bool {
+	if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
+		return false
+	}
+	if f.Text == "" {
+		return true
+	}
+	text := strings.ToLower(f.Text)
+	return strings.Contains(strings.ToLower(e.ID), text) ||
+		strings.Contains(strings.ToLower(e.Hostname), text) ||
+		strings.Contains(strings.ToLower(e.Description), text)
+}
+
+// prefixHolds reports whether the address in s (an IP, or IP:port) lies in
+// p. IPv4-mapped IPv6 addresses count as IPv4.
+func prefixHolds(p netip.Prefix, s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return false
+		}
+		a = ap.Addr()
+	}
+	return p.Contains(a.WithZone("").Unmap())
 }
 
 // AuditFilter selects audit events; zero fields match anything.

@@ -3,8 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -114,15 +112,9 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 	if err != nil || !postFilter {
 		return es, err
 	}
-	text := strings.ToLower(f.Text)
 	out := es[:0]
 	for _, e := range es {
-		if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
-			continue
-		}
-		if text != "" && !strings.Contains(strings.ToLower(e.ID), text) &&
-			!strings.Contains(strings.ToLower(e.Hostname), text) &&
-			!strings.Contains(strings.ToLower(e.Description), text) {
+		if !f.MatchesAddressAndText(&e) {
 			continue
 		}
 		out = append(out, e)
@@ -134,20 +126,6 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 		return nil, nil
 	}
 	return out, nil
-}
-
-// prefixHolds reports whether the address in s (an IP, or IP:port) lies in
-// p. IPv4-mapped IPv6 addresses count as IPv4.
-func prefixHolds(p netip.Prefix, s string) bool {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return false
-		}
-		a = ap.Addr()
-	}
-	return p.Contains(a.WithZone("").Unmap())
 }
 
 // UpdateEndpoint replaces every field but ID.
