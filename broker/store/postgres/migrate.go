@@ -3,66 +3,23 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/edgetrust/edgetrust/broker/store/sqlmigrate"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = sqlmigrate.Migration
 
-// loadMigrations reads migrations/*.sql from fsys, ordered by version
-// (numerically). File names are NNNN_description.sql; versions must be
-// unique and positive; gaps are allowed.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", base)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: bad version %q", base, num)
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
-		}
-		seen[v] = base
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
+// loadMigrations reads the embedded migration files (sqlmigrate.Load).
+var loadMigrations = sqlmigrate.Load
 
 // migrate applies the embedded migrations.
 func (s *Store) migrate(ctx context.Context) error {
@@ -120,17 +77,17 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		applied[int(v)] = true
 		maxApplied = max(maxApplied, int(v))
 	}
-	if latest := ms[len(ms)-1].version; maxApplied > latest {
+	if latest := ms[len(ms)-1].Version; maxApplied > latest {
 		return fmt.Errorf("database schema version %d is newer than this binary's %d", maxApplied, latest)
 	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
 		if err := apply(ctx, conn, m); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		s.log.Info("postgres: applied migration", zap.Int(logfield.MigrationVer, m.version), zap.String(logfield.MigrationName, m.name))
+		s.log.Info("postgres: applied migration", zap.Int(logfield.MigrationVer, m.Version), zap.String(logfield.MigrationName, m.Name))
 	}
 	return nil
 }
@@ -143,11 +100,11 @@ func apply(ctx context.Context, conn *pgx.Conn, m migration) error {
 	defer t.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	// Without arguments pgx sends the file as one simple query, which may
 	// hold many statements.
-	if _, err := t.Exec(ctx, m.sql); err != nil {
+	if _, err := t.Exec(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := t.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-		m.version, time.Now().UnixNano()); err != nil {
+		m.Version, time.Now().UnixNano()); err != nil {
 		return err
 	}
 	return t.Commit(ctx)

@@ -73,7 +73,7 @@ func KnownMigrationsForTest() []int {
 	}
 	var vs []int
 	for _, m := range ms {
-		vs = append(vs, m.version)
+		vs = append(vs, m.Version)
 	}
 	return vs
 }
@@ -96,7 +96,7 @@ func LoadMigrationsForTest(fsys fs.FS) ([]string, error) {
 	}
 	var names []string
 	for _, m := range ms {
-		names = append(names, m.name)
+		names = append(names, m.Name)
 	}
 	return names, nil
 }
@@ -122,7 +122,7 @@ func MigrateToForTest(ctx context.Context, path string, upTo int) error {
 	}
 	var sub []migration
 	for _, m := range ms {
-		if m.version <= upTo {
+		if m.Version <= upTo {
 			sub = append(sub, m)
 		}
 	}

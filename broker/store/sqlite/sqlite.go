@@ -22,11 +22,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +32,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/store/sqlmigrate"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 )
 
@@ -288,52 +285,13 @@ func (s *Store) reader(ctx context.Context) (*dbConn, func(error), error) {
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = sqlmigrate.Migration
 
 // migrations returns the embedded migrations ordered by version.
 func migrations() ([]migration, error) { return loadMigrations(migrationFS) }
 
-// loadMigrations reads migrations/*.sql from fsys, ordered by version
-// (numerically, not by name). File names are NNNN_description.sql; versions
-// must be unique and positive. Gaps are allowed: a branch may ship 0003
-// before another's 0002 is merged.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", base)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: bad version %q", base, num)
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
-		}
-		seen[v] = base
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
+// loadMigrations reads the embedded migration files (sqlmigrate.Load).
+var loadMigrations = sqlmigrate.Load
 
 // migrationDB is what applyMigrations needs: *sql.DB or *sql.Conn.
 type migrationDB interface {
@@ -379,17 +337,17 @@ func applyMigrations(ctx context.Context, db migrationDB, log *zap.Logger, ms []
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reading schema_migrations: %w", err)
 	}
-	if latest := ms[len(ms)-1].version; maxApplied > latest {
+	if latest := ms[len(ms)-1].Version; maxApplied > latest {
 		return fmt.Errorf("database schema version %d is newer than this binary's %d", maxApplied, latest)
 	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
 		if err := apply(ctx, db, m); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		log.Info("sqlite: applied migration", zap.Int(logfield.MigrationVer, m.version), zap.String(logfield.MigrationName, m.name))
+		log.Info("sqlite: applied migration", zap.Int(logfield.MigrationVer, m.Version), zap.String(logfield.MigrationName, m.Name))
 	}
 	return nil
 }
@@ -400,12 +358,12 @@ func apply(ctx context.Context, db migrationDB, m migration) error {
 		return err
 	}
 	defer stx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := stx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := stx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := stx.ExecContext(ctx,
 		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, time.Now().UnixNano()); err != nil {
+		m.Version, time.Now().UnixNano()); err != nil {
 		return err
 	}
 	return stx.Commit()
