@@ -278,21 +278,37 @@ type EndpointFilter struct {
 	After string
 }
 
-// MatchesAddressAndText reports whether e matches f's From and Text, the
-// two fields a SQL store may apply in Go after its query (a prefix test
-// and a case-insensitive substring are awkward to index). Both stores use
-// it, so the two agree on what matches.
-func (f *EndpointFilter) MatchesAddressAndText(e *Endpoint) bool {
-	if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
-		return false
-	}
-	if f.Text == "" {
-		return true
-	}
+// FiltersInGo reports whether f has fields a SQL store applies in Go after
+// its query (From and Text: a prefix test and a case-insensitive substring
+// are awkward to index). Such a store then must not limit its query, and
+// passes the rows to KeepMatching.
+func (f *EndpointFilter) FiltersInGo() bool { return f.From.IsValid() || f.Text != "" }
+
+// KeepMatching keeps, in order, the endpoints of es that match f's From
+// and Text, at most f.Limit of them (0 = all); it reuses es's array and
+// returns nil for none. Both SQL stores use it, so they agree on what
+// matches.
+func (f *EndpointFilter) KeepMatching(es []Endpoint) []Endpoint {
 	text := strings.ToLower(f.Text)
-	return strings.Contains(strings.ToLower(e.ID), text) ||
-		strings.Contains(strings.ToLower(e.Hostname), text) ||
-		strings.Contains(strings.ToLower(e.Description), text)
+	out := es[:0]
+	for _, e := range es {
+		if f.From.IsValid() && !prefixHolds(f.From, e.RegisteredFrom) {
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(e.ID), text) &&
+			!strings.Contains(strings.ToLower(e.Hostname), text) &&
+			!strings.Contains(strings.ToLower(e.Description), text) {
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // prefixHolds reports whether the address in s (an IP, or IP:port) lies in

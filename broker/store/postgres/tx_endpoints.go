@@ -103,7 +103,7 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 			conds = append(conds, "(registered_at IS NOT NULL OR id > "+p.add(f.After)+")")
 		}
 	}
-	postFilter := f.From.IsValid() || f.Text != ""
+	postFilter := f.FiltersInGo()
 	q := `SELECT ` + endpointCols + ` FROM endpoints` + whereClause(conds) + ` ORDER BY registered_at NULLS FIRST, id`
 	if f.Limit > 0 && !postFilter {
 		q += ` LIMIT ` + p.add(f.Limit)
@@ -112,20 +112,7 @@ func (t *tx) ListEndpoints(f registry.EndpointFilter) ([]registry.Endpoint, erro
 	if err != nil || !postFilter {
 		return es, err
 	}
-	out := es[:0]
-	for _, e := range es {
-		if !f.MatchesAddressAndText(&e) {
-			continue
-		}
-		out = append(out, e)
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return f.KeepMatching(es), nil
 }
 
 // UpdateEndpoint replaces every field but ID.
