@@ -162,8 +162,14 @@ func startBroker(t *testing.T, dataDir, listen string, args ...string) *brokerPr
 
 func startBrokerEnv(t *testing.T, dataDir, listen string, env []string, args ...string) *brokerProc {
 	t.Helper()
+	return startBrokerArgs(t, dataDir, env, append([]string{"serve", "--data-dir", dataDir, "--listen", listen, "--log-level", "debug"}, args...)...)
+}
+
+// startBrokerArgs runs edgetrust-broker with exactly args (which serve
+// dataDir) and waits for its "listening" line.
+func startBrokerArgs(t *testing.T, dataDir string, env []string, args ...string) *brokerProc {
+	t.Helper()
 	b := &brokerProc{dataDir: dataDir, caFile: filepath.Join(dataDir, "tls", "broker.crt"), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
-	args = append([]string{"serve", "--data-dir", dataDir, "--listen", listen, "--log-level", "debug"}, args...)
 	b.cmd = exec.Command(bin("edgetrust-broker"), args...)
 	b.cmd.Env = childEnv(env...)
 	b.cmd.Stderr = b.stderr

@@ -1,7 +1,13 @@
 // Command edgetrust-broker runs the edgetrust trust broker.
 //
-//	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
+//	edgetrust-broker serve [--config FILE] --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
 //	                       [--cluster-key-file FILE] [--tls-cert FILE --tls-key FILE] [--fail-closed-after D]
+//	edgetrust-broker config example|check FILE|docs
+//	edgetrust-broker backup --data-dir DIR --to FILE --passphrase-file P
+//	edgetrust-broker restore --from FILE --data-dir NEWDIR --passphrase-file P
+//
+// serve's flags are in flags.go (serveFlags): each is also a config key
+// and an environment variable.
 package main
 
 import (
@@ -23,7 +29,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/edgetrust/edgetrust/broker"
 	"github.com/edgetrust/edgetrust/broker/cluster"
 	"github.com/edgetrust/edgetrust/internal/logtime"
 )
@@ -34,13 +39,21 @@ var version = "dev"
 const usage = `edgetrust-broker: the edgetrust trust broker
 
 Usage:
-  edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
+  edgetrust-broker serve [--config FILE] --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
+  edgetrust-broker config example | check FILE | docs
+  edgetrust-broker backup --data-dir DIR --to FILE --passphrase-file P
+  edgetrust-broker restore --from FILE --data-dir NEWDIR --passphrase-file P
   edgetrust-broker --version
 
 Commands:
   serve     start the broker: QUIC (agents) on UDP and HTTPS (API) on TCP, one port number
+  config    print a documented config file (example), check one (check FILE), print its docs
+  backup    copy a data directory (store, TLS identity, keys) into one file encrypted with a
+            passphrase, while a broker serves it (SQLite store only; PostgreSQL: pg_dump)
+  restore   make a new data directory from a backup: the restored broker has the same TLS
+            fingerprint, accounts, keys and endpoints, and agents log in without re-approval
 
-Run "edgetrust-broker serve --help" for the flags.
+Run "edgetrust-broker COMMAND --help" for the flags of a command.
 `
 
 const serveHelp = `Start the broker.
@@ -48,12 +61,17 @@ const serveHelp = `Start the broker.
 The first start creates DIR (0700) with a TLS certificate (DIR/tls/broker.crt),
 the token-signing key, the embedded SQLite store, a root vendor account, a
 customer account "default" and the user "admin". The admin password comes from
-EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD, or is generated and written to
+--bootstrap-admin-password-file or EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD, or is generated and written to
 DIR/initial-admin-password (0600).
 
 One broker serves a data directory at a time: serve locks DIR/lock before
 it touches anything else, and a second broker on DIR exits 1 naming the
 PID that holds it. The lock goes with the process, however it ends.
+
+Every flag is also a key of the YAML file given with --config FILE and an
+environment variable EDGETRUST_<FLAG_NAME> (EDGETRUST_DATA_DIR, …); the
+command line wins over the environment, which wins over the file. See
+"edgetrust-broker config example" and docs/configuration.md.
 
 The store is the embedded SQLite database in DIR unless --store (or the
 environment variable EDGETRUST_STORE) names a PostgreSQL database,
@@ -110,36 +128,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := pflag.NewFlagSet("edgetrust-broker serve", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dataDir := fs.String("data-dir", "/var/lib/edgetrust-broker", "directory for the store, keys and certificate")
-	listen := fs.String("listen", broker.DefaultListen, "HOST:PORT for QUIC (UDP) and HTTPS (TCP); port 0 picks a free one")
-	sans := fs.StringArray("tls-san", nil, "extra name or address for the TLS certificate (repeatable)")
-	storeURL := fs.String("store", "", "the store: sqlite (embedded, in --data-dir; the default) or postgres://USER@HOST:PORT/DB?sslmode=… (env EDGETRUST_STORE)")
-	deviceTTL := fs.Duration("device-token-ttl", 15*time.Minute, "lifetime of device access tokens (agents refresh at half of it)")
-	userTTL := fs.Duration("user-token-ttl", time.Hour, "lifetime of user access tokens")
-	// Hidden: end-to-end tests of agents whose refresh token expired.
-	refreshTTL := fs.Duration("refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
-	_ = fs.MarkHidden("refresh-token-ttl")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	clusterKeyFile := fs.String("cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key they share in it (default $"+envClusterKeyFile+")")
-	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
-	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
-	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
-	_ = fs.MarkHidden("pprof")
-	help := fs.BoolP("help", "h", false, "show help")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	if len(args) > 0 {
+		switch args[0] {
+		case "config":
+			return runConfig(args[1:], stdout, stderr)
+		}
+	}
+	fs, o := newServeFlagSet()
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	if *showVersion {
+	if o.version {
 		fmt.Fprintf(stdout, "edgetrust-broker %s\n", version)
 		return nil
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		if *help {
+		if o.help {
 			fmt.Fprint(stdout, usage)
 			return nil
 		}
@@ -151,107 +156,49 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "backup", "restore", "config":
+		return usageError{fmt.Sprintf("put the flags of %s after it: edgetrust-broker %s [flags]", rest[0], rest[0])}
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", rest[0])}
 	}
 	if len(rest) > 1 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest[1:])}
 	}
-	if *help {
+	if o.help {
 		fmt.Fprint(stdout, serveHelp)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return nil
 	}
-	for name, d := range map[string]time.Duration{"--device-token-ttl": *deviceTTL, "--user-token-ttl": *userTTL} {
-		if d < 10*time.Second || d > 24*time.Hour {
-			return usageError{fmt.Sprintf("%s %v: want between 10s and 24h", name, d)}
-		}
+	cfgFile := o.configFile
+	if !fs.Changed("config") {
+		cfgFile = getenv(envConfig)
 	}
-	// Every flag is checked before anything is created (the data dir first).
-	if *dataDir == "" {
-		return usageError{"--data-dir is empty: name the broker's data directory (default /var/lib/edgetrust-broker)"}
-	}
-	if err := broker.CheckListen(*listen); err != nil {
-		return usageError{"--listen " + err.Error()}
-	}
-	for _, san := range *sans {
-		if err := broker.CheckSAN(san); err != nil {
-			return usageError{"--tls-san " + err.Error()}
-		}
-	}
-	storeFrom := "--store"
-	if !fs.Changed("store") {
-		*storeURL, storeFrom = getenv("EDGETRUST_STORE"), "EDGETRUST_STORE"
-	}
-	if err := broker.CheckStore(*storeURL); err != nil {
-		return usageError{storeFrom + " " + err.Error()}
-	}
-	if *refreshTTL != 0 && *refreshTTL < time.Second {
-		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
-	}
-	cl, err := clusterFlags(*storeURL, *clusterKeyFile, getenv(envClusterKeyFile), *tlsCert, *tlsKey, *failClosedAfter)
+	src, err := loadConfig(fs, cfgFile, getenv)
 	if err != nil {
 		return err
 	}
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
-	}
-	if *pprofAddr != "" {
-		if err := servePprof(ctx, *pprofAddr); err != nil {
-			return usageError{fmt.Sprintf("--pprof %q: %v", *pprofAddr, err)}
-		}
-	}
-	log := newLogger(lvl, stderr)
-	defer log.Sync()
-
-	b, err := broker.New(broker.Config{
-		DataDir:                *dataDir,
-		Listen:                 *listen,
-		TLSSANs:                *sans,
-		StoreURL:               *storeURL,
-		BootstrapAdminPassword: getenv("EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD"),
-		Logger:                 log,
-		Version:                version,
-		Stdout:                 stdout,
-		ShowPassword:           isTerminal(stdout),
-		DeviceTokenTTL:         *deviceTTL,
-		UserTokenTTL:           *userTTL,
-		RefreshTokenTTL:        *refreshTTL,
-		ClusterKey:             cl.key,
-		TLSCertFile:            *tlsCert,
-		TLSKeyFile:             *tlsKey,
-		FailClosedAfter:        *failClosedAfter,
-	})
+	cl, err := o.check(src, getenv)
 	if err != nil {
 		return err
 	}
-	return b.Run(ctx)
+	return serve(ctx, o, cl, stdout, stderr)
 }
-
-// envClusterKeyFile names the cluster key file when --cluster-key-file is
-// not given.
-const envClusterKeyFile = "EDGETRUST_CLUSTER_KEY_FILE"
 
 type clusterSettings struct{ key []byte }
 
 // clusterFlags checks the flags of brokers sharing a database and reads
 // the cluster key: --tls-cert and --tls-key go together; a PostgreSQL
-// store (--store postgres://...) needs --cluster-key-file (or its
-// environment variable) or the operator's certificate, since every broker
+// store (--store postgres://...) needs --cluster-key-file (keyFileFrom
+// says where it was given) or the operator's certificate, since every broker
 // must present the same TLS identity. Failures are usage errors naming the
 // flag.
-func clusterFlags(store, keyFile, keyFileEnv, tlsCert, tlsKey string, failClosedAfter time.Duration) (clusterSettings, error) {
+func clusterFlags(store, keyFile, keyFileFrom, tlsCert, tlsKey string, failClosedAfter time.Duration) (clusterSettings, error) {
 	if (tlsCert == "") != (tlsKey == "") {
 		return clusterSettings{}, usageError{"--tls-cert and --tls-key go together: give both, or neither"}
 	}
 	if failClosedAfter < 2*time.Second || failClosedAfter > time.Hour {
 		return clusterSettings{}, usageError{fmt.Sprintf("--fail-closed-after %v: want between 2s and 1h", failClosedAfter)}
-	}
-	flag := "--cluster-key-file"
-	if keyFile == "" && keyFileEnv != "" {
-		keyFile, flag = keyFileEnv, envClusterKeyFile
 	}
 	u := strings.ToLower(store)
 	shared := strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
@@ -263,7 +210,7 @@ func clusterFlags(store, keyFile, keyFileEnv, tlsCert, tlsKey string, failClosed
 	}
 	key, err := cluster.ReadClusterKey(keyFile)
 	if err != nil {
-		return clusterSettings{}, usageError{flag + ": " + err.Error()}
+		return clusterSettings{}, usageError{keyFileFrom + ": " + err.Error()}
 	}
 	return clusterSettings{key: key}, nil
 }

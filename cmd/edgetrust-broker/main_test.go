@@ -334,7 +334,11 @@ func TestClusterFlags(t *testing.T) {
 			if tc.cert != "" {
 				tlsKey = "k.pem"
 			}
-			cl, err := clusterFlags(tc.store, tc.key, tc.env, tc.cert, tlsKey, 30*time.Second)
+			key, from := tc.key, "--cluster-key-file"
+			if tc.env != "" { // as loadConfig leaves it: the value, and where it came from
+				key, from = tc.env, "EDGETRUST_CLUSTER_KEY_FILE"
+			}
+			cl, err := clusterFlags(tc.store, key, from, tc.cert, tlsKey, 30*time.Second)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
