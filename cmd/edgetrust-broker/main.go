@@ -130,6 +130,10 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) > 0 {
 		switch args[0] {
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr, getenv)
+		case "restore":
+			return runRestore(args[1:], stdout)
 		case "config":
 			return runConfig(args[1:], stdout, stderr)
 		}
