@@ -119,7 +119,7 @@ func extract(tr *tar.Reader, tmp string) (Manifest, error) {
 		}
 		rel, ok := strings.CutPrefix(h.Name, dataPrefix)
 		f, listed := want[rel]
-		if !ok || !listed || h.Typeflag != tar.TypeReg || !localPath(rel) {
+		if !ok || !listed || h.Typeflag != tar.TypeReg || h.Size != f.Size || !localPath(rel) {
 			return m, fmt.Errorf("damaged backup: unexpected entry %q", h.Name)
 		}
 		delete(want, rel)

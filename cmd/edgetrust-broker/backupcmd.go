@@ -98,6 +98,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if isPostgres(store) {
 		return usageError{"backup copies the embedded SQLite store only: back up a PostgreSQL store with pg_dump, and keep DATA_DIR/keys, DATA_DIR/tls and the cluster key file beside the dump (README, \"Backup and restore\")"}
 	}
+	if inside(*to, dir) {
+		return usageError{fmt.Sprintf("--to %s is inside the data directory %s: write the backup elsewhere (a later backup would hold it)", *to, dir)}
+	}
 	pass, err := readSecretFile(*passFile)
 	if err != nil {
 		return usageError{"--passphrase-file: " + err.Error()}
@@ -138,6 +141,17 @@ func backupSource(fs *pflag.FlagSet, dataDir, store, cfgFile string, getenv func
 	return o.dataDir, o.storeURL, nil
 }
 
+// inside reports whether path is in dir (or below it).
+func inside(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && filepath.IsLocal(rel)
+}
+
 func isPostgres(store string) bool {
 	u := strings.ToLower(store)
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
@@ -148,7 +162,7 @@ func isPostgres(store string) bool {
 func writeBackup(ctx context.Context, path string, cfg backup.Config) (backup.Manifest, int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return backup.Manifest{}, 0, err
+		return backup.Manifest{}, 0, fmt.Errorf("--to: %w", err)
 	}
 	done := false
 	defer func() {
@@ -176,7 +190,7 @@ func writeBackup(ctx context.Context, path string, cfg backup.Config) (backup.Ma
 }
 
 // runRestore runs "restore".
-func runRestore(args []string, stdout io.Writer) error {
+func runRestore(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("edgetrust-broker restore", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	from := fs.String("from", "", "the backup file")
@@ -210,6 +224,9 @@ func runRestore(args []string, stdout io.Writer) error {
 		return fmt.Errorf("--from: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil {
+		fmt.Fprintf(stderr, "edgetrust-broker restore: decrypting %s (%d bytes) into %s\n", *from, st.Size(), *dataDir)
+	}
 	m, err := backup.Restore(f, *dataDir, pass)
 	if errors.Is(err, backup.ErrWrongPassphrase) {
 		return fmt.Errorf("wrong passphrase: %s was not encrypted with the passphrase in %s", *from, *passFile)

@@ -71,6 +71,7 @@ const envConfig = "EDGETRUST_CONFIG"
 var configOptions = flagconfig.Options{
 	EnvPrefix:       "EDGETRUST_",
 	CommandLineOnly: []string{"config", "help", "version"},
+	UnknownHint:     "the keys are the long flag names of serve; see 'edgetrust-broker config example'",
 }
 
 // newServeFlagSet is a fresh flag set of serve with its options.

@@ -33,6 +33,9 @@ type Options struct {
 	// CommandLineOnly names flags that are neither config keys nor
 	// environment variables (help, version, the config file itself).
 	CommandLineOnly []string
+	// UnknownHint ends the message of an unknown key, e.g. where the keys
+	// are listed; empty means none.
+	UnknownHint string
 }
 
 // EnvName is the environment variable of the flag name: the prefix, then
@@ -174,6 +177,9 @@ func Parse(path string, data []byte, fs *pflag.FlagSet, o Options) (*File, Probl
 		case list && !isList:
 			bad(fmt.Sprintf("takes one value (%s), not a list", typeWord(fl)))
 			continue
+		case holdsPrivateKey(vals):
+			bad("holds a private key: a secret is never written in the config file; give the path of a file (0600) holding it")
+			continue
 		}
 		f.Settings = append(f.Settings, Setting{Key: key, Line: ln, Values: vals, List: list})
 	}
@@ -197,7 +203,10 @@ func unknownKey(key string, fs *pflag.FlagSet, o Options) string {
 	if alt := strings.ReplaceAll(strings.ToLower(key), "_", "-"); alt != key && fs.Lookup(alt) != nil {
 		return fmt.Sprintf("unknown key (did you mean %q?)", alt)
 	}
-	return "unknown key (the keys are the long flag names of serve; see 'config example')"
+	if o.UnknownHint != "" {
+		return "unknown key (" + o.UnknownHint + ")"
+	}
+	return "unknown key"
 }
 
 func secretMsg(key string, fs *pflag.FlagSet) string {
@@ -205,6 +214,17 @@ func secretMsg(key string, fs *pflag.FlagSet) string {
 		return fmt.Sprintf("a secret is never written in the config file: put it in a file only the broker reads (0600) and give its path as %s-file", key)
 	}
 	return "a secret is never written in the config file: give it through a *-file key naming a file only the broker reads (0600)"
+}
+
+// holdsPrivateKey reports whether a value is a PEM private key pasted in
+// place of its file's path.
+func holdsPrivateKey(vals []string) bool {
+	for _, v := range vals {
+		if strings.Contains(v, "-----BEGIN") && strings.Contains(v, "PRIVATE KEY") {
+			return true
+		}
+	}
+	return false
 }
 
 // mappingPairs returns the key-value pairs of a top-level mapping.

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-var testOptions = Options{EnvPrefix: "APP_", CommandLineOnly: []string{"help"}}
+var testOptions = Options{EnvPrefix: "APP_", CommandLineOnly: []string{"help"}, UnknownHint: "see the example"}
 
 type testFlags struct {
 	name, store string
@@ -51,12 +51,13 @@ func TestParseProblems(t *testing.T) {
 		{"empty file", "", nil, nil},
 		{"comments only", "# nothing\n", nil, nil},
 		{"good", "data-dir: /d\ntls-san: [a, b]\ncount: 7\n", nil, []string{"data-dir", "tls-san", "count"}},
-		{"unknown key", "data-dir: /d\nlisen: x\n", []string{`line 2: lisen: unknown key`}, []string{"data-dir"}},
+		{"unknown key", "data-dir: /d\nlisen: x\n", []string{`line 2: lisen: unknown key (see the example)`}, []string{"data-dir"}},
 		{"underscores", "data_dir: /d\n", []string{`line 1: data_dir: unknown key (did you mean "data-dir"?)`}, nil},
 		{"command-line only", "help: true\n", []string{"line 1: help: is given on the command line only"}, nil},
 		{"secret with a -file sibling", "\nadmin-password: hunter2\n", []string{"line 2: admin-password: a secret is never written in the config file: put it in a file only the broker reads (0600) and give its path as admin-password-file"}, nil},
 		{"secret by its name", "db-passphrase: x\n", []string{"line 1: db-passphrase: a secret is never written"}, nil},
 		{"flag marked secret", "inline-secret: x\n", []string{"line 1: inline-secret: a secret is never written"}, nil},
+		{"private key pasted", "store: |\n  -----BEGIN PRIVATE KEY-----\n  MC4CAQ\n", []string{"line 1: store: holds a private key"}, nil},
 		{"list for one value", "store: [a]\n", []string{"line 1: store: takes one value (a string), not a list"}, nil},
 		{"mapping value", "store:\n  a: b\n", []string{"line 1: store: want a value, not a mapping"}, nil},
 		{"no value", "store:\n", []string{"line 1: store: has no value"}, nil},
