@@ -20,6 +20,10 @@ import (
 // P; a broker served from NEWDIR has the same fingerprint, accounts, keys
 // and endpoints, and the old broker's agents log in through it without a
 // new approval.
+//
+// It is one long function because it is one story, each step using what
+// the one before left (agents' state dirs, the backup, the endpoints seen
+// at backup time); split, the steps would pass state through globals.
 func TestBackupWhileServingRestoreKeepsAgents(t *testing.T) {
 	work := t.TempDir()
 	oldDir, newDir := filepath.Join(work, "old"), filepath.Join(work, "new")
