@@ -145,8 +145,17 @@ func Create(ctx context.Context, cfg Config, w io.Writer) (Manifest, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if !d.Type().IsRegular() || skipped(rel) {
+		if skipped(rel) {
 			return nil
+		}
+		if !d.Type().IsRegular() {
+			// A link to a file (a key kept elsewhere) is backed up as the
+			// file it names; anything else is said and left.
+			st, err := os.Stat(path)
+			if d.Type()&fs.ModeSymlink == 0 || err != nil || !st.Mode().IsRegular() {
+				fmt.Fprintf(progress, "leaving out %s: not a regular file\n", rel)
+				return nil
+			}
 		}
 		f, err := describe(path, rel)
 		if err != nil {

@@ -43,6 +43,16 @@ func newDataDir(t *testing.T, n int) (string, *sql.DB) {
 			t.Fatal(err)
 		}
 	}
+	outside := filepath.Join(t.TempDir(), "linked.key")
+	if err := os.WriteFile(outside, []byte("a key kept elsewhere"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "keys", "linked.key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "keys", "dangling")); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile)+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +102,10 @@ func tree(t *testing.T, dir string) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			out[rel] = "link"
+			return nil
+		}
 		st, err := d.Info()
 		if err != nil {
 			return err
@@ -132,11 +146,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	for _, f := range m.Files {
 		paths = append(paths, f.Path)
 	}
-	wantPaths := []string{StoreFile, "initial-admin-password", "keys/quic-stateless-reset.key", "keys/token-signing-old.pem", "keys/token-signing.pem", "tls/broker.crt", "tls/broker.key"}
+	wantPaths := []string{StoreFile, "initial-admin-password", "keys/linked.key", "keys/quic-stateless-reset.key", "keys/token-signing-old.pem", "keys/token-signing.pem", "tls/broker.crt", "tls/broker.key"}
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(progress.String(), "7 files encrypted") {
+	if !strings.Contains(progress.String(), "8 files encrypted") || !strings.Contains(progress.String(), "leaving out keys/dangling: not a regular file") {
 		t.Errorf("progress %q", progress.String())
 	}
 
@@ -159,6 +173,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		"keys/token-signing.pem":        "-rw------- signing key",
 		"keys/quic-stateless-reset.key": "-rw------- reset key",
 		"keys/token-signing-old.pem":    "-rw------- a key some later version keeps",
+		"keys/linked.key":               "-rw------- a key kept elsewhere",
 		"initial-admin-password":        "-rw------- pw",
 	}
 	if diff := cmp.Diff(want, tree(t, target)); diff != "" {

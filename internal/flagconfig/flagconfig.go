@@ -356,8 +356,10 @@ func (s Sources) Of(name string) string {
 // unset its value from the environment (getenv(o.EnvName(flag))), else
 // from file (which may be nil). A list flag takes a comma-separated list
 // from the environment and a YAML list from the file, replacing its
-// default. Every value a flag refuses is a Problem; the flags are set as
-// far as they could be.
+// default. A flag given by the environment or the file counts as
+// changed (fs.Changed), as one given on the command line does. Every
+// value a flag refuses is a Problem; the flags are set as far as they
+// could be.
 func Apply(fs *pflag.FlagSet, o Options, file *File, getenv func(string) string) (Sources, Problems) {
 	src := Sources{}
 	byKey := map[string]Setting{}
@@ -386,6 +388,7 @@ func Apply(fs *pflag.FlagSet, o Options, file *File, getenv func(string) string)
 			if err := set(fl, vals); err != nil {
 				ps = append(ps, Problem{Key: env, Msg: setMsg(fl, err, "")})
 			}
+			fl.Changed = true
 			src[fl.Name] = env
 		default:
 			s, ok := byKey[fl.Name]
@@ -396,6 +399,7 @@ func Apply(fs *pflag.FlagSet, o Options, file *File, getenv func(string) string)
 			if err := set(fl, s.Values); err != nil {
 				ps = append(ps, Problem{File: path, Line: s.Line, Key: s.Key, Msg: setMsg(fl, err, strings.Join(s.Values, ", "))})
 			}
+			fl.Changed = true
 			src[fl.Name] = fmt.Sprintf("%s line %d (%s)", path, s.Line, fl.Name)
 		}
 	})

@@ -135,6 +135,9 @@ func TestApplyPrecedence(t *testing.T) {
 				if got := src.Of(k); got != want {
 					t.Errorf("source of %s = %q, want %q", k, got, want)
 				}
+				if changed := fs.Changed(k); changed != (want != "default") {
+					t.Errorf("fs.Changed(%q) = %v with source %q", k, changed, want)
+				}
 			}
 		})
 	}
