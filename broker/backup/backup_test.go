@@ -155,7 +155,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "restored")
-	got, err := Restore(bytes.NewReader(enc.Bytes()), target, testPass)
+	got, err := Restore(bytes.NewReader(enc.Bytes()), target, testPass, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatal("the writer made no progress after the backup")
 	}
 	target := filepath.Join(t.TempDir(), "restored")
-	if _, err := Restore(&enc, target, testPass); err != nil {
+	if _, err := Restore(&enc, target, testPass, nil); err != nil {
 		t.Fatal(err)
 	}
 	n := rows(t, filepath.Join(target, StoreFile))
@@ -281,7 +281,7 @@ func TestRestoreRefusals(t *testing.T) {
 				tc.prepare(target)
 			}
 			before, _ := os.ReadDir(parent)
-			_, err := Restore(bytes.NewReader(tc.backup), target, tc.pass)
+			_, err := Restore(bytes.NewReader(tc.backup), target, tc.pass, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
@@ -313,7 +313,7 @@ func TestRestoreTargets(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Restore(bytes.NewReader(enc.Bytes()), empty, testPass); err != nil {
+	if _, err := Restore(bytes.NewReader(enc.Bytes()), empty, testPass, nil); err != nil {
 		t.Fatalf("into an empty directory: %v", err)
 	}
 	if st, _ := os.Stat(empty); st.Mode().Perm() != 0o700 {
@@ -343,7 +343,7 @@ func TestRestoreRefusesEscapingPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			parent := t.TempDir()
-			_, err = Restore(&enc, filepath.Join(parent, "restored"), testPass)
+			_, err = Restore(&enc, filepath.Join(parent, "restored"), testPass, nil)
 			if err == nil || !strings.Contains(err.Error(), "unexpected entry") {
 				t.Fatalf("err = %v", err)
 			}
@@ -380,7 +380,7 @@ func TestBackupOfStoppedBroker(t *testing.T) {
 		t.Errorf("the backup changed the data directory (-before +after):\n%s", diff)
 	}
 	target := filepath.Join(t.TempDir(), "restored")
-	if _, err := Restore(&enc, target, testPass); err != nil {
+	if _, err := Restore(&enc, target, testPass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := rows(t, filepath.Join(target, StoreFile)); n != 3 {

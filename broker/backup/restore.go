@@ -56,7 +56,8 @@ func CheckTarget(dir string) error {
 // temporary sibling, dir.tmp-XXXX, checked against the manifest, synced,
 // and renamed to dir at the end: an interrupted restore leaves no dir,
 // only the temporary sibling. A wrong passphrase is ErrWrongPassphrase.
-func Restore(r io.Reader, dir, passphrase string) (Manifest, error) {
+// progress (nil: none) gets a line once the passphrase is known right.
+func Restore(r io.Reader, dir, passphrase string, progress io.Writer) (Manifest, error) {
 	if err := CheckTarget(dir); err != nil {
 		return Manifest{}, err
 	}
@@ -71,6 +72,9 @@ func Restore(r io.Reader, dir, passphrase string) (Manifest, error) {
 			return Manifest{}, ErrWrongPassphrase
 		}
 		return Manifest{}, fmt.Errorf("not an edgetrust backup (or a damaged one): %w", err)
+	}
+	if progress != nil {
+		fmt.Fprintf(progress, "passphrase right: writing %s\n", dir)
 	}
 	dir = filepath.Clean(dir)
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-") // 0700

@@ -224,10 +224,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--from: %w", err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil {
-		fmt.Fprintf(stderr, "edgetrust-broker restore: decrypting %s (%d bytes) into %s\n", *from, st.Size(), *dataDir)
-	}
-	m, err := backup.Restore(f, *dataDir, pass)
+	m, err := backup.Restore(f, *dataDir, pass, &prefixWriter{w: stderr, prefix: "edgetrust-broker restore: "})
 	if errors.Is(err, backup.ErrWrongPassphrase) {
 		return fmt.Errorf("wrong passphrase: %s was not encrypted with the passphrase in %s", *from, *passFile)
 	}

@@ -78,7 +78,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 		{"wrong passphrase", []string{"restore", "--from", file, "--data-dir", restored, "--passphrase-file", wrong}, nil, 1, "", "wrong passphrase: " + file + " was not encrypted with the passphrase in " + wrong},
 		{"into a full directory", []string{"restore", "--from", file, "--data-dir", full, "--passphrase-file", pass}, nil, 1, "", "exists and is not empty"},
 		{"missing backup", []string{"restore", "--from", file + ".no", "--data-dir", restored, "--passphrase-file", pass}, nil, 1, "", "--from: open"},
-		{"restore", []string{"restore", "--from", file, "--data-dir", restored, "--passphrase-file", pass}, nil, 0, "backup taken at ", "decrypting " + file},
+		{"restore", []string{"restore", "--from", file, "--data-dir", restored, "--passphrase-file", pass}, nil, 0, "backup taken at ", "passphrase right: writing " + restored},
 		{"restore again", []string{"restore", "--from", file, "--data-dir", restored, "--passphrase-file", pass}, nil, 1, "", "exists and is not empty"},
 		{"flags before the command", []string{"--to", file, "backup"}, nil, 2, "", "unknown flag: --to"},
 	}
