@@ -168,7 +168,7 @@ func Create(ctx context.Context, cfg Config, w io.Writer) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("reading %s: %w", cfg.DataDir, err)
 	}
-	if err := write(w, cfg, m, sources); err != nil {
+	if err := write(ctx, w, cfg, m, sources); err != nil {
 		return Manifest{}, err
 	}
 	fmt.Fprintf(progress, "%d files encrypted\n", len(m.Files))
@@ -273,7 +273,7 @@ func describe(path, rel string) (File, error) {
 // write encrypts the tar of m and its files (read from sources) to w. A
 // file whose content changed since describe read it is an error: a
 // backup is only what its manifest says.
-func write(w io.Writer, cfg Config, m Manifest, sources map[string]string) error {
+func write(ctx context.Context, w io.Writer, cfg Config, m Manifest, sources map[string]string) error {
 	r, err := age.NewScryptRecipient(cfg.Passphrase)
 	if err != nil {
 		return err
@@ -300,7 +300,7 @@ func write(w io.Writer, cfg Config, m Manifest, sources map[string]string) error
 		return err
 	}
 	for _, f := range m.Files {
-		if err := addFile(tw, hdr(dataPrefix+f.Path, f.Size), sources[f.Path], f); err != nil {
+		if err := addFile(ctx, tw, hdr(dataPrefix+f.Path, f.Size), sources[f.Path], f); err != nil {
 			return err
 		}
 	}
@@ -310,7 +310,7 @@ func write(w io.Writer, cfg Config, m Manifest, sources map[string]string) error
 	return enc.Close()
 }
 
-func addFile(tw *tar.Writer, h *tar.Header, path string, f File) error {
+func addFile(ctx context.Context, tw *tar.Writer, h *tar.Header, path string, f File) error {
 	fh, err := os.Open(path)
 	if err != nil {
 		return err
@@ -320,7 +320,7 @@ func addFile(tw *tar.Writer, h *tar.Header, path string, f File) error {
 		return err
 	}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, sum), io.LimitReader(fh, f.Size+1))
+	n, err := io.Copy(io.MultiWriter(tw, sum), io.LimitReader(ctxReader{ctx, fh}, f.Size+1))
 	if err != nil {
 		return err
 	}
@@ -328,4 +328,18 @@ func addFile(tw *tar.Writer, h *tar.Header, path string, f File) error {
 		return fmt.Errorf("%s changed while it was backed up: run the backup again", path)
 	}
 	return nil
+}
+
+// ctxReader reads r until ctx ends: a cancelled backup or restore stops
+// at its next read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

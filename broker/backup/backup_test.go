@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -155,7 +156,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "restored")
-	got, err := Restore(bytes.NewReader(enc.Bytes()), target, testPass, nil)
+	got, err := Restore(context.Background(), bytes.NewReader(enc.Bytes()), target, testPass, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatal("the writer made no progress after the backup")
 	}
 	target := filepath.Join(t.TempDir(), "restored")
-	if _, err := Restore(&enc, target, testPass, nil); err != nil {
+	if _, err := Restore(context.Background(), &enc, target, testPass, nil); err != nil {
 		t.Fatal(err)
 	}
 	n := rows(t, filepath.Join(target, StoreFile))
@@ -281,7 +282,7 @@ func TestRestoreRefusals(t *testing.T) {
 				tc.prepare(target)
 			}
 			before, _ := os.ReadDir(parent)
-			_, err := Restore(bytes.NewReader(tc.backup), target, tc.pass, nil)
+			_, err := Restore(context.Background(), bytes.NewReader(tc.backup), target, tc.pass, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
@@ -313,7 +314,7 @@ func TestRestoreTargets(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Restore(bytes.NewReader(enc.Bytes()), empty, testPass, nil); err != nil {
+	if _, err := Restore(context.Background(), bytes.NewReader(enc.Bytes()), empty, testPass, nil); err != nil {
 		t.Fatalf("into an empty directory: %v", err)
 	}
 	if st, _ := os.Stat(empty); st.Mode().Perm() != 0o700 {
@@ -339,11 +340,11 @@ func TestRestoreRefusesEscapingPaths(t *testing.T) {
 			}
 			m := Manifest{Format: FormatVersion, Files: []File{f}}
 			var enc bytes.Buffer
-			if err := write(&enc, testConfig(""), m, map[string]string{p: src}); err != nil {
+			if err := write(context.Background(), &enc, testConfig(""), m, map[string]string{p: src}); err != nil {
 				t.Fatal(err)
 			}
 			parent := t.TempDir()
-			_, err = Restore(&enc, filepath.Join(parent, "restored"), testPass, nil)
+			_, err = Restore(context.Background(), &enc, filepath.Join(parent, "restored"), testPass, nil)
 			if err == nil || !strings.Contains(err.Error(), "unexpected entry") {
 				t.Fatalf("err = %v", err)
 			}
@@ -380,10 +381,31 @@ func TestBackupOfStoppedBroker(t *testing.T) {
 		t.Errorf("the backup changed the data directory (-before +after):\n%s", diff)
 	}
 	target := filepath.Join(t.TempDir(), "restored")
-	if _, err := Restore(&enc, target, testPass, nil); err != nil {
+	if _, err := Restore(context.Background(), &enc, target, testPass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := rows(t, filepath.Join(target, StoreFile)); n != 3 {
 		t.Errorf("%d rows, want 3", n)
+	}
+}
+
+// A cancelled backup or restore (SIGINT) stops and leaves nothing.
+func TestCancelled(t *testing.T) {
+	dir, _ := newDataDir(t, 1)
+	var enc bytes.Buffer
+	if _, err := Create(context.Background(), testConfig(dir), &enc); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Create(ctx, testConfig(dir), io.Discard); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled backup: %v", err)
+	}
+	parent := t.TempDir()
+	if _, err := Restore(ctx, &enc, filepath.Join(parent, "restored"), testPass, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled restore: %v", err)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("a cancelled restore left %v", left)
 	}
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,7 +58,9 @@ func CheckTarget(dir string) error {
 // and renamed to dir at the end: an interrupted restore leaves no dir,
 // only the temporary sibling. A wrong passphrase is ErrWrongPassphrase.
 // progress (nil: none) gets a line once the passphrase is known right.
-func Restore(r io.Reader, dir, passphrase string, progress io.Writer) (Manifest, error) {
+//
+// Cancelling ctx (SIGINT) stops it, the temporary directory removed.
+func Restore(ctx context.Context, r io.Reader, dir, passphrase string, progress io.Writer) (Manifest, error) {
 	if err := CheckTarget(dir); err != nil {
 		return Manifest{}, err
 	}
@@ -65,7 +68,10 @@ func Restore(r io.Reader, dir, passphrase string, progress io.Writer) (Manifest,
 	if err != nil {
 		return Manifest{}, err
 	}
-	dec, err := age.Decrypt(r, id)
+	dec, err := age.Decrypt(ctxReader{ctx, r}, id)
+	if err != nil && ctx.Err() != nil {
+		return Manifest{}, fmt.Errorf("restore interrupted: %w", ctx.Err())
+	}
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
@@ -87,6 +93,9 @@ func Restore(r io.Reader, dir, passphrase string, progress io.Writer) (Manifest,
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
+		if ctx.Err() != nil {
+			return Manifest{}, fmt.Errorf("restore interrupted, nothing written: %w", ctx.Err())
+		}
 		return Manifest{}, err
 	}
 	return m, nil

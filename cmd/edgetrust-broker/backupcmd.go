@@ -190,7 +190,7 @@ func writeBackup(ctx context.Context, path string, cfg backup.Config) (backup.Ma
 }
 
 // runRestore runs "restore".
-func runRestore(args []string, stdout, stderr io.Writer) error {
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("edgetrust-broker restore", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	from := fs.String("from", "", "the backup file")
@@ -224,7 +224,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--from: %w", err)
 	}
 	defer f.Close()
-	m, err := backup.Restore(f, *dataDir, pass, &prefixWriter{w: stderr, prefix: "edgetrust-broker restore: "})
+	m, err := backup.Restore(ctx, f, *dataDir, pass, &prefixWriter{w: stderr, prefix: "edgetrust-broker restore: "})
 	if errors.Is(err, backup.ErrWrongPassphrase) {
 		return fmt.Errorf("wrong passphrase: %s was not encrypted with the passphrase in %s", *from, *passFile)
 	}

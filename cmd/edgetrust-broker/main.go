@@ -133,7 +133,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		case "backup":
 			return runBackup(ctx, args[1:], stdout, stderr, getenv)
 		case "restore":
-			return runRestore(args[1:], stdout, stderr)
+			return runRestore(ctx, args[1:], stdout, stderr)
 		case "config":
 			return runConfig(args[1:], stdout, stderr)
 		}
