@@ -42,4 +42,18 @@ func TestServeFromConfigFile(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "listen-adress") || !strings.Contains(errs, "line 3") {
 		t.Fatalf("unknown key: exit %d, stderr %q; want 2 naming listen-adress and its line", code, errs)
 	}
+	code, _, errs = exitCode(t, bin("edgetrust-broker"), "config", "check", cfg)
+	if code != 2 || !strings.Contains(errs, "line 3: listen-adress: unknown key") {
+		t.Fatalf("config check: exit %d, stderr %q", code, errs)
+	}
+
+	// The example the binary prints is a file it accepts.
+	code, example, errs := exitCode(t, bin("edgetrust-broker"), "config", "example")
+	if code != 0 || !strings.Contains(example, "#data-dir: ") {
+		t.Fatalf("config example: exit %d, stderr %q", code, errs)
+	}
+	write(example)
+	if code, out, errs := exitCode(t, bin("edgetrust-broker"), "config", "check", cfg); code != 0 || !strings.Contains(out, "good") {
+		t.Fatalf("config check of the example: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 }
