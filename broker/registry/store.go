@@ -16,6 +16,11 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrLimitReached: a use-limited thing had no uses left.
 	ErrLimitReached = errors.New("use limit reached")
+	// ErrUnwritable: the store cannot write now (its disk is full or
+	// read-only, or failed): the Update was not made. Reads may still
+	// work, and writes again once the fault clears. The registry answers
+	// KindUnavailable.
+	ErrUnwritable = errors.New("the store cannot write: disk full, read-only or failing")
 )
 
 // Store keeps the registry's state. Every implementation passes the
