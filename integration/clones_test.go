@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
+	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
@@ -145,4 +146,53 @@ func TestClonedIdentityIsMarked(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAgentStateCopiedIsMarkedAsClone (SPEC R24) runs the built agent and
+// a copy of its state (its key, client id and refresh token) used from a
+// second place. The copy refreshes first; the agent, refreshing with the
+// same token at half its device token's life, is served as the retry of a
+// lost answer (token.retry) and carries on without registering again;
+// the copy then uses its own successor and, when the agent uses its own
+// at its next refresh, two successors of one token are used: the endpoint
+// is marked and stays trusted, and the agent goes on logging users in.
+func TestAgentStateCopiedIsMarkedAsClone(t *testing.T) {
+	b := startBroker(t, t.TempDir(), "127.0.0.1:0", "--device-token-ttl", "10s")
+	adm := newAdmin(t, b)
+	k := adm.createKey("--auto-trust")
+	ag := startAgent(t, b, k.Value)
+	first := ag.waitState(t, "trusted", settle)
+	copied, err := state.Load(ag.stateDir) // the copy of the state directory
+	if err != nil || copied.RefreshToken == "" {
+		t.Fatalf("agent state: %+v, %v", copied, err)
+	}
+	c := dialAs(t, b, ag.stateDir)
+	theirs, err := c.Refresh(context.Background(), copied.RefreshToken)
+	if err != nil {
+		t.Fatalf("the copy's refresh: %v", err)
+	}
+	ag.waitRenewed(t, first) // the agent refreshed with the same token
+	renewed := ag.status(t)
+	if n := strings.Count(b.stderr.String(), `"endpoint registered"`); n != 1 {
+		t.Errorf("broker logged %d registrations, want 1: the agent's retry is served, not refused", n)
+	}
+	var ep struct {
+		State            string  `json:"state"`
+		CloneSuspectedAt *string `json:"clone_suspected_at"`
+	}
+	adm.jsonOut(&ep, "endpoints", "show", first.EndpointID)
+	if ep.CloneSuspectedAt != nil {
+		t.Fatalf("marked before the copy used its successor: %+v", ep)
+	}
+	if _, err := c.Refresh(context.Background(), theirs.RefreshToken); err != nil {
+		t.Fatalf("the copy's second refresh: %v", err)
+	}
+	ag.waitRenewed(t, renewed) // the agent uses its successor
+	adm.jsonOut(&ep, "endpoints", "show", first.EndpointID)
+	if ep.CloneSuspectedAt == nil || ep.State != "trusted" {
+		t.Fatalf("endpoints show after both copies moved on: %+v, want trusted and marked", ep)
+	}
+	if _, msg, err := ag.login(nil); err != nil {
+		t.Fatalf("login through the agent after the mark: %v %s", err, msg)
+	}
 }
