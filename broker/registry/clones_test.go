@@ -75,6 +75,8 @@ func TestCloneDetection(t *testing.T) {
 		// whether the last refresh of each copy was refused.
 		run  func(c *cloneEnv) (refusedA, refusedB bool)
 		want result
+		// wantRefused: the last refreshes of copy A and copy B refused.
+		wantRefused [2]bool
 	}{
 		{
 			name: "copies fork from one token and both use their successors",
@@ -131,7 +133,8 @@ func TestCloneDetection(t *testing.T) {
 				_, errA := c.refresh(t1)
 				return errA != nil, errB != nil
 			},
-			want: result{State: registry.StateTrusted},
+			want:        result{State: registry.StateTrusted},
+			wantRefused: [2]bool{false, true},
 		},
 		{
 			name: "a stale token whose successor was used is a reuse (T2), not a clone",
@@ -142,17 +145,16 @@ func TestCloneDetection(t *testing.T) {
 				_, errA := c.refresh(t2)
 				return errA != nil, errB != nil
 			},
-			want: result{State: registry.StateTrusted, Reuses: 1},
+			want:        result{State: registry.StateTrusted, Reuses: 1},
+			wantRefused: [2]bool{true, true},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCloneEnv(t, false)
 			refusedA, refusedB := tc.run(c)
-			wantRefusedA := tc.name == "a stale token whose successor was used is a reuse (T2), not a clone"
-			wantRefusedB := wantRefusedA || tc.name == "a token the store does not know (a restored backup)"
-			if refusedA != wantRefusedA || refusedB != wantRefusedB {
-				t.Errorf("refused A, B = %v, %v; want %v, %v", refusedA, refusedB, wantRefusedA, wantRefusedB)
+			if got := [2]bool{refusedA, refusedB}; got != tc.wantRefused {
+				t.Errorf("refused A, B = %v; want %v", got, tc.wantRefused)
 			}
 			ep := c.endpoint(c.d.id)
 			got := result{
