@@ -210,10 +210,13 @@ func TestRefreshTokenExpiredAgentRegistersAgain(t *testing.T) {
 	}
 }
 
-// A crash lost the rotated refresh token: the broker spent the one the
-// agent still holds. When the agent presents it, the broker revokes that
-// chain (reuse, SPEC T2); the agent registers again, signed by its key, and
-// is trusted again without an administrator (E4).
+// Someone holding a copy of the agent's refresh token moved its chain on:
+// the broker spent the token the agent still holds, and the successor too.
+// When the agent presents it, the broker revokes that chain (reuse, SPEC
+// T2); the agent registers again, signed by its key, and is trusted again
+// without an administrator (E4). (Had the successor not been used, the
+// agent's token would be the retry of a lost answer, served:
+// TestAgentStateCopiedIsMarkedAsClone.)
 func TestRevokedRefreshChainAgentRegistersAgain(t *testing.T) {
 	b := startBroker(t, t.TempDir(), "127.0.0.1:0", "--device-token-ttl", "10s")
 	adm := newAdmin(t, b)
@@ -225,19 +228,22 @@ func TestRevokedRefreshChainAgentRegistersAgain(t *testing.T) {
 	if err != nil || held.RefreshToken == "" {
 		t.Fatalf("agent state: %+v, %v", held, err)
 	}
-	// The refresh the crashed agent made: the broker rotated the token and
-	// the answer was lost with the crash.
+	// The copy's refreshes: the broker rotated the token twice.
 	c := dialAs(t, b, ag.stateDir)
-	lost, err := c.Refresh(context.Background(), held.RefreshToken)
+	next, err := c.Refresh(context.Background(), held.RefreshToken)
 	if err != nil {
 		t.Fatalf("spending the held refresh token: %v", err)
+	}
+	lost, err := c.Refresh(context.Background(), next.RefreshToken)
+	if err != nil {
+		t.Fatalf("spending its successor: %v", err)
 	}
 
 	ag.waitRenewed(t, first)
 	if now, err := state.Load(ag.stateDir); err != nil || now.RefreshToken == held.RefreshToken || now.RefreshToken == lost.RefreshToken {
 		t.Fatalf("agent holds no new refresh token: %v", err)
 	}
-	// The reuse revoked the chain: the lost token is dead too.
+	// The reuse revoked the chain: the copy's token is dead too.
 	_, err = c.Refresh(context.Background(), lost.RefreshToken)
 	var pe *protocol.Error
 	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidGrant {

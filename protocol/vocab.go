@@ -59,9 +59,12 @@ const (
 	EventEndpointDeleted   = "endpoint.deleted"
 	// EventEndpointKeyChange: an endpoint's key change was asked for or decided (SPEC E4).
 	EventEndpointKeyChange = "endpoint.key_change"
-	EventAPIKeyCreated     = "apikey.created"
-	EventAPIKeyUpdated     = "apikey.updated"
-	EventAPIKeyDeleted     = "apikey.deleted"
+	// EventEndpointCloneSuspected: two copies of an endpoint's identity
+	// were seen refreshing from one token (SPEC R24, docs/clones.md).
+	EventEndpointCloneSuspected = "endpoint.clone_suspected"
+	EventAPIKeyCreated          = "apikey.created"
+	EventAPIKeyUpdated          = "apikey.updated"
+	EventAPIKeyDeleted          = "apikey.deleted"
 )
 
 // EndpointEvent returns the event type of an endpoint entering state (one

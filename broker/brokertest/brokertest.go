@@ -26,6 +26,10 @@ const AdminPassword = "brokertest-admin-password"
 type Options struct {
 	// Clock drives both the registry and the token signer (nil = system clock).
 	Clock registry.Clock
+	// WrapStore, when set, wraps the SQLite store the registry uses (and
+	// Env.Store is): a fault at a narrow boundary, such as a disk that
+	// fills up.
+	WrapStore func(registry.Store) registry.Store
 }
 
 // Env is a bootstrapped registry and the parts it is made of.
@@ -48,6 +52,10 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatalf("brokertest: opening store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	var store registry.Store = st
+	if opts.WrapStore != nil {
+		store = opts.WrapStore(st)
+	}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +68,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: opts.Clock})
+	reg, err := registry.New(registry.Config{Store: store, Signer: iss, Clock: opts.Clock})
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
@@ -69,7 +77,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil || !res.Created || res.AdminPassword != "" {
 		t.Fatalf("brokertest: bootstrap: %+v %v", res, err)
 	}
-	return &Env{Registry: reg, Store: st, Issuer: iss, RootAccountID: res.RootAccountID}
+	return &Env{Registry: reg, Store: store, Issuer: iss, RootAccountID: res.RootAccountID}
 }
 
 // Admin signs in as the bootstrap admin, once per Env, and returns the

@@ -95,6 +95,14 @@ func (c *Console) endpointAction(w http.ResponseWriter, r *http.Request, sess *s
 	back := "/endpoints/" + url.PathEscape(id)
 	switch action {
 	case registry.ActionApprove, registry.ActionReject, registry.ActionUntrust, registry.ActionDelete:
+	case "clear-clone": // docs/clones.md: the mark goes, trust stays
+		ep, err := c.reg.ClearCloneMark(r.Context(), p, id, remote(r))
+		msg := ""
+		if err == nil {
+			msg = fmt.Sprintf("The clone mark of %s is cleared; it is %s.", label(ep), ep.State)
+		}
+		c.done(w, r, sess, p, err, msg, back)
+		return
 	default:
 		c.fail(w, r, sess, p, registry.E(registry.KindNotFound, "no such endpoint action", nil))
 		return

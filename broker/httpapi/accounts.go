@@ -106,6 +106,7 @@ func settingsIn(s *api.AccountSettings) (registry.AccountSettings, error) {
 		RefreshTTL: sec(s.RefreshTTLSeconds), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 		StaleAfter: sec(s.StaleAfterSeconds), DeleteStale: s.DeleteStale,
 		RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
+		LockOutClones: s.LockOutClones,
 	}, nil
 }
 
@@ -134,6 +135,7 @@ func accountOut(ac *registry.Account, n *registry.Names) api.Account {
 			RefreshTTLSeconds: int64(s.RefreshTTL / time.Second), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 			StaleAfterSeconds: int64(s.StaleAfter / time.Second), DeleteStale: s.DeleteStale,
 			RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
+			LockOutClones: s.LockOutClones,
 		},
 		CreatedAt: ac.CreatedAt.UTC(), UpdatedAt: ac.UpdatedAt.UTC(),
 	}

@@ -57,6 +57,17 @@ func (a *API) decide(action registry.Action) principalHandler {
 	}
 }
 
+// clearCloneMark is POST /api/v1/endpoints/{id}/clear-clone: an
+// administrator has dealt with a suspected clone (docs/clones.md).
+func (a *API) clearCloneMark(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
+	ep, err := a.reg.ClearCloneMark(r.Context(), p, r.PathValue("id"), remote(r))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, endpointOut(ep))
+}
+
 func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request, p *registry.Principal) {
 	if err := a.reg.DeleteEndpoint(r.Context(), p, r.PathValue("id"), remote(r)); err != nil {
 		a.writeError(w, r, err)
@@ -161,5 +172,6 @@ func endpointOut(e *registry.Endpoint) api.Endpoint {
 		DecidedBy: e.LastDecisionBy, DecidedAt: timePtr(e.LastDecisionAt),
 		LastSeenAt: timePtr(e.LastSeenAt), LastSeenFrom: e.LastSeenFrom,
 		KeyType: e.KeyType, KeyFingerprint: e.KeyThumbprint, KeyThumbprint: e.KeyThumbprint, Bound: len(e.PublicKey) > 0,
+		CloneSuspectedAt: timePtr(e.CloneSuspectedAt),
 	}
 }

@@ -136,6 +136,7 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve", a.authed(a.decide(registry.ActionApprove)))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject", a.authed(a.decide(registry.ActionReject)))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/untrust", a.authed(a.decide(registry.ActionUntrust)))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/clear-clone", a.authed(a.clearCloneMark))
 	mux.HandleFunc("DELETE /api/v1/endpoints/{id}", a.authed(a.deleteEndpoint))
 	mux.HandleFunc("POST "+bulkPath, a.authed(a.bulkEndpoints))
 	mux.HandleFunc("GET /api/v1/key-changes", a.authed(a.listKeyChanges))

@@ -149,7 +149,14 @@ func TestOAuth2DeviceFlow(t *testing.T) {
 			if fresh.AccessToken == r.tok.AccessToken || fresh.RefreshToken == r.tok.RefreshToken {
 				t.Error("refresh returned the same tokens")
 			}
-			// A spent refresh token is refused with the RFC's error code.
+			// Once the chain moved on past it, a spent refresh token is
+			// refused with the RFC's error code (before, it would be a lost
+			// answer's retry: docs/clones.md).
+			moved := *fresh
+			moved.Expiry = time.Now().Add(-time.Minute)
+			if _, err := cfg.TokenSource(ctx, &moved).Token(); err != nil {
+				t.Fatalf("second refresh: %v", err)
+			}
 			_, err = cfg.TokenSource(ctx, &stale).Token()
 			var re *oauth2.RetrieveError
 			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {

@@ -242,6 +242,7 @@ func addSettingsDetail(d map[string]string, a *Account) {
 	d["delete_stale"] = fmt.Sprint(s.DeleteStale)
 	d["require_endpoint_keys"] = fmt.Sprint(s.RequireEndpointKeys)
 	d["require_dpop"] = fmt.Sprint(s.RequireDPoP)
+	d["lock_out_clones"] = fmt.Sprint(s.LockOutClones)
 }
 
 // GetAccount returns an account the caller holds ViewAccount at.

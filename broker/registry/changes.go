@@ -56,6 +56,10 @@ func EventOfAudit(a *AuditEvent) (Event, bool) {
 	case "endpoint.key_change.request", "endpoint.key_change.approve", "endpoint.key_change.reject":
 		ev.Type = protocol.EventEndpointKeyChange
 		return ev, ev.EndpointID != ""
+	case "endpoint.clone_suspected":
+		// The state it was in: an agent told it already ignores the event.
+		ev.Type, ev.State = protocol.EventEndpointCloneSuspected, State(a.Detail["state"])
+		return ev, ev.EndpointID != ""
 	case "apikey.create":
 		ev.Type = protocol.EventAPIKeyCreated
 	case "apikey.delete":
@@ -156,6 +160,7 @@ type ChangeFilter struct {
 var eventTypes = []string{
 	protocol.EventEndpointPending, protocol.EventEndpointTrusted, protocol.EventEndpointRejected,
 	protocol.EventEndpointUntrusted, protocol.EventEndpointDeleted, protocol.EventEndpointKeyChange,
+	protocol.EventEndpointCloneSuspected,
 	protocol.EventAPIKeyCreated, protocol.EventAPIKeyUpdated, protocol.EventAPIKeyDeleted,
 }
 

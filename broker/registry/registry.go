@@ -126,7 +126,7 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Signer == nil {
 		return nil, errors.New("registry.New: Config.Signer is nil")
 	}
-	st := cfg.Store
+	st := Store(writableStore{cfg.Store})
 	if cfg.Fresh != nil {
 		st = freshStore{Store: st, fresh: cfg.Fresh}
 	}
@@ -208,6 +208,25 @@ func (s freshStore) failed(err error) error {
 	}
 	if stale := s.fresh(); stale != nil {
 		return E(KindUnavailable, errUnavailable, fmt.Errorf("%w: %w", stale, err))
+	}
+	return err
+}
+
+// writableStore answers an Update that failed because the store cannot
+// write (ErrUnwritable: a full or read-only disk) with KindUnavailable:
+// the change was not made, its audit row neither (they share the
+// transaction: audit fails closed), and the caller is told to try again
+// shortly (HTTP 503, QUIC unavailable) rather than shown an internal
+// error. The cause stays in the chain, for the log.
+type writableStore struct{ Store }
+
+// errUnwritable is the client-safe answer of a broker that cannot write.
+const errUnwritable = "the broker cannot save changes now; try again shortly"
+
+func (s writableStore) Update(ctx context.Context, fn func(Tx) error) error {
+	err := s.Store.Update(ctx, fn)
+	if err != nil && errors.Is(err, ErrUnwritable) && KindOf(err) == KindInternal {
+		return E(KindUnavailable, errUnwritable, err)
 	}
 	return err
 }

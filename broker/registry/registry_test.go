@@ -404,9 +404,16 @@ func TestRefreshRotatesAndReuseRevokesTheChainOnly(t *testing.T) {
 	// Only the key holder refreshes a bound token.
 	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, newDevice(t).jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
-	// That attempt spent second (single use, consumed in one update); the
-	// spent first token presented again is reuse: the chain dies...
+	// Its holder moves on; the spent first token presented again once its
+	// successor was used is reuse: the chain dies... (A spent token whose
+	// successor nobody used is a lost answer's retry: clones_test.go.)
+	third, err := e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback)
+	wantKind(t, err, registry.KindInvalidGrant)
+	_, err = e.reg.Refresh(e.ctx, third.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 	// ...but trust stays, and a signed re-registration recovers (T2).
 	res := e.mustRegister(d, k.Value)
@@ -431,9 +438,26 @@ func TestReusedRefreshTokenRevokesItsSuccessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback) // a copy used by someone else
+	third, err := e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of first used by someone else after the chain moved on.
+	_, err = e.reg.Refresh(e.ctx, first.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
-	_, err = e.reg.Refresh(e.ctx, second.RefreshToken, d.jkt, loopback)
+	_, err = e.reg.Refresh(e.ctx, third.RefreshToken, d.jkt, loopback)
+	wantKind(t, err, registry.KindInvalidGrant)
+	// A copy without the endpoint's key is never a lost answer's retry: a
+	// spent token it presents is a reuse even while the successor is
+	// unused.
+	fresh := e.mustRegister(d, k.Value).Tokens
+	next, err := e.reg.Refresh(e.ctx, fresh.RefreshToken, d.jkt, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.reg.Refresh(e.ctx, fresh.RefreshToken, newDevice(t).jkt, loopback)
+	wantKind(t, err, registry.KindInvalidGrant)
+	_, err = e.reg.Refresh(e.ctx, next.RefreshToken, d.jkt, loopback)
 	wantKind(t, err, registry.KindInvalidGrant)
 }
 

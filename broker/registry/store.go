@@ -16,6 +16,11 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrLimitReached: a use-limited thing had no uses left.
 	ErrLimitReached = errors.New("use limit reached")
+	// ErrUnwritable: the store cannot write now (its disk is full or
+	// read-only, or failed): the Update was not made. Reads may still
+	// work, and writes again once the fault clears. The registry answers
+	// KindUnavailable.
+	ErrUnwritable = errors.New("the store cannot write: disk full, read-only or failing")
 )
 
 // Store keeps the registry's state. Every implementation passes the
@@ -157,6 +162,9 @@ type EndpointTx interface {
 	// ApprovedBy and ApprovedAt. It returns ErrNotFound when there is no
 	// such endpoint and ErrConflict when its state is not one of `from`.
 	TransitionEndpoint(id string, from []State, to State, d Decision) error
+	// SetEndpointCloneSuspected sets CloneSuspectedAt (zero clears it) and
+	// nothing else; ErrNotFound when there is no such endpoint.
+	SetEndpointCloneSuspected(id string, at time.Time) error
 	// TouchEndpoint sets LastSeenAt/From.
 	TouchEndpoint(id string, at time.Time, from string) error
 	DeleteEndpoint(id string) error
@@ -174,6 +182,10 @@ type RefreshTokenTx interface {
 	// hash; the token and ErrConflict when it exists but was used, revoked
 	// or has expired (so the caller can revoke its chain).
 	ConsumeRefreshToken(hash []byte, at time.Time) (*RefreshToken, error)
+	// ListRefreshSuccessors returns the tokens issued in exchange for the
+	// token parentID (their ParentID), in no particular order; none is an
+	// empty list.
+	ListRefreshSuccessors(parentID string) ([]RefreshToken, error)
 	// RevokeRefreshChain revokes every unrevoked token of a chain.
 	RevokeRefreshChain(chainID string, at time.Time) error
 	// RevokeRefreshTokensOf revokes every unrevoked token of a subject, and

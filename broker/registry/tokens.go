@@ -74,18 +74,35 @@ func (r *Registry) RefreshUser(ctx context.Context, refreshToken string) (*Token
 
 // refresh rotates a refresh token; subject "" accepts any subject type,
 // subjectID "" any subject. A device refreshing is seen from remote.
+//
+// An endpoint's spent token whose successors are all unused is the
+// immediately previous token of its chain, presented again because the
+// answer carrying its successor was lost: it gets another successor
+// (token.retry), up to maxSuccessors, and nothing is revoked. Any other
+// spent token is a reuse (T2): its chain is revoked. A successor used when
+// another successor of the same token was used already is two holders of
+// one identity: a clone is suspected (SPEC R24, clones.go).
 func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subjectID string, remote netip.Addr) (*TokenPair, error) {
 	now := r.now()
 	var is *issued
 	var reuse *RefreshToken
+	var events []Event
+	var lockedOut bool
 	err := r.store.Update(ctx, func(tx Tx) error {
-		is, reuse = nil, nil
+		is, reuse, events, lockedOut = nil, nil, nil, false
 		rt, err := tx.ConsumeRefreshToken(hashOpaque(refreshToken), now)
+		retry := false
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return E(KindInvalidGrant, "refresh token is invalid", err)
 		case errors.Is(err, ErrConflict):
-			if rt != nil && !rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() {
+			if rt == nil || rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() {
+				return E(KindInvalidGrant, "refresh token is spent, revoked or expired", err)
+			}
+			if retry, err = r.lostAnswer(tx, now, rt, jkt); err != nil {
+				return err
+			}
+			if !retry {
 				// A spent token presented again: someone holds a copy. Revoke the
 				// chain (committed below) but never change the endpoint's trust.
 				reuse = rt
@@ -94,7 +111,6 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 				}
 				return audit(tx, now, rt.SubjectType+":"+rt.SubjectID, "token.reuse", rt.AccountID, rt.ChainID, OutcomeFailure, netip.Addr{}, nil)
 			}
-			return E(KindInvalidGrant, "refresh token is spent, revoked or expired", err)
 		case err != nil:
 			return internal("consuming refresh token", err)
 		}
@@ -102,44 +118,76 @@ func (r *Registry) refresh(ctx context.Context, refreshToken, jkt, subject, subj
 			// Returning an error rolls the consumption back.
 			return E(KindInvalidGrant, "refresh token is invalid", errors.New("wrong subject type"))
 		}
-		switch rt.SubjectType {
-		case SubjectEndpoint:
-			ep, err := trustedEndpoint(tx, rt.SubjectID)
-			if err != nil {
+		if rt.SubjectType == SubjectEndpoint {
+			var err error
+			is, events, lockedOut, err = r.refreshEndpoint(tx, now, rt, jkt, remote, retry)
+			return err // a lock-out commits, and the caller is refused below
+		}
+		u, err := tx.GetUser(rt.SubjectID)
+		if err != nil || u.Disabled {
+			return E(KindInvalidGrant, "user is unknown or disabled", err)
+		}
+		if err := accountLive(tx, u.AccountID); err != nil {
+			return E(KindInvalidGrant, "user is unknown or disabled", err)
+		}
+		if rt.EndpointID != "" {
+			if _, err := trustedEndpoint(tx, rt.EndpointID); err != nil {
 				return err
 			}
-			if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
-				return E(KindInvalidGrant, "refresh token is bound to another key", nil)
-			}
-			if err := seen(tx, now, ep, remote); err != nil {
-				return err
-			}
-			is, err = r.issue(tx, now, Claims{Subject: ep.ID, Account: ep.AccountID, Type: TokenDevice, JKT: ep.KeyThumbprint}, rt.ChainID)
-			return err
-		default:
-			u, err := tx.GetUser(rt.SubjectID)
-			if err != nil || u.Disabled {
-				return E(KindInvalidGrant, "user is unknown or disabled", err)
-			}
-			if err := accountLive(tx, u.AccountID); err != nil {
-				return E(KindInvalidGrant, "user is unknown or disabled", err)
-			}
-			if rt.EndpointID != "" {
-				if _, err := trustedEndpoint(tx, rt.EndpointID); err != nil {
-					return err
-				}
-			}
-			is, err = r.issue(tx, now, userClaims(u, rt.EndpointID), rt.ChainID)
+		}
+		lt, err := r.lifetimesOf(tx, u.AccountID)
+		if err != nil {
 			return err
 		}
+		is, err = r.issueChild(tx, now, lt, userClaims(u, rt.EndpointID), rt.ChainID, rt.ID)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, ev := range events {
+		r.publish(ev)
+	}
+	if lockedOut {
+		return nil, E(KindAccessDenied, "endpoint is not trusted", errors.New("clone suspected: the account locks suspected clones out"))
 	}
 	if reuse != nil {
 		return nil, E(KindInvalidGrant, "refresh token is spent, revoked or expired", errors.New("reuse detected; chain revoked"))
 	}
 	return r.mint(is)
+}
+
+// refreshEndpoint issues the successor of rt, an endpoint's refresh token
+// consumed in tx (or, with retry, presented again after a lost answer),
+// for the holder of the key jkt seen from remote. It returns the events to
+// publish after the commit, and lockedOut when a suspected clone untrusted
+// the endpoint (nothing is issued; the Update must commit).
+func (r *Registry) refreshEndpoint(tx Tx, now time.Time, rt *RefreshToken, jkt string, remote netip.Addr, retry bool) (is *issued, events []Event, lockedOut bool, err error) {
+	ep, err := trustedEndpoint(tx, rt.SubjectID)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
+		return nil, nil, false, E(KindInvalidGrant, "refresh token is bound to another key", nil)
+	}
+	if retry {
+		if err := audit(tx, now, "endpoint:"+ep.ID, "token.retry", rt.AccountID, rt.ChainID, OutcomeSuccess, remote,
+			map[string]string{"token_id": rt.ID}); err != nil {
+			return nil, nil, false, err
+		}
+	} else if events, lockedOut, err = r.detectClone(tx, now, rt, ep, remote); err != nil || lockedOut {
+		return nil, events, lockedOut, err
+	}
+	if err := seen(tx, now, ep, remote); err != nil {
+		return nil, nil, false, err
+	}
+	lt, err := r.lifetimesOf(tx, ep.AccountID)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	c := Claims{Subject: ep.ID, Account: ep.AccountID, Type: TokenDevice, JKT: ep.KeyThumbprint}
+	is, err = r.issueChild(tx, now, lt, c, rt.ChainID, rt.ID)
+	return is, events, false, err
 }
 
 // TokenPair is an access token with its refresh token.
@@ -222,6 +270,13 @@ func (r *Registry) issue(tx Tx, now time.Time, c Claims, chain string) (*issued,
 
 // issueWith is issue with the lifetimes of c's account already known.
 func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c Claims, chain string) (*issued, error) {
+	return r.issueChild(tx, now, lt, c, chain, "")
+}
+
+// issueChild is issueWith for the successor of the refresh token parent
+// ("" for the first token of a chain): the link that tells a lost answer
+// from a clone (SPEC R24).
+func (r *Registry) issueChild(tx Tx, now time.Time, lt lifetimes, c Claims, chain, parent string) (*issued, error) {
 	ttl := lt.user
 	if c.Type == TokenDevice {
 		ttl = lt.device
@@ -237,7 +292,7 @@ func (r *Registry) issueWith(tx Tx, now time.Time, lt lifetimes, c Claims, chain
 	secret, hash := newOpaque(refreshPrefix)
 	rt := &RefreshToken{
 		ID: newID(), Hash: hash, ChainID: chain, AccountID: c.Account,
-		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint,
+		IssuedAt: now, ExpiresAt: now.Add(lt.refresh), EndpointID: c.Endpoint, ParentID: parent,
 	}
 	switch c.Type {
 	case TokenDevice:

@@ -65,6 +65,11 @@ type AccountSettings struct {
 	// tokens bound to a key: logins prove possession with DPoP (or QUIC)
 	// only (SPEC T3).
 	RequireDPoP bool
+	// LockOutClones untrusts an endpoint the moment a clone of it is
+	// suspected (SPEC R24, docs/clones.md): both copies are refused until
+	// an administrator decides. Off (the default), the endpoint is only
+	// marked.
+	LockOutClones bool
 }
 
 // User is a person in an account. PasswordHash is an encoded Argon2id hash, or
@@ -236,6 +241,10 @@ type Endpoint struct {
 	DeviceCodeHash      []byte
 	DeviceCodeExpiresAt time.Time
 	UpdatedAt           time.Time
+	// CloneSuspectedAt is when two copies of the endpoint's identity were
+	// last seen refreshing from one token (SPEC R24, docs/clones.md); zero
+	// for never, or since an administrator cleared the mark.
+	CloneSuspectedAt time.Time
 	// KeyName is the name of the key KeyID, which ListEndpoints and
 	// GetEndpoint set for a caller who may view that key; not stored.
 	KeyName string
@@ -257,10 +266,14 @@ type RefreshToken struct {
 	SubjectID   string
 	AccountID   string
 	EndpointID  string // for user tokens: the endpoint the login came through, if any
-	IssuedAt    time.Time
-	ExpiresAt   time.Time
-	UsedAt      time.Time
-	RevokedAt   time.Time
+	// ParentID is the token this one was issued in exchange for ("" for
+	// the first of a chain): two used successors of one parent are two
+	// holders of one identity (SPEC R24).
+	ParentID  string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+	RevokedAt time.Time
 }
 
 // AuditEvent is an append-only record of a change or a security decision.

@@ -65,7 +65,10 @@ it and of the accounts below it. Durations are Go durations (90s, 15m, 12h); 0 m
 the broker's default (lifetimes) or never (stale time). Quotas of 0 mean no
 limit. --require-endpoint-keys refuses registrations without a public key;
 --require-dpop refuses HCP-Request-Signature as the proof of a device token
-on login (DPoP only).
+on login (DPoP only). --lock-out-clones untrusts an endpoint the moment a
+clone of it is suspected (two copies of its identity refreshing), so both
+copies are refused until an administrator approves it again; off (the
+default), the endpoint is only marked (docs/clones.md).
 
 Example:
   edgetrustctl accounts update 3f1c0e9a-6b2d-4c8e-9f7a-1d2e3c4b5a69 --name "Acme" \
@@ -185,6 +188,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 		keyQuota, endpointQuota      int
 		deleteStale                  bool
 		requireKeys, requireDPoP     bool
+		lockOutClones                bool
 	)
 	fs.StringVar(&name, "name", "", "new name")
 	fs.BoolVar(&disabled, "disabled", false, "disable (true) or enable (false) the account")
@@ -199,6 +203,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.BoolVar(&deleteStale, "delete-stale", false, "delete stale endpoints instead of marking them")
 	fs.BoolVar(&requireKeys, "require-endpoint-keys", false, "refuse registrations without a public key")
 	fs.BoolVar(&requireDPoP, "require-dpop", false, "refuse HCP-Request-Signature as the proof of a device token on login: DPoP only")
+	fs.BoolVar(&lockOutClones, "lock-out-clones", false, "untrust an endpoint the moment a clone of it is suspected (default: only mark it)")
 	return func(c *cli, args []string) error {
 		id, err := oneID(args, "account id")
 		if err != nil {
@@ -222,7 +227,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 			req.DenyUserCreation = &denyUser
 		}
 		settings := []string{"device-token-ttl", "user-token-ttl", "refresh-ttl", "key-quota", "endpoint-quota", "stale-after", "delete-stale",
-			"require-endpoint-keys", "require-dpop"}
+			"require-endpoint-keys", "require-dpop", "lock-out-clones"}
 		anySetting := false
 		for _, s := range settings {
 			anySetting = anySetting || ch(s)
@@ -270,6 +275,9 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 				if ch("require-dpop") {
 					s.RequireDPoP = requireDPoP
 				}
+				if ch("lock-out-clones") {
+					s.LockOutClones = lockOutClones
+				}
 				req.Settings = &s
 			}
 			return cl.UpdateAccount(ctx, id, req)
@@ -312,7 +320,7 @@ func (c *cli) printAccountDetail(a *api.Account) error {
 		{"REFRESH-TTL", secs(s.RefreshTTLSeconds, "default")}, {"KEY-QUOTA", quota(s.KeyQuota)},
 		{"ENDPOINT-QUOTA", quota(s.EndpointQuota)}, {"STALE-AFTER", secs(s.StaleAfterSeconds, "never")},
 		{"DELETE-STALE", yesNo(s.DeleteStale)}, {"REQUIRE-ENDPOINT-KEYS", yesNo(s.RequireEndpointKeys)},
-		{"REQUIRE-DPOP", yesNo(s.RequireDPoP)}, {"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
+		{"REQUIRE-DPOP", yesNo(s.RequireDPoP)}, {"LOCK-OUT-CLONES", yesNo(s.LockOutClones)}, {"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
 	}
 	return c.table("FIELD\tVALUE", len(rows), func(i int) []string { return rows[i][:] })
 }

@@ -42,12 +42,30 @@ Example:
 			summary: "show one endpoint",
 			help: `Shows one endpoint: its state, who approved it and when, its last decision
 (approve, reject or untrust: by whom, when), the key it registered with, when
-and from where it was last seen, and its public key's fingerprint. Its whole
-history is in "edgetrustctl audit --endpoint ID".
+and from where it was last seen, its public key's fingerprint, and when a
+clone of it was suspected (two copies of its identity refreshing; cleared
+with "edgetrustctl endpoints clear-clone ID"). Its whole history is in
+"edgetrustctl audit --endpoint ID".
 
 Example:
   edgetrustctl endpoints show 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a -o json`,
 			setup: setupEndpointsShow,
+		},
+		{
+			path: "endpoints clear-clone", args: "ID",
+			summary: "clear an endpoint's clone mark once its copies are dealt with",
+			help: `Clears the mark "clone suspected" that the broker sets when two copies of an
+endpoint's identity (its key and refresh token, copied to a second host)
+both refresh (docs/clones.md). Find the copies first: "edgetrustctl audit
+--endpoint ID" shows the endpoint.clone_suspected row, with where the
+endpoint was seen from. Clearing changes no trust: an endpoint that the
+account's --lock-out-clones untrusted stays untrusted until you approve it;
+to be rid of a copy, delete the endpoint and install the genuine device
+again. Clearing an endpoint with no mark does nothing.
+
+Example:
+  edgetrustctl endpoints clear-clone 0b6f7c1e-3f9c-4d61-9a57-2f2d8c0e4b7a`,
+			setup: setupEndpointsClearClone,
 		},
 		endpointAction("approve", "trust endpoints (pending, rejected or untrusted ones)", protocol.StatePending, `
   ok         it is trusted now, and its agent is told at once
@@ -119,9 +137,10 @@ func setupEndpointsList(fs *pflag.FlagSet) func(*cli, []string) error {
 		if c.g.output == "json" {
 			return c.printJSON(eps)
 		}
-		return c.table("ID\tSTATE\tTYPE\tHOSTNAME\tACCOUNT\tKEY\tKEY-NAME\tLAST-SEEN", len(eps), func(i int) []string {
+		return c.table("ID\tSTATE\tTYPE\tHOSTNAME\tACCOUNT\tKEY\tKEY-NAME\tLAST-SEEN\tCLONE-SUSPECTED", len(eps), func(i int) []string {
 			e := eps[i]
-			return []string{e.ID, e.State, e.Type, e.Hostname, e.AccountID, e.KeyID, e.KeyName, timeCell(e.LastSeenAt, "-")}
+			return []string{e.ID, e.State, e.Type, e.Hostname, e.AccountID, e.KeyID, e.KeyName, timeCell(e.LastSeenAt, "-"),
+				timeCell(e.CloneSuspectedAt, "-")}
 		})
 	}
 }
@@ -160,8 +179,25 @@ func setupEndpointsShow(*pflag.FlagSet) func(*cli, []string) error {
 			{"approved", approved}, {"last decision", decision},
 			{"last seen", timeCell(ep.LastSeenAt, "-") + " from " + ep.LastSeenFrom},
 			{"key fingerprint", ep.KeyFingerprint},
+			{"clone suspected", timeCell(ep.CloneSuspectedAt, "-")},
 		}
 		return c.table("FIELD\tVALUE", len(rows), func(i int) []string { return []string{rows[i][0], rows[i][1]} })
+	}
+}
+
+func setupEndpointsClearClone(*pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		id, err := oneID(args, "endpoint id")
+		if err != nil {
+			return err
+		}
+		ep, err := call(c, func(ctx context.Context, cl *api.Client) (*api.Endpoint, error) {
+			return cl.ClearCloneMark(ctx, id)
+		})
+		if err != nil {
+			return err
+		}
+		return c.done(ep, "clone mark of endpoint %s cleared; it is %s\n", id, ep.State)
 	}
 }
 

@@ -28,8 +28,8 @@ func watchCommands() []*command {
 			path: "watch", args: "[--account ID] [--type T]... [--after ID]",
 			summary: "print events as they happen, until interrupted",
 			help: `Prints one line per event as it happens: endpoints pending, trusted,
-rejected, untrusted or deleted, key changes asked for or decided, and API keys
-created, updated or deleted, of --account and the accounts below it (default:
+rejected, untrusted or deleted, key changes asked for or decided, clones
+suspected (docs/clones.md), and API keys created, updated or deleted, of --account and the accounts below it (default:
 every account where you may view them). With -o json each line is one JSON
 object: {"id", "type", "endpoint_id" or "key_id", "account_id", "state", "at"}.
 
@@ -54,6 +54,7 @@ Example:
 var watchTypes = []string{
 	protocol.EventEndpointPending, protocol.EventEndpointTrusted, protocol.EventEndpointRejected,
 	protocol.EventEndpointUntrusted, protocol.EventEndpointDeleted, protocol.EventEndpointKeyChange,
+	protocol.EventEndpointCloneSuspected,
 	protocol.EventAPIKeyCreated, protocol.EventAPIKeyUpdated, protocol.EventAPIKeyDeleted,
 	"endpoint.*", "apikey.*",
 }

@@ -45,6 +45,9 @@ type AccountSettings struct {
 	// a bound device token on login: DPoP only (SPEC T3).
 	RequireEndpointKeys bool `json:"require_endpoint_keys"`
 	RequireDPoP         bool `json:"require_dpop"`
+	// LockOutClones untrusts an endpoint the moment a clone of it is
+	// suspected (SPEC R24, docs/clones.md); off, it is only marked.
+	LockOutClones bool `json:"lock_out_clones"`
 }
 
 // CreateAccountRequest creates an account below ParentID ("" = the caller's

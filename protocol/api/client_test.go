@@ -48,7 +48,7 @@ func TestContract(t *testing.T) {
 	}{
 		{"Key", api.Key{}, keyFields},
 		{"CreatedKey", api.CreatedKey{}, append(slices.Clone(keyFields), "value", "value_id")},
-		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "client_id", "decided_at", "decided_by",
+		{"Endpoint", api.Endpoint{}, []string{"account_id", "approved_at", "approved_by", "bound", "client_id", "clone_suspected_at", "decided_at", "decided_by",
 			"description", "hostname", "id", "key_fingerprint", "key_id", "key_name", "key_thumbprint", "key_type", "key_value_id",
 			"last_decision", "last_decision_at", "last_decision_by", "last_seen_at", "last_seen_from", "os", "registered_at", "registered_from", "state", "type", "version"}},
 		{"Account", api.Account{}, []string{"created_at", "deny_user_creation", "disabled", "id", "name", "parent_id", "parent_name", "settings",
@@ -56,7 +56,7 @@ func TestContract(t *testing.T) {
 		{"TokenResponse", api.TokenResponse{User: &api.User{}}, []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type", "user"}},
 		{"ErrorResponse", api.ErrorResponse{}, []string{"error", "error_description"}},
 		{"EndpointResult", api.EndpointResult{}, []string{"error", "id", "ok", "outcome", "state"}},
-		{"AccountSettings", api.AccountSettings{}, []string{"delete_stale", "device_token_ttl_seconds", "endpoint_quota", "key_quota",
+		{"AccountSettings", api.AccountSettings{}, []string{"delete_stale", "device_token_ttl_seconds", "endpoint_quota", "key_quota", "lock_out_clones",
 			"refresh_ttl_seconds", "require_dpop", "require_endpoint_keys", "stale_after_seconds", "user_token_ttl_seconds"}},
 		{"KeyChange", api.KeyChange{}, []string{"account_id", "description", "endpoint_id", "hostname", "key_fingerprint", "key_id",
 			"key_type", "old_key_fingerprint", "old_key_type", "requested_at", "requested_description", "requested_from",

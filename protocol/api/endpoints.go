@@ -55,6 +55,10 @@ type Endpoint struct {
 	// Bound reports that the endpoint has a public key, so its tokens are
 	// bound to it (SPEC T1).
 	Bound bool `json:"bound"`
+	// CloneSuspectedAt is when two copies of the endpoint's identity were
+	// seen refreshing from one token (SPEC R24, docs/clones.md); null for
+	// never, or since an administrator cleared the mark (ClearCloneMark).
+	CloneSuspectedAt *time.Time `json:"clone_suspected_at"`
 }
 
 // Admin actions on an endpoint (SPEC E5).
@@ -145,6 +149,16 @@ func (c *Client) RejectEndpoint(ctx context.Context, id string) (*Endpoint, erro
 // UntrustEndpoint untrusts a trusted endpoint.
 func (c *Client) UntrustEndpoint(ctx context.Context, id string) (*Endpoint, error) {
 	return c.Decide(ctx, id, ActionUntrust)
+}
+
+// ClearCloneMark clears an endpoint's clone mark (CloneSuspectedAt) once
+// the copies are dealt with; it changes no trust (docs/clones.md).
+func (c *Client) ClearCloneMark(ctx context.Context, id string) (*Endpoint, error) {
+	var out Endpoint
+	if err := c.do(ctx, http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(id)+"/clear-clone", nil, nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // DeleteEndpoint deletes an endpoint in any state.

@@ -89,7 +89,7 @@
     soon(); // what changed between the page and the stream
   });
   var types = ['endpoint.pending', 'endpoint.trusted', 'endpoint.rejected', 'endpoint.untrusted',
-    'endpoint.deleted', 'endpoint.key_change'];
+    'endpoint.deleted', 'endpoint.key_change', 'endpoint.clone_suspected'];
   for (var t = 0; t < types.length; t++) { es.addEventListener(types[t], soon); }
   es.addEventListener('message', soon);
   es.addEventListener('error', function () {

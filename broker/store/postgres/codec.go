@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -59,6 +60,21 @@ func retryable(err error) bool {
 // referenced row is missing) into ErrNotFound. Other errors pass unchanged.
 // The server's message names the constraint, never the values (those are
 // in the error's Detail, which is not part of its text).
+// unwritable marks an error of a server that cannot write (class 53:
+// disk full, out of memory; 25006: a read-only transaction, as on a
+// standby; 58030: an I/O error) with registry.ErrUnwritable; others pass
+// unchanged.
+func unwritable(err error) error {
+	code := sqlState(err)
+	if err == nil || errors.Is(err, registry.ErrUnwritable) {
+		return err
+	}
+	if strings.HasPrefix(code, "53") || code == "25006" || code == "58030" {
+		return fmt.Errorf("%w: %w", registry.ErrUnwritable, err)
+	}
+	return err
+}
+
 func mapErr(err error) error {
 	switch sqlState(err) {
 	case codeUniqueViolation:

@@ -223,7 +223,7 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		retry, err := s.update(ctx, fn)
 		if !retry {
-			return err
+			return unwritable(err)
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("postgres: update failed %d times on serialisation failures: %w", attempt, err)

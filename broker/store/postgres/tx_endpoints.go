@@ -15,7 +15,7 @@ import (
 const endpointCols = `id, account_id, state, type, description, hostname, os, version, key_type, public_key,
 	key_thumbprint, key_id, key_value_id, registered_at, registered_from, approved_by, approved_at,
 	last_decision, last_decision_by, last_decision_at,
-	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at`
+	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at, clone_suspected_at`
 
 func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 	var e registry.Endpoint
@@ -23,19 +23,19 @@ func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 		&e.Version, &e.KeyType, scanBlob{P: &e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
 		scanTime{P: &e.RegisteredAt}, &e.RegisteredFrom, &e.ApprovedBy, scanTime{P: &e.ApprovedAt},
 		&e.LastDecision, &e.LastDecisionBy, scanTime{P: &e.LastDecisionAt}, scanTime{P: &e.LastSeenAt}, &e.LastSeenFrom,
-		scanBlob{P: &e.DeviceCodeHash}, scanTime{P: &e.DeviceCodeExpiresAt}, scanTime{P: &e.UpdatedAt})
+		scanBlob{P: &e.DeviceCodeHash}, scanTime{P: &e.DeviceCodeExpiresAt}, scanTime{P: &e.UpdatedAt}, scanTime{P: &e.CloneSuspectedAt})
 	return e, err
 }
 
 func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
 	return t.insert("endpoint", e.ID, `INSERT INTO endpoints (`+endpointCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25)`,
+		$21, $22, $23, $24, $25, $26)`,
 		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
 		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
 		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
 		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
-		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), nanos(e.CloneSuspectedAt))
 }
 
 func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
@@ -122,12 +122,12 @@ func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
 		key_thumbprint = $10, key_id = $11, key_value_id = $12, registered_at = $13, registered_from = $14,
 		approved_by = $15, approved_at = $16, last_decision = $17, last_decision_by = $18, last_decision_at = $19,
 		last_seen_at = $20, last_seen_from = $21, device_code_hash = $22,
-		device_code_expires_at = $23, updated_at = $24 WHERE id = $25`,
+		device_code_expires_at = $23, updated_at = $24, clone_suspected_at = $26 WHERE id = $25`,
 		e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version, e.KeyType,
 		blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
 		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
 		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
-		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID, nanos(e.CloneSuspectedAt))
 }
 
 // stateConflict is TransitionEndpoint's error when the endpoint's state is
@@ -159,6 +159,12 @@ func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.St
 	}
 	where := `id = ` + p.add(id) + ` AND state = ANY(` + p.add(strs(from)) + `)`
 	return t.updateIf(what, failed, existsQuery, id, `UPDATE endpoints SET `+set+` WHERE `+where, p.args...)
+}
+
+// SetEndpointCloneSuspected returns ErrNotFound when there is no such
+// endpoint. It does not change UpdatedAt.
+func (t *tx) SetEndpointCloneSuspected(id string, at time.Time) error {
+	return t.execOne("marking endpoint", id, `UPDATE endpoints SET clone_suspected_at = $1 WHERE id = $2`, nanos(at), id)
 }
 
 // TouchEndpoint returns ErrNotFound when there is no such endpoint. It does

@@ -13,13 +13,13 @@ import (
 // --- Refresh tokens ---
 
 const refreshCols = `id, hash, chain_id, subject_type, subject_id, account_id, endpoint_id, issued_at,
-	expires_at, used_at, revoked_at`
+	expires_at, used_at, revoked_at, parent_id`
 
 func scanRefresh(r rowScanner) (registry.RefreshToken, error) {
 	var rt registry.RefreshToken
 	err := r.Scan(&rt.ID, scanBlob{P: &rt.Hash}, &rt.ChainID, &rt.SubjectType, &rt.SubjectID, &rt.AccountID,
 		&rt.EndpointID, scanTime{P: &rt.IssuedAt}, scanTime{P: &rt.ExpiresAt}, scanTime{P: &rt.UsedAt},
-		scanTime{P: &rt.RevokedAt})
+		scanTime{P: &rt.RevokedAt}, &rt.ParentID)
 	return rt, err
 }
 
@@ -29,9 +29,9 @@ func (t *tx) CreateRefreshToken(rt *registry.RefreshToken) error {
 		return fmt.Errorf("creating refresh token %s: empty hash", rt.ID)
 	}
 	return t.insert("refresh token", rt.ID, `INSERT INTO refresh_tokens (`+refreshCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		rt.ID, rt.Hash, rt.ChainID, rt.SubjectType, rt.SubjectID, rt.AccountID, rt.EndpointID,
-		nanos(rt.IssuedAt), nanos(rt.ExpiresAt), nanos(rt.UsedAt), nanos(rt.RevokedAt))
+		nanos(rt.IssuedAt), nanos(rt.ExpiresAt), nanos(rt.UsedAt), nanos(rt.RevokedAt), rt.ParentID)
 }
 
 // ConsumeRefreshToken treats a zero ExpiresAt as already expired. The
@@ -55,6 +55,15 @@ func (t *tx) ConsumeRefreshToken(hash []byte, at time.Time) (*registry.RefreshTo
 		return &rt, fmt.Errorf("consuming refresh token %s: used, revoked or expired: %w", rt.ID, registry.ErrConflict)
 	}
 	return &rt, nil
+}
+
+// ListRefreshSuccessors uses index refresh_tokens_parent.
+func (t *tx) ListRefreshSuccessors(parentID string) ([]registry.RefreshToken, error) {
+	if parentID == "" {
+		return nil, nil // the first tokens of every chain: none is anyone's successor
+	}
+	return list(t, "refresh token successors", scanRefresh,
+		`SELECT `+refreshCols+` FROM refresh_tokens WHERE parent_id = $1`, parentID)
 }
 
 func (t *tx) RevokeRefreshChain(chainID string, at time.Time) error {

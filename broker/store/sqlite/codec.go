@@ -27,6 +27,39 @@ var (
 	blob     = sqlcodec.Blob
 )
 
+// unwritable marks an error of a full, read-only or failing disk with
+// registry.ErrUnwritable; others pass unchanged.
+func unwritable(err error) error {
+	if err == nil || errors.Is(err, registry.ErrUnwritable) || !diskFault(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", registry.ErrUnwritable, err)
+}
+
+// diskFault reports whether any SQLite error in err's tree (not only the
+// first: an abandoned batch carries its cause after the ROLLBACK's error)
+// is one of a full, read-only or failing disk.
+func diskFault(err error) bool {
+	if se, ok := err.(*sqlite.Error); ok {
+		switch se.Code() & 0xff { // the primary code of an extended one
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+		return false
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && diskFault(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if diskFault(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // mapErr turns constraint violations into the registry's errors: a unique
 // or primary key violation into ErrConflict, a foreign key violation (a
 // referenced row is missing) into ErrNotFound. Other errors pass unchanged.

@@ -200,7 +200,9 @@ func (s *Store) Close() error {
 
 // Update runs fn in a read-write transaction and returns once it is
 // committed (durably: synchronous=FULL), or returns fn's error unchanged
-// after undoing fn's writes. A panic in fn undoes its writes and is
+// after undoing fn's writes; a failure of a full, read-only or failing
+// disk (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR), in fn's writes or the
+// COMMIT, also matches registry.ErrUnwritable. A panic in fn undoes its writes and is
 // re-raised. fn runs on the caller's goroutine, after the Updates queued
 // before it and seeing their writes.
 //
@@ -208,7 +210,7 @@ func (s *Store) Close() error {
 // on the same Store deadlocks; View from inside fn sees a snapshot without
 // fn's writes; use the Tx instead.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
-	return s.update(ctx, &request{fn: fn})
+	return unwritable(s.update(ctx, &request{fn: fn}))
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot of the

@@ -14,7 +14,7 @@ import (
 const endpointCols = `id, account_id, state, type, description, hostname, os, version, key_type, public_key,
 	key_thumbprint, key_id, key_value_id, registered_at, registered_from, approved_by, approved_at,
 	last_decision, last_decision_by, last_decision_at,
-	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at`
+	last_seen_at, last_seen_from, device_code_hash, device_code_expires_at, updated_at, clone_suspected_at`
 
 func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 	var e registry.Endpoint
@@ -22,18 +22,18 @@ func scanEndpoint(r rowScanner) (registry.Endpoint, error) {
 		&e.Version, &e.KeyType, scanBlob{P: &e.PublicKey}, &e.KeyThumbprint, &e.KeyID, &e.KeyValueID,
 		scanTime{P: &e.RegisteredAt}, &e.RegisteredFrom, &e.ApprovedBy, scanTime{P: &e.ApprovedAt},
 		&e.LastDecision, &e.LastDecisionBy, scanTime{P: &e.LastDecisionAt}, scanTime{P: &e.LastSeenAt}, &e.LastSeenFrom, scanBlob{P: &e.DeviceCodeHash},
-		scanTime{P: &e.DeviceCodeExpiresAt}, scanTime{P: &e.UpdatedAt})
+		scanTime{P: &e.DeviceCodeExpiresAt}, scanTime{P: &e.UpdatedAt}, scanTime{P: &e.CloneSuspectedAt})
 	return e, err
 }
 
 func (t *tx) CreateEndpoint(e *registry.Endpoint) error {
 	return t.insert("endpoint", e.ID, `INSERT INTO endpoints (`+endpointCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version,
 		e.KeyType, blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
 		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
 		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
-		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt))
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), nanos(e.CloneSuspectedAt))
 }
 
 func (t *tx) GetEndpoint(id string) (*registry.Endpoint, error) {
@@ -124,12 +124,12 @@ func (t *tx) UpdateEndpoint(e *registry.Endpoint) error {
 		key_thumbprint = ?, key_id = ?, key_value_id = ?, registered_at = ?, registered_from = ?,
 		approved_by = ?, approved_at = ?, last_decision = ?, last_decision_by = ?, last_decision_at = ?,
 		last_seen_at = ?, last_seen_from = ?, device_code_hash = ?,
-		device_code_expires_at = ?, updated_at = ? WHERE id = ?`,
+		device_code_expires_at = ?, updated_at = ?, clone_suspected_at = ? WHERE id = ?`,
 		e.AccountID, string(e.State), e.Type, e.Description, e.Hostname, e.OS, e.Version, e.KeyType,
 		blob(e.PublicKey), e.KeyThumbprint, e.KeyID, e.KeyValueID, nanos(e.RegisteredAt),
 		e.RegisteredFrom, e.ApprovedBy, nanos(e.ApprovedAt), e.LastDecision, e.LastDecisionBy,
 		nanos(e.LastDecisionAt), nanos(e.LastSeenAt), e.LastSeenFrom,
-		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), e.ID)
+		blob(e.DeviceCodeHash), nanos(e.DeviceCodeExpiresAt), nanos(e.UpdatedAt), nanos(e.CloneSuspectedAt), e.ID)
 }
 
 // stateConflict is TransitionEndpoint's error when the endpoint's state is
@@ -156,6 +156,12 @@ func (t *tx) TransitionEndpoint(id string, from []registry.State, to registry.St
 	return t.updateIf(what, failed, existsQuery, id,
 		`UPDATE endpoints SET state = ?, last_decision = ?, last_decision_by = ?, last_decision_at = ?,
 		updated_at = ?`+approval+` WHERE id = ? AND `+c, args...)
+}
+
+// SetEndpointCloneSuspected returns ErrNotFound when there is no such
+// endpoint. It does not change UpdatedAt.
+func (t *tx) SetEndpointCloneSuspected(id string, at time.Time) error {
+	return t.execOne("marking endpoint", id, `UPDATE endpoints SET clone_suspected_at = ? WHERE id = ?`, nanos(at), id)
 }
 
 // TouchEndpoint returns ErrNotFound when there is no such endpoint. It does

@@ -258,7 +258,10 @@ func (s *Store) runBatch(batch []*request) []*request {
 			}
 		}
 		if err != nil {
-			abandon(err)
+			// SQLite ends the whole transaction itself on some failures of
+			// fn's writes (SQLITE_FULL): the Updates before it are lost
+			// for the same cause, which their error carries too.
+			abandon(fmt.Errorf("%w (after: %w)", err, out.err))
 			return batch[i+1:]
 		}
 	}

@@ -20,6 +20,7 @@ func fullEndpoint(id string) registry.Endpoint {
 		LastDecisionBy: "user:u2", LastDecisionAt: at(2 * time.Minute), LastSeenAt: at(time.Hour),
 		LastSeenFrom: "192.0.2.11", DeviceCodeHash: []byte("device-code-hash"),
 		DeviceCodeExpiresAt: at(10 * time.Minute), UpdatedAt: at(time.Hour),
+		CloneSuspectedAt: at(3 * time.Minute),
 	}
 }
 
@@ -81,6 +82,7 @@ func testEndpoints(t *testing.T, s registry.Store) {
 				return tx.UpdateEndpoint(&e)
 			}, registry.ErrNotFound},
 			{"touch missing", func(tx registry.Tx) error { return tx.TouchEndpoint("nope", at(0), "192.0.2.1") }, registry.ErrNotFound},
+			{"mark missing", func(tx registry.Tx) error { return tx.SetEndpointCloneSuspected("nope", at(0)) }, registry.ErrNotFound},
 			{"delete missing", func(tx registry.Tx) error { return tx.DeleteEndpoint("nope") }, registry.ErrNotFound},
 		}
 		for _, tc := range tests {
@@ -114,6 +116,18 @@ func testEndpoints(t *testing.T, s registry.Store) {
 		})
 		if d := diff(&want, getEndpoint(t, s, want.ID)); d != "" {
 			t.Errorf("after TouchEndpoint (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("clone mark", func(t *testing.T) {
+		// SPEC R24: set and cleared alone, UpdatedAt included.
+		want := *getEndpoint(t, s, "ep-pending")
+		for _, mark := range []time.Time{at(4 * time.Hour), {}} {
+			want.CloneSuspectedAt = mark
+			update(t, s, func(tx registry.Tx) error { return tx.SetEndpointCloneSuspected(want.ID, mark) })
+			if d := diff(&want, getEndpoint(t, s, want.ID)); d != "" {
+				t.Errorf("after SetEndpointCloneSuspected(%v) (-want +got):\n%s", mark, d)
+			}
 		}
 	})
 

@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,49 @@ func testRefreshTokens(t *testing.T, s registry.Store) {
 		wantErr(t, "second consume", err, registry.ErrConflict)
 		if d := diff(&want, got); d != "" {
 			t.Errorf("second consume returned (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("successors", func(t *testing.T) {
+		// SPEC R24: a token names its parent; a parent lists its successors.
+		root := token("rt-root", "chain-s", registry.SubjectEndpoint, "ep-1", "")
+		a := token("rt-a", "chain-s", registry.SubjectEndpoint, "ep-1", "")
+		a.ParentID = root.ID
+		b := token("rt-b", "chain-s", registry.SubjectEndpoint, "ep-1", "")
+		b.ParentID = root.ID
+		grandchild := token("rt-a1", "chain-s", registry.SubjectEndpoint, "ep-1", "")
+		grandchild.ParentID = a.ID
+		createTokens(t, s, root, a, b, grandchild)
+		got, err := consume(t, s, a.Hash, at(time.Minute))
+		wantErr(t, "consume", err, nil)
+		wantA := a
+		wantA.UsedAt = at(time.Minute)
+		if d := diff(&wantA, got); d != "" {
+			t.Errorf("consume (-want +got):\n%s", d)
+		}
+		tests := []struct {
+			parent string
+			want   []registry.RefreshToken
+		}{
+			{root.ID, []registry.RefreshToken{wantA, b}},
+			{a.ID, []registry.RefreshToken{grandchild}},
+			{b.ID, nil},
+			{"", nil}, // first tokens of chains are nobody's successors
+			{"nope", nil},
+		}
+		for _, tc := range tests {
+			t.Run("parent "+tc.parent, func(t *testing.T) {
+				var got []registry.RefreshToken
+				view(t, s, func(tx registry.Tx) error {
+					var err error
+					got, err = tx.ListRefreshSuccessors(tc.parent)
+					return err
+				})
+				slices.SortFunc(got, func(x, y registry.RefreshToken) int { return strings.Compare(x.ID, y.ID) })
+				if d := diff(tc.want, got); d != "" {
+					t.Errorf("ListRefreshSuccessors(%q) (-want +got):\n%s", tc.parent, d)
+				}
+			})
 		}
 	})
 
