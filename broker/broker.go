@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +76,10 @@ type Config struct {
 	SignInBurst                                   int           // 0 = 10
 	// Agent API bounds (zero = defaults, see agentapi.Config).
 	AgentHelloTimeout, AgentRequestTimeout time.Duration
+	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
+	// headers name the client of an HTTPS request (serve --trusted-proxy;
+	// nil = none: the TCP peer is the client, SPEC R14).
+	TrustedProxies []netip.Prefix
 	// SweepInterval is how often stale endpoints and expired codes are
 	// cleaned up (0 = 1 minute, SPEC E8).
 	SweepInterval time.Duration
@@ -240,7 +245,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	front := web.New(web.Config{Logger: b.log.Named("http")})
+	front := web.New(web.Config{Logger: b.log.Named("http"), TrustedProxies: b.cfg.TrustedProxies})
 	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
 		front.Handle(p, api.Handler())
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker"
 	"github.com/edgetrust/edgetrust/broker/cluster"
+	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/logtime"
 )
 
@@ -121,6 +122,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	// Hidden: end-to-end tests of agents whose refresh token expired.
 	refreshTTL := fs.Duration("refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
 	_ = fs.MarkHidden("refresh-token-ttl")
+	trustedProxies := fs.StringArray("trusted-proxy", nil, "address or CIDR of a reverse proxy whose Forwarded / X-Forwarded-For headers name the client (repeatable; default none: the TCP peer is the client)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	clusterKeyFile := fs.String("cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key they share in it (default $"+envClusterKeyFile+")")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
@@ -180,6 +182,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usageError{"--tls-san " + err.Error()}
 		}
 	}
+	var proxies []netip.Prefix
+	for _, p := range *trustedProxies {
+		pr, err := web.ParseTrustedProxy(p)
+		if err != nil {
+			return usageError{"--trusted-proxy " + err.Error()}
+		}
+		proxies = append(proxies, pr)
+	}
 	storeFrom := "--store"
 	if !fs.Changed("store") {
 		*storeURL, storeFrom = getenv("EDGETRUST_STORE"), "EDGETRUST_STORE"
@@ -223,6 +233,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TLSCertFile:            *tlsCert,
 		TLSKeyFile:             *tlsKey,
 		FailClosedAfter:        *failClosedAfter,
+		TrustedProxies:         proxies,
 	})
 	if err != nil {
 		return err
