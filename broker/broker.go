@@ -221,6 +221,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	defer udp.Close() // after tr.Close: a Transport never closes a conn it was given
 	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
+	agentapi.NewHandshakeGate(0).Install(tr) // Retry under a flood of handshakes
 	defer tr.Close()
 	qtls := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
 	ln, err := tr.Listen(qtls, agentapi.QUICConfig())

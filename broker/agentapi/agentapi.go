@@ -82,16 +82,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// QUICConfig returns the QUIC settings the broker listens with.
-func QUICConfig() *quic.Config {
-	return &quic.Config{
-		HandshakeIdleTimeout:  10 * time.Second,
-		MaxIdleTimeout:        60 * time.Second,
-		MaxIncomingStreams:    32,
-		MaxIncomingUniStreams: -1,
-	}
-}
-
 // Serve accepts connections from ln until ctx is done, then closes every
 // connection and returns nil. It returns an error only if accepting fails
 // for another reason.
@@ -106,6 +96,7 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 			}
 			return fmt.Errorf("agentapi: accepting: %w", err)
 		}
+		handshakeDone(conn)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
