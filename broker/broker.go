@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -247,10 +248,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		return err
 	}
 	front := web.New(web.Config{Logger: b.log.Named("http"), TrustedProxies: b.cfg.TrustedProxies})
-	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
-		front.Handle(p, api.Handler())
-	}
-	front.Handle("/", con.Handler()) // the web console: every other path
+	mountFront(front, api.Handler(), con.Handler())
 	httpsCfg := web.ServerConfig{
 		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,
@@ -265,6 +263,15 @@ func (b *Broker) Run(ctx context.Context) error {
 		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
 	}, cl.tasks(reg)...)...)
+}
+
+// mountFront mounts the API on its prefixes and the web console on every
+// other path of the HTTPS front.
+func mountFront(front *web.Mux, api, console http.Handler) {
+	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
+		front.Handle(p, api)
+	}
+	front.Handle("/", console)
 }
 
 // sweep runs the registry's clean-up every Config.SweepInterval until ctx
