@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -12,7 +13,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/web"
 )
 
-func prefixes(t *testing.T, ss ...string) []netip.Prefix {
+func prefixes(t testing.TB, ss ...string) []netip.Prefix {
 	t.Helper()
 	var out []netip.Prefix
 	for _, s := range ss {
@@ -145,4 +146,57 @@ func TestMuxGivesHandlersTheClientAddr(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClientAddr: ClientAddr never panics, believes no header from a peer
+// that is not a listed proxy, and otherwise answers the peer or an address
+// that a header names.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.5", "203.0.113.9, 10.9.9.9", "")
+	f.Add("10.0.0.5", "", `for="[2001:db8::17]:4711";proto=https, for=10.2.2.2`)
+	f.Add("198.51.100.1", "10.1.2.3", "for=10.1.2.3")
+	f.Add("10.0.0.5", "nonsense,,,", `for="unterminated`)
+	f.Add("::ffff:10.0.0.5", "::ffff:203.0.113.9", "")
+	proxies := prefixes(f, "10.0.0.0/8", "fd00::/8")
+	f.Fuzz(func(t *testing.T, peer, xff, fwd string) {
+		p, err := netip.ParseAddr(peer)
+		if err != nil {
+			return
+		}
+		h := http.Header{}
+		if xff != "" {
+			h.Set("X-Forwarded-For", xff)
+		}
+		if fwd != "" {
+			h.Set("Forwarded", fwd)
+		}
+		got := web.ClientAddr(p, h, proxies)
+		if got == p.Unmap() {
+			return
+		}
+		trustedPeer := false
+		for _, pr := range proxies {
+			trustedPeer = trustedPeer || pr.Contains(p.Unmap())
+		}
+		if !trustedPeer {
+			t.Fatalf("peer %s is no proxy, yet the client is %s", p, got)
+		}
+		if !got.IsValid() || got.Is4In6() || !containsAddr(xff+fwd, got) {
+			t.Fatalf("client %s is named by no header (%q, %q)", got, xff, fwd)
+		}
+	})
+}
+
+// containsAddr reports whether s names a in some spelling (IPv6 text has
+// several).
+func containsAddr(s string, a netip.Addr) bool {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(` ,;="[]`, r) }) {
+		if b, err := netip.ParseAddr(f); err == nil && b.Unmap() == a {
+			return true
+		}
+		if ap, err := netip.ParseAddrPort(f); err == nil && ap.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
