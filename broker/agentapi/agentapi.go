@@ -169,7 +169,7 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	defer wg.Wait()
 	first := true
 	for {
-		str, err := conn.AcceptStream(cctx)
+		str, err := ss.acceptStream(cctx, first)
 		if err != nil {
 			return
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/edgetrust/edgetrust/protocol"
 )
 
-// The QUIC transport's limits (docs/quic.md). Each is set on purpose, not
+// The QUIC transport's limits (docs/transport.md). Each is set on purpose, not
 // left to quic-go's defaults, which suit a web server moving bulk data;
 // agents send a few small frames and wait.
 const (
@@ -133,4 +133,23 @@ func handshakeDone(conn *quic.Conn) {
 	if s, ok := conn.Context().Value(gateKey{}).(*handshakeSlot); ok {
 		s.done()
 	}
+}
+
+// acceptStream waits for the connection's next stream. The first, the
+// control stream, must come within the hello timeout: a connection that
+// completes its handshake and opens nothing — QUIC keep-alives would hold
+// it open forever — is closed then (proof_required), as one that opens its
+// control stream and sends no HELLO is.
+func (ss *session) acceptStream(ctx context.Context, first bool) (*quic.Stream, error) {
+	if !first {
+		return ss.conn.AcceptStream(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, ss.s.helloTO)
+	defer cancel()
+	str, err := ss.conn.AcceptStream(actx)
+	if err != nil && ctx.Err() == nil {
+		ss.info("agent connection without a control stream")
+		ss.conn.CloseWithError(closeCode(protocol.CodeProofRequired), "hello expected")
+	}
+	return str, err
 }

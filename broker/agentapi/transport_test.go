@@ -18,7 +18,7 @@ import (
 )
 
 // TestQUICConfigIsDeliberate pins every limit of the broker's QUIC
-// configuration (docs/quic.md says why each is what it is).
+// configuration (docs/transport.md says why each is what it is).
 func TestQUICConfigIsDeliberate(t *testing.T) {
 	type limits struct {
 		HandshakeIdleTimeout, MaxIdleTimeout                       time.Duration
@@ -174,5 +174,29 @@ func TestNo0RTT(t *testing.T) {
 	st := conn.ConnectionState()
 	if d := cmp.Diff(map[string]bool{"resumed": true, "0-RTT": false}, map[string]bool{"resumed": st.TLS.DidResume, "0-RTT": st.Used0RTT}); d != "" {
 		t.Errorf("second connection (-want +got):\n%s", d)
+	}
+}
+
+// TestConnectionWithoutStreamsIsClosed: a client that completes the
+// handshake, opens no stream and keeps the connection alive with QUIC
+// pings is closed after the hello timeout, not held forever.
+func TestConnectionWithoutStreamsIsClosed(t *testing.T) {
+	h := newHarness(t) // hello timeout 2 s
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, h.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.ALPN}},
+		&quic.Config{KeepAlivePeriod: 200 * time.Millisecond, MaxIdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	select {
+	case <-conn.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("a connection without streams is still open after 30 s")
+	}
+	var appErr *quic.ApplicationError
+	if err := context.Cause(conn.Context()); !errors.As(err, &appErr) || appErr.ErrorCode != quic.ApplicationErrorCode(protocol.CodeProofRequired) {
+		t.Fatalf("closed with %v, want application error %d", err, protocol.CodeProofRequired)
 	}
 }
