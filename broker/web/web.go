@@ -85,7 +85,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ce := m.log.Check(zap.DebugLevel, "request"); ce != nil {
 			ce.Write(zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path),
 				zap.Int(logfield.Status, rec.statusCode()), zap.Duration(logfield.Duration, time.Since(start)),
-				zap.String(logfield.Remote, r.RemoteAddr), zap.Stringer("peer", Peer(r.Context())))
+				zap.String(logfield.Remote, r.RemoteAddr), zap.Stringer(logfield.Peer, Peer(r.Context())))
 		}
 	}()
 	m.mux.ServeHTTP(rec, r)
