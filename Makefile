@@ -6,7 +6,7 @@ LISTEN    ?= 127.0.0.1:7443
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 CMDS      := ./cmd/edgetrust-broker ./cmd/edgetrust-agent ./cmd/edgetrustctl
-FUZZTIME  ?= 30s
+FUZZTIME  ?= 20s
 BENCHFLAGS ?=
 # Packages: version from git (packaging/version.sh), architecture of this Go.
 PKG_VERSION = $(shell sh packaging/version.sh)
@@ -25,7 +25,7 @@ help:
 	@echo "make run     start a broker on $(LISTEN) with its data in .data/broker (embedded SQLite)"
 	@echo "make test    gofmt + go vet + cross + every test with -race (unit, store conformance on SQLite and PostgreSQL, fuzz seeds, end-to-end)"
 	@echo "make cross   build the agent and edgetrustctl for $(CROSS) into bin/OS-ARCH/ and vet the agent there"
-	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 30s)"
+	@echo "make fuzz    run every fuzz target for FUZZTIME each (default 20s; seeds in each package's testdata/fuzz run in go test too)"
 	@echo "make package build dist/edgetrust-{agent,broker}_VERSION_ARCH.deb and .rpm (PKG_ARCH=arm64 for another arch)"
 	@echo "make soak    stop a throwaway PostgreSQL for 40 s under load on brokers sharing it (integration/faults_test.go),"
 	@echo "             and SIGKILL the broker every 4 s for two minutes under load (integration/soak_test.go)"

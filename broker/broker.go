@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +77,10 @@ type Config struct {
 	SignInBurst                                   int           // 0 = 10
 	// Agent API bounds (zero = defaults, see agentapi.Config).
 	AgentHelloTimeout, AgentRequestTimeout time.Duration
+	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
+	// headers name the client of an HTTPS request (serve --trusted-proxy;
+	// nil = none: the TCP peer is the client, SPEC R14).
+	TrustedProxies []netip.Prefix
 	// SweepInterval is how often stale endpoints and expired codes are
 	// cleaned up (0 = 1 minute, SPEC E8).
 	SweepInterval time.Duration
@@ -216,6 +222,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	defer udp.Close() // after tr.Close: a Transport never closes a conn it was given
 	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
+	agentapi.NewHandshakeGate(0).Install(tr) // Retry under a flood of handshakes
 	defer tr.Close()
 	qtls := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
 	ln, err := tr.Listen(qtls, agentapi.QUICConfig())
@@ -240,11 +247,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	front := web.New(web.Config{Logger: b.log.Named("http")})
-	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
-		front.Handle(p, api.Handler())
-	}
-	front.Handle("/", con.Handler()) // the web console: every other path
+	front := web.New(web.Config{Logger: b.log.Named("http"), TrustedProxies: b.cfg.TrustedProxies})
+	mountFront(front, api.Handler(), con.Handler())
 	httpsCfg := web.ServerConfig{
 		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,
@@ -259,6 +263,15 @@ func (b *Broker) Run(ctx context.Context) error {
 		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
 	}, cl.tasks(reg)...)...)
+}
+
+// mountFront mounts the API on its prefixes and the web console on every
+// other path of the HTTPS front.
+func mountFront(front *web.Mux, api, console http.Handler) {
+	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
+		front.Handle(p, api)
+	}
+	front.Handle("/", console)
 }
 
 // sweep runs the registry's clean-up every Config.SweepInterval until ctx

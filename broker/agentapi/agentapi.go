@@ -82,16 +82,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// QUICConfig returns the QUIC settings the broker listens with.
-func QUICConfig() *quic.Config {
-	return &quic.Config{
-		HandshakeIdleTimeout:  10 * time.Second,
-		MaxIdleTimeout:        60 * time.Second,
-		MaxIncomingStreams:    32,
-		MaxIncomingUniStreams: -1,
-	}
-}
-
 // Serve accepts connections from ln until ctx is done, then closes every
 // connection and returns nil. It returns an error only if accepting fails
 // for another reason.
@@ -106,6 +96,7 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 			}
 			return fmt.Errorf("agentapi: accepting: %w", err)
 		}
+		handshakeDone(conn)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,9 +116,8 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 // a bus callback and drained by a goroutine that exists only while there is
 // something to push.
 type session struct {
-	s      *Server
-	conn   *quic.Conn
-	remote netip.Addr
+	s    *Server
+	conn *quic.Conn
 
 	proven   chan struct{} // closed once the Hello verified
 	clientID string
@@ -168,7 +158,7 @@ func remoteAddr(a net.Addr) netip.Addr {
 
 func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	var wg sync.WaitGroup
-	ss := &session{s: s, conn: conn, remote: remoteAddr(conn.RemoteAddr()), proven: make(chan struct{}), wg: &wg}
+	ss := &session{s: s, conn: conn, proven: make(chan struct{}), wg: &wg}
 	stop := context.AfterFunc(ctx, func() { conn.CloseWithError(closeNormal, "broker shutting down") })
 	defer stop()
 	// The connection lives as long as its control stream (PROTOCOL.md 3.1):
@@ -179,7 +169,7 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	defer wg.Wait()
 	first := true
 	for {
-		str, err := conn.AcceptStream(cctx)
+		str, err := ss.acceptStream(cctx, first)
 		if err != nil {
 			return
 		}
@@ -492,7 +482,7 @@ func (ss *session) register(ctx context.Context, m *protocol.Register) bool {
 	res, err := ss.s.reg.Register(ctx, registry.RegisterRequest{
 		APIKey: m.APIKey, AccountID: m.AccountID, ClientID: ss.clientID, ClientType: m.ClientType,
 		Description: m.Description, Hostname: m.Hostname, OS: m.OS, Version: m.Version,
-		KeyType: registry.KeyTypeEd25519, PublicKey: ss.pub, Proven: true, Remote: ss.remote,
+		KeyType: registry.KeyTypeEd25519, PublicKey: ss.pub, Proven: true, Remote: ss.remote(),
 	})
 	if err != nil {
 		ss.logError("register refused", err)
@@ -588,7 +578,7 @@ func (ss *session) push(ctx context.Context, ev registry.Event) bool {
 	}
 	d := &protocol.Decision{EndpointID: ev.EndpointID, State: string(ev.State)}
 	if ev.State == registry.StateTrusted {
-		tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt, ss.remote)
+		tp, err := ss.s.reg.IssueDeviceTokens(ctx, ss.clientID, ss.jkt, ss.remote())
 		if err != nil {
 			// The state moved on again; the next event will say so.
 			ss.logError("issuing tokens for pushed approval", err)
@@ -618,7 +608,7 @@ func (ss *session) seen(ctx context.Context) {
 		return
 	}
 	ss.lastSeen = now
-	if err := ss.s.reg.Seen(ctx, ss.clientID, ss.remote); err != nil {
+	if err := ss.s.reg.Seen(ctx, ss.clientID, ss.remote()); err != nil {
 		ss.logError("recording last seen", err)
 	}
 }
@@ -655,7 +645,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 	}
 	switch m := m.(type) {
 	case *protocol.Refresh:
-		tp, err := ss.s.reg.Refresh(ctx, m.RefreshToken, ss.jkt, ss.remote)
+		tp, err := ss.s.reg.Refresh(ctx, m.RefreshToken, ss.jkt, ss.remote())
 		if err != nil {
 			ss.logError("refresh refused", err)
 			answer(errorFrame(err))
@@ -665,7 +655,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 	case *protocol.Login:
 		tp, err := ss.s.reg.Login(ctx, registry.LoginRequest{
 			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, EndpointID: ss.clientID, Type: m.Type,
-			Username: m.Username, Domain: m.Domain, UPN: m.UPN, Remote: ss.remote,
+			Username: m.Username, Domain: m.Domain, UPN: m.UPN, Remote: ss.remote(),
 		})
 		if err != nil {
 			ss.logError("login refused", err)
@@ -711,7 +701,7 @@ func (ss *session) debug(msg string, fields ...zap.Field) {
 // when something is logged, not kept in a logger per connection.
 func (ss *session) fields(fields []zap.Field) []zap.Field {
 	out := make([]zap.Field, 0, len(fields)+2)
-	out = append(out, zap.String(logfield.Remote, ss.remote.String()))
+	out = append(out, zap.String(logfield.Remote, ss.remote().String()))
 	select {
 	case <-ss.proven: // clientID is set for good
 		out = append(out, zap.String(logfield.EndpointID, ss.clientID))

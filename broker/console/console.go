@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/web"
 )
 
 //go:embed templates/*.html
@@ -71,6 +72,7 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	h        http.Handler
+	mux      *web.RouteMux
 }
 
 // New returns a Console.
@@ -103,8 +105,12 @@ func New(cfg Config) (*Console, error) {
 // Handler returns the console's HTTP handler.
 func (c *Console) Handler() http.Handler { return c.h }
 
+// Routes returns the patterns of every route the console serves.
+func (c *Console) Routes() []string { return c.mux.Patterns() }
+
 func (c *Console) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := web.NewRouteMux() // remembers its routes (Routes)
+	c.mux = mux
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.FileServerFS(static)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

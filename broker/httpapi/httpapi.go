@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
@@ -66,6 +67,7 @@ type API struct {
 	log      *zap.Logger
 	h        http.Handler
 	ver      string
+	routes   *web.RouteMux
 
 	events      EventsConfig
 	sessionAuth func(*http.Request) (*registry.Principal, error)
@@ -90,7 +92,8 @@ func New(cfg Config) (*API, error) {
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
-	mux := http.NewServeMux()
+	mux := web.NewRouteMux() // remembers its routes (Routes)
+	a.routes = mux
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.getJWKS)
@@ -158,6 +161,9 @@ func New(cfg Config) (*API, error) {
 
 // Handler returns the HTTP handler of the API.
 func (a *API) Handler() http.Handler { return a.h }
+
+// Routes returns the patterns of every route the API serves.
+func (a *API) Routes() []string { return a.routes.Patterns() }
 
 // harden sets the security headers, limits request bodies and turns a
 // panic into a logged 500.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -28,7 +29,7 @@ type oauthAPI struct {
 }
 
 // mountOAuth adds the OAuth routes and the RFC 8414 metadata to mux.
-func (a *API) mountOAuth(mux *http.ServeMux, cfg OAuthConfig) {
+func (a *API) mountOAuth(mux *web.RouteMux, cfg OAuthConfig) {
 	o := &oauthAPI{API: a, interval: cfg.PollInterval}
 	if o.interval <= 0 {
 		o.interval = registry.DefaultPollInterval

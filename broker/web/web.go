@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +30,9 @@ const DefaultMaxBody = 4 << 20
 type Config struct {
 	Logger  *zap.Logger // nil = no logging
 	MaxBody int64       // 0 = DefaultMaxBody
+	// TrustedProxies are the proxies whose forwarding headers name the
+	// client (clientaddr.go); nil = none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Mux is the parent mux. Mount handlers with Handle before serving.
@@ -36,11 +40,12 @@ type Mux struct {
 	mux     *http.ServeMux
 	log     *zap.Logger
 	maxBody int64
+	trusted []netip.Prefix
 }
 
 // New returns an empty Mux.
 func New(cfg Config) *Mux {
-	m := &Mux{mux: http.NewServeMux(), log: cfg.Logger, maxBody: cfg.MaxBody}
+	m := &Mux{mux: http.NewServeMux(), log: cfg.Logger, maxBody: cfg.MaxBody, trusted: cfg.TrustedProxies}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -56,6 +61,7 @@ func (m *Mux) Handle(pattern string, h http.Handler) { m.mux.Handle(pattern, h) 
 // ServeHTTP serves a request through the shared middleware.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r = m.withClientAddr(r)
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -79,7 +85,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ce := m.log.Check(zap.DebugLevel, "request"); ce != nil {
 			ce.Write(zap.String(logfield.Method, r.Method), zap.String(logfield.Path, r.URL.Path),
 				zap.Int(logfield.Status, rec.statusCode()), zap.Duration(logfield.Duration, time.Since(start)),
-				zap.String(logfield.Remote, r.RemoteAddr))
+				zap.String(logfield.Remote, r.RemoteAddr), zap.Stringer(logfield.Peer, Peer(r.Context())))
 		}
 	}()
 	m.mux.ServeHTTP(rec, r)

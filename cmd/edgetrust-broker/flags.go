@@ -14,7 +14,7 @@ import (
 // serveOptions holds the flags of serve, the values serve reads.
 type serveOptions struct {
 	dataDir, listen, storeURL, logLevel string
-	sans                                []string
+	sans, trustedProxies                []string
 	deviceTTL, userTTL, refreshTTL      time.Duration
 	clusterKeyFile, tlsCert, tlsKey     string
 	failClosedAfter                     time.Duration
@@ -49,6 +49,7 @@ func serveFlags(fs *pflag.FlagSet) *serveOptions {
 	// Hidden: end-to-end tests of agents whose refresh token expired.
 	fs.DurationVar(&o.refreshTTL, "refresh-token-ttl", 0, "lifetime of refresh tokens; 0 = 90 days")
 	_ = fs.MarkHidden("refresh-token-ttl")
+	fs.StringArrayVar(&o.trustedProxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose Forwarded / X-Forwarded-For headers name the client (repeatable; default none: the TCP peer is the client)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.clusterKeyFile, "cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key they share in it")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")

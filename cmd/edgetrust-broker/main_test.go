@@ -75,6 +75,7 @@ func TestRejectedCommandCreatesNothing(t *testing.T) {
 		{"listen with a bad port", []string{"--listen", "127.0.0.1:99999"}, "--listen"},
 		{"listen with a service name", []string{"--listen", "127.0.0.1:https"}, "--listen"},
 		{"bad certificate name", []string{"--tls-san", "bad name"}, "--tls-san"},
+		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
 		{"empty data dir", []string{"--data-dir="}, "--data-dir"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"store of another kind", []string{"--store", "mysql://db.example/edgetrust"}, "--store"},

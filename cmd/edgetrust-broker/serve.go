@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker"
+	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/flagconfig"
 )
 
@@ -55,6 +57,7 @@ type settings struct {
 	cluster       clusterSettings
 	level         zapcore.Level
 	adminPassword string
+	proxies       []netip.Prefix
 }
 
 // check checks every flag before anything is created (the data dir
@@ -77,6 +80,13 @@ func (o *serveOptions) check(src flagconfig.Sources, getenv func(string) string)
 		if err := broker.CheckSAN(san); err != nil {
 			return s, usageError{src.Of("tls-san") + " " + err.Error()}
 		}
+	}
+	for _, p := range o.trustedProxies {
+		pr, err := web.ParseTrustedProxy(p)
+		if err != nil {
+			return s, usageError{src.Of("trusted-proxy") + " " + err.Error()}
+		}
+		s.proxies = append(s.proxies, pr)
 	}
 	if err := broker.CheckStore(o.storeURL); err != nil {
 		return s, usageError{src.Of("store") + " " + err.Error()}
@@ -150,6 +160,7 @@ func serve(ctx context.Context, o *serveOptions, s settings, stdout, stderr io.W
 		TLSCertFile:            o.tlsCert,
 		TLSKeyFile:             o.tlsKey,
 		FailClosedAfter:        o.failClosedAfter,
+		TrustedProxies:         s.proxies,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ const (
 	Status   = "status"
 	Duration = "duration"
 	Remote   = "remote"
+	Peer     = "peer" // the TCP peer when a listed proxy named the client (Remote)
 	Frame    = "frame"
 	Seq      = "seq"
 	Panic    = "panic"
