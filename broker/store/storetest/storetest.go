@@ -80,6 +80,9 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"DecideRace", testDecideRace},
 		{"OAuth", testOAuth},
 		{"Login", testLogin},
+		{"Webhooks", testWebhooks},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookClaimRace", testWebhookClaimRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
