@@ -461,11 +461,11 @@ func (r *Registry) ListWebhookDeliveries(ctx context.Context, p *Principal, webh
 	return out, err
 }
 
-// RedeliverWebhook queues a delivery again, now, with the same id and
+// RedeliverWebhook queues a delivery of a webhook again, now, with the same id and
 // body (a receiver that saw it drops it by its webhook-id) and a new day
 // of retries. ModifyAccount at its webhook's account. Errors:
 // KindNotFound, KindPermission.
-func (r *Registry) RedeliverWebhook(ctx context.Context, p *Principal, deliveryID string, remote netip.Addr) (*WebhookDelivery, error) {
+func (r *Registry) RedeliverWebhook(ctx context.Context, p *Principal, webhookID, deliveryID string, remote netip.Addr) (*WebhookDelivery, error) {
 	if p == nil {
 		return nil, E(KindUnauthenticated, "sign in first", nil)
 	}
@@ -474,6 +474,9 @@ func (r *Registry) RedeliverWebhook(ctx context.Context, p *Principal, deliveryI
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = nil
 		d, err := tx.GetWebhookDelivery(deliveryID)
+		if err == nil && d.WebhookID != webhookID {
+			err = ErrNotFound
+		}
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return E(KindNotFound, "no webhook delivery "+deliveryID, nil)
