@@ -126,6 +126,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
+	webhookAllow := fs.StringArray("webhook-allow-cidr", nil, "let webhooks reach this internal prefix (loopback, private and link-local destinations are refused otherwise); repeatable")
+	webhookCA := fs.String("webhook-ca", "", "PEM file of roots webhook receivers' certificates may chain to (besides the system's)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
@@ -194,6 +196,19 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	var allow []netip.Prefix
+	for _, c := range *webhookAllow {
+		p, err := broker.CheckWebhookCIDR(c)
+		if err != nil {
+			return usageError{"--webhook-allow-cidr " + err.Error()}
+		}
+		allow = append(allow, p)
+	}
+	if *webhookCA != "" {
+		if err := broker.CheckWebhookCA(*webhookCA); err != nil {
+			return usageError{err.Error()}
+		}
+	}
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
@@ -223,6 +238,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TLSCertFile:            *tlsCert,
 		TLSKeyFile:             *tlsKey,
 		FailClosedAfter:        *failClosedAfter,
+		WebhookAllow:           allow,
+		WebhookCAFile:          *webhookCA,
 	})
 	if err != nil {
 		return err

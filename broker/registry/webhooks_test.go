@@ -1,0 +1,145 @@
+package registry_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgetrust/edgetrust/broker/registry"
+)
+
+// TestWebhookPermissions: ModifyAccount manages, ViewAccount reads, and
+// an admin sees only its account and below.
+func TestWebhookPermissions(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tree()
+	adminA := e.user(tr.custA.ID, "admin-a", registry.RoleAdministrator)
+	approverA := e.user(tr.custA.ID, "approver-a", registry.RoleApprover)
+	auditorA := e.user(tr.custA.ID, "auditor-a", registry.RoleAuditor)
+	req := func(account string) registry.WebhookRequest {
+		return registry.WebhookRequest{AccountID: account, URL: "https://hooks.example.com/x", Events: []string{"endpoint.*", "apikey.*"}}
+	}
+	cw, err := e.reg.CreateWebhook(e.ctx, adminA, req(tr.custA1.ID), loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cw.Secret, "whsec_") || len(cw.Webhook.SealedSecret) != 0 {
+		t.Errorf("created: secret %q…, sealed secret shown: %v", cw.Secret[:6], cw.Webhook.SealedSecret != nil)
+	}
+	tests := []struct {
+		name string
+		p    *registry.Principal
+		run  func(p *registry.Principal) error
+		want registry.Kind // 0 = allowed (KindInternal is never wanted)
+	}{
+		{"admin of A at B", adminA, func(p *registry.Principal) error {
+			_, err := e.reg.CreateWebhook(e.ctx, p, req(tr.custB.ID), loopback)
+			return err
+		}, registry.KindNotFound},
+		{"approver creates", approverA, func(p *registry.Principal) error {
+			_, err := e.reg.CreateWebhook(e.ctx, p, req(tr.custA.ID), loopback)
+			return err
+		}, registry.KindPermission},
+		{"auditor lists", auditorA, func(p *registry.Principal) error {
+			ws, err := e.reg.ListWebhooks(e.ctx, p, "")
+			if err == nil && (len(ws) != 1 || ws[0].ID != cw.Webhook.ID || ws[0].SealedSecret != nil) {
+				t.Errorf("auditor's list = %+v, want the one webhook without its secret", ws)
+			}
+			return err
+		}, 0},
+		{"auditor reads the log", auditorA, func(p *registry.Principal) error {
+			_, err := e.reg.ListWebhookDeliveries(e.ctx, p, cw.Webhook.ID, 0)
+			return err
+		}, 0},
+		{"auditor rotates", auditorA, func(p *registry.Principal) error {
+			_, err := e.reg.RotateWebhookSecret(e.ctx, p, cw.Webhook.ID, loopback)
+			return err
+		}, registry.KindPermission},
+		{"auditor removes", auditorA, func(p *registry.Principal) error {
+			return e.reg.DeleteWebhook(e.ctx, p, cw.Webhook.ID, loopback)
+		}, registry.KindPermission},
+		{"unknown event type", adminA, func(p *registry.Principal) error {
+			_, err := e.reg.CreateWebhook(e.ctx, p, registry.WebhookRequest{URL: "https://h.example/", Events: []string{"endpoint.exploded"}}, loopback)
+			return err
+		}, registry.KindInvalid},
+		{"no event type", adminA, func(p *registry.Principal) error {
+			_, err := e.reg.CreateWebhook(e.ctx, p, registry.WebhookRequest{URL: "https://h.example/"}, loopback)
+			return err
+		}, registry.KindInvalid},
+		{"clone warning subscribable", adminA, func(p *registry.Principal) error {
+			w, err := e.reg.CreateWebhook(e.ctx, p, registry.WebhookRequest{URL: "https://h.example/", Events: []string{"endpoint.clone_suspected"}}, loopback)
+			if err == nil {
+				err = e.reg.DeleteWebhook(e.ctx, p, w.Webhook.ID, loopback)
+			}
+			return err
+		}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run(tc.p)
+			if tc.want == 0 {
+				if err != nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			wantKind(t, err, tc.want)
+		})
+	}
+
+	rot, err := e.reg.RotateWebhookSecret(e.ctx, adminA, cw.Webhook.ID, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.Secret == cw.Secret || !strings.HasPrefix(rot.Secret, "whsec_") {
+		t.Errorf("rotated secret is not a new whsec_ secret")
+	}
+	for _, ev := range e.audits(registry.AuditFilter{Action: "webhook."}) {
+		b, _ := json.Marshal(ev)
+		if strings.Contains(string(b), strings.TrimPrefix(cw.Secret, "whsec_")) || strings.Contains(string(b), strings.TrimPrefix(rot.Secret, "whsec_")) {
+			t.Errorf("audit row %s holds a secret", ev.Action)
+		}
+		if strings.Contains(string(b), "/x") {
+			t.Errorf("audit row %s holds the URL's path", ev.Action)
+		}
+	}
+}
+
+// TestWebhookOutboxScope: a webhook gets the events of its account and
+// below, of the types it subscribed to, from its creation on.
+func TestWebhookOutboxScope(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tree()
+	e.key(registry.CreateAPIKeyRequest{AccountID: tr.custA.ID, Name: "before the webhook"})
+	cw, err := e.reg.CreateWebhook(e.ctx, e.admin, registry.WebhookRequest{AccountID: tr.custA.ID, URL: "https://h.example/",
+		Events: []string{"apikey.created"}}, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := e.key(registry.CreateAPIKeyRequest{AccountID: tr.custA1.ID, Name: "below"})
+	e.key(registry.CreateAPIKeyRequest{AccountID: tr.custB.ID, Name: "beside"})
+	if err := e.reg.DeleteAPIKey(e.ctx, e.admin, k.Key.ID, loopback); err != nil {
+		t.Fatal(err)
+	}
+	n, more, err := e.reg.EnqueueWebhookDeliveries(e.ctx)
+	if err != nil || n != 1 || more {
+		t.Fatalf("EnqueueWebhookDeliveries = %d, %v, %v; want 1, false, nil", n, more, err)
+	}
+	if n, _, _ := e.reg.EnqueueWebhookDeliveries(e.ctx); n != 0 {
+		t.Errorf("second EnqueueWebhookDeliveries queued %d again", n)
+	}
+	ds, err := e.reg.ListWebhookDeliveries(e.ctx, e.admin, cw.Webhook.ID, 0)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries = %v, %v; want one", ds, err)
+	}
+	var p registry.WebhookPayload
+	if err := json.Unmarshal(ds[0].Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	want := registry.WebhookPayload{Type: "apikey.created", Timestamp: p.Timestamp, Data: registry.WebhookData{AccountID: tr.custA1.ID, KeyID: k.Key.ID}}
+	if d := cmp.Diff(want, p); d != "" {
+		t.Errorf("payload mismatch (-want +got):\n%s", d)
+	}
+}
