@@ -305,7 +305,8 @@ func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
 		}
 		if res != (registry.SweepResult{}) {
 			b.log.Info("swept", zap.Int("stale_deleted", res.StaleDeleted), zap.Int("pending_expired", res.PendingExpired),
-				zap.Int("refresh_purged", res.RefreshPurged))
+				zap.Int("refresh_purged", res.RefreshPurged), zap.Int("webhook_deliveries_purged", res.WebhookDeliveriesPurged),
+				zap.Int("expiry_warnings", res.ExpiryWarnings))
 		}
 	}
 }

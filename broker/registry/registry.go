@@ -127,6 +127,7 @@ type Registry struct {
 	sealer      SecretSealer           // Config.WebhookSealer
 	checkURL    func(url string) error // Config.CheckWebhookURL
 	webhookWake chan struct{}          // WebhookWake
+	expiryScan  atomic.Int64           // when warnExpiring last read the keys (Unix ns)
 }
 
 // New returns a Registry.

@@ -60,6 +60,10 @@ type WebhookData struct {
 	EndpointID string `json:"endpoint_id,omitempty"`
 	State      string `json:"state,omitempty"`
 	KeyID      string `json:"key_id,omitempty"`
+	// ValueID and ExpiresAt: for apikey.expiring, the value about to
+	// expire (none: the key itself) and when (RFC 3339).
+	ValueID   string `json:"value_id,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 // newDeliveryID returns a delivery's id, the webhook-id header.
@@ -107,8 +111,12 @@ func (r *Registry) EnqueueWebhookDeliveries(ctx context.Context) (queued int, mo
 						!slices.Contains(chains[c.Event.AccountID], w.AccountID) {
 						continue
 					}
-					body, err := json.Marshal(WebhookPayload{Type: c.Event.Type, Timestamp: c.Event.At.UTC().Format(time.RFC3339Nano),
-						Data: WebhookData{AccountID: c.Event.AccountID, EndpointID: c.Event.EndpointID, State: string(c.Event.State), KeyID: c.KeyID}})
+					data := WebhookData{AccountID: c.Event.AccountID, EndpointID: c.Event.EndpointID, State: string(c.Event.State),
+						KeyID: c.KeyID, ValueID: c.ValueID}
+					if !c.ExpiresAt.IsZero() {
+						data.ExpiresAt = c.ExpiresAt.UTC().Format(time.RFC3339)
+					}
+					body, err := json.Marshal(WebhookPayload{Type: c.Event.Type, Timestamp: c.Event.At.UTC().Format(time.RFC3339Nano), Data: data})
 					if err != nil {
 						return internal("encoding a webhook payload", err)
 					}
@@ -134,6 +142,10 @@ func (r *Registry) EnqueueWebhookDeliveries(ctx context.Context) (queued int, mo
 	}
 	return queued, more, nil
 }
+
+// unopenableSecret is the delivery log's error for a webhook whose secret
+// this broker's key cannot open.
+const unopenableSecret = "the webhook's secret cannot be opened with this broker's key (restored without DATA_DIR/keys, or another cluster key): rotate the secret, then redeliver"
 
 // DueDelivery is a claimed delivery with what sending it takes.
 type DueDelivery struct {
@@ -170,7 +182,16 @@ func (r *Registry) ClaimWebhookDeliveries(ctx context.Context, owner string, lea
 			}
 			secret, err := r.sealer.Open(w.SealedSecret, []byte(w.ID))
 			if err != nil {
-				return internal("opening the secret of webhook "+w.ID, err)
+				// Sealed with another key (a data directory restored
+				// without its keys/): no attempt can succeed until the
+				// secret is rotated. The delivery fails now, saying so,
+				// rather than holding up every other one.
+				d.State, d.LastError, d.LastAttemptAt = DeliveryFailed, unopenableSecret, now
+				d.LeaseOwner, d.LeaseUntil, d.NextAttemptAt = "", time.Time{}, time.Time{}
+				if err := tx.SaveWebhookDelivery(&d, owner); err != nil {
+					return internal("failing a webhook delivery", err)
+				}
+				continue
 			}
 			out = append(out, DueDelivery{Delivery: d, URL: w.URL, Secret: string(secret)})
 		}

@@ -102,6 +102,9 @@ type WebhookTx interface {
 	// the delivery's lease is owner's (ErrConflict otherwise: another
 	// worker took it over). ErrNotFound when missing.
 	SaveWebhookDelivery(d *WebhookDelivery, owner string) error
+	// PurgeWebhookDeliveries deletes the deliveries no longer pending
+	// (delivered or failed) queued before `before`, and returns how many.
+	PurgeWebhookDeliveries(before time.Time) (int, error)
 }
 
 // SecretSealer seals webhook signing secrets before they reach the store

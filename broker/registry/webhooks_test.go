@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -141,5 +142,59 @@ func TestWebhookOutboxScope(t *testing.T) {
 	want := registry.WebhookPayload{Type: "apikey.created", Timestamp: p.Timestamp, Data: registry.WebhookData{AccountID: tr.custA1.ID, KeyID: k.Key.ID}}
 	if d := cmp.Diff(want, p); d != "" {
 		t.Errorf("payload mismatch (-want +got):\n%s", d)
+	}
+}
+
+// TestExpiryWarnings: a week before a key or a value expires, the sweep
+// warns once (apikey.expiry_warning), and a webhook gets apikey.expiring.
+func TestExpiryWarnings(t *testing.T) {
+	e := newEnv(t)
+	cw, err := e.reg.CreateWebhook(e.ctx, e.admin, registry.WebhookRequest{URL: "https://h.example/", Events: []string{"apikey.expiring"}}, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clk.Now()
+	k := e.key(registry.CreateAPIKeyRequest{Name: "expires in 10 days", ExpiresAt: now.Add(10 * 24 * time.Hour)})
+	v, err := e.reg.AddKeyValue(e.ctx, e.admin, k.Key.ID, registry.AddValueRequest{Description: "3 days", ExpiresAt: now.Add(3 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type warning struct{ value, expires string }
+	sweep := func() []warning {
+		t.Helper()
+		if _, err := e.reg.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.reg.EnqueueWebhookDeliveries(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := e.reg.ListWebhookDeliveries(e.ctx, e.admin, cw.Webhook.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []warning
+		for i := len(ds) - 1; i >= 0; i-- {
+			var p registry.WebhookPayload
+			if err := json.Unmarshal(ds[i].Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Type != "apikey.expiring" || p.Data.KeyID != k.Key.ID {
+				t.Errorf("payload %+v, want apikey.expiring of %s", p, k.Key.ID)
+			}
+			out = append(out, warning{p.Data.ValueID, p.Data.ExpiresAt})
+		}
+		return out
+	}
+	day := func(d int) string { return now.Add(time.Duration(d) * 24 * time.Hour).UTC().Format(time.RFC3339) }
+	if d := cmp.Diff([]warning{{v.ValueID, day(3)}}, sweep(), cmp.AllowUnexported(warning{})); d != "" {
+		t.Errorf("first sweep (-want +got):\n%s", d)
+	}
+	e.clk.Advance(2 * time.Hour)
+	if got := sweep(); len(got) != 1 {
+		t.Errorf("second sweep: %d warnings in all, want the first alone", len(got))
+	}
+	e.clk.Advance(4 * 24 * time.Hour) // the key is 6 days from its expiry
+	if d := cmp.Diff([]warning{{v.ValueID, day(3)}, {"", day(10)}}, sweep(), cmp.AllowUnexported(warning{})); d != "" {
+		t.Errorf("after 4 days (-want +got):\n%s", d)
 	}
 }

@@ -250,8 +250,10 @@ func TestGivesUpThenRedeliver(t *testing.T) {
 	})
 	stop()
 	d := deliveries(t, env.Registry, admin, cw.Webhook.ID)[0]
-	if d.Attempts < 2 || d.LastStatus != 503 || d.LastError != "answered 503" {
-		t.Errorf("failed delivery: attempts %d status %d error %q; want retries, 503, \"answered 503\"", d.Attempts, d.LastStatus, d.LastError)
+	// How many attempts fit in the window depends on the machine's speed;
+	// TestDeliveryRetriedSignedLogged shows the retries.
+	if d.Attempts < 1 || d.LastStatus != 503 || d.LastError != "answered 503" || !d.NextAttemptAt.IsZero() {
+		t.Errorf("failed delivery: attempts %d status %d error %q next %v; want attempts, 503, \"answered 503\", none next", d.Attempts, d.LastStatus, d.LastError, d.NextAttemptAt)
 	}
 	rc.fail.Store(0)
 	before := len(rc.requests())
@@ -527,5 +529,38 @@ func TestSealer(t *testing.T) {
 	k2, err := webhook.LoadOrCreateKey(path)
 	if err != nil || string(k1) != string(k2) || len(k1) != 32 {
 		t.Errorf("LoadOrCreateKey again = %d bytes, %v; want the same 32 bytes", len(k2), err)
+	}
+}
+
+// TestUnopenableSecretFailsTheDelivery: a broker whose key cannot open a
+// webhook's secret (restored without DATA_DIR/keys) fails its deliveries
+// saying what to do, rather than stalling the outbox.
+func TestUnopenableSecretFailsTheDelivery(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "edgetrust.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key1, key2 := make([]byte, 32), make([]byte, 32)
+	rand.Read(key1)
+	rand.Read(key2)
+	reg, admin := openRegistry(t, st, key1)
+	cw, err := reg.CreateWebhook(ctx, admin, registry.WebhookRequest{URL: "https://h.example/", Events: []string{"apikey.created"}}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createKey(t, reg, admin, "k")
+	if _, _, err := reg.EnqueueWebhookDeliveries(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := openRegistry(t, st, key2)
+	due, err := other.ClaimWebhookDeliveries(ctx, "w", time.Minute, 10)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("ClaimWebhookDeliveries with another key = %d, %v; want none, nil", len(due), err)
+	}
+	ds := deliveries(t, reg, admin, cw.Webhook.ID)
+	if len(ds) != 1 || ds[0].State != registry.DeliveryFailed || !strings.Contains(ds[0].LastError, "rotate the secret") {
+		t.Errorf("delivery log = %+v, want one failed delivery saying to rotate the secret", ds)
 	}
 }

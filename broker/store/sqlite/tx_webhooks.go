@@ -134,3 +134,12 @@ func (t *tx) SaveWebhookDelivery(d *registry.WebhookDelivery, owner string) erro
 	}
 	return nil
 }
+
+func (t *tx) PurgeWebhookDeliveries(before time.Time) (int, error) {
+	res, err := t.exec(`DELETE FROM webhook_deliveries WHERE state <> 'pending' AND queued_at < ?`, nanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("purging webhook deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

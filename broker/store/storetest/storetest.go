@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"Webhooks", testWebhooks},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookClaimRace", testWebhookClaimRace},
+		{"PurgeWebhookDeliveries", testPurgeWebhookDeliveries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

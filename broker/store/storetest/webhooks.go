@@ -192,6 +192,49 @@ func testWebhookDeliveries(t *testing.T, s registry.Store) {
 	})
 }
 
+// testPurgeWebhookDeliveries: finished deliveries queued before the
+// bound go; pending ones and newer ones stay.
+func testPurgeWebhookDeliveries(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	update(t, s, func(tx registry.Tx) error {
+		if err := tx.CreateWebhook(&registry.Webhook{ID: "wh", AccountID: acctA, URL: "https://a.example/", Events: []string{"endpoint.*"},
+			SealedSecret: []byte{1}, CreatedAt: at(0)}); err != nil {
+			return err
+		}
+		for _, d := range []struct {
+			id, state string
+			queued    time.Duration
+		}{
+			{"old-delivered", registry.DeliveryDelivered, 0}, {"old-failed", registry.DeliveryFailed, time.Second},
+			{"old-pending", registry.DeliveryPending, 0}, {"new-delivered", registry.DeliveryDelivered, time.Hour},
+		} {
+			if err := tx.CreateWebhookDelivery(&registry.WebhookDelivery{ID: d.id, WebhookID: "wh", AccountID: acctA,
+				Payload: []byte("{}"), CreatedAt: at(0), QueuedAt: at(d.queued), State: d.state, NextAttemptAt: at(0)}); err != nil {
+				return err
+			}
+		}
+		n, err := tx.PurgeWebhookDeliveries(at(time.Minute))
+		if err != nil {
+			return err
+		}
+		if n != 2 {
+			t.Errorf("PurgeWebhookDeliveries = %d, want 2", n)
+		}
+		left, err := tx.ListWebhookDeliveries("wh", 0)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, d := range left {
+			ids = append(ids, d.ID)
+		}
+		if d := diff([]string{"old-pending", "new-delivered"}, ids); d != "" && diff([]string{"new-delivered", "old-pending"}, ids) != "" {
+			t.Errorf("left after purge mismatch (-want +got):\n%s", d)
+		}
+		return nil
+	})
+}
+
 // testWebhookClaimRace: workers claiming at once never share a delivery.
 func testWebhookClaimRace(t *testing.T, s registry.Store) {
 	seedAccounts(t, s)
