@@ -28,12 +28,13 @@ const webhookCursorKey = "webhook.cursor"
 const enqueueChanges = 500
 
 // startWebhookCursor sets the outbox's cursor to the end of the change
-// feed if it has none: webhooks see the changes that commit after the
-// first of them is configured, not the whole history.
-func startWebhookCursor(tx Tx) error {
-	if _, err := tx.GetMeta(webhookCursorKey); err == nil {
+// feed if it has none, or if no webhook exists (fresh: the cursor is not
+// advanced while there is none): webhooks see the changes that commit
+// after the first of them is configured, not the whole history.
+func startWebhookCursor(tx Tx, fresh bool) error {
+	if _, err := tx.GetMeta(webhookCursorKey); err == nil && !fresh {
 		return nil
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return internal("reading the webhook cursor", err)
 	}
 	c, err := tx.LastChangeCursor()
@@ -76,11 +77,25 @@ func newDeliveryID() string { return "msg_" + strings.ReplaceAll(newID(), "-", "
 // queued, and whether it read a full batch (call again at once).
 func (r *Registry) EnqueueWebhookDeliveries(ctx context.Context) (queued int, more bool, err error) {
 	now := r.now()
+	// No webhook anywhere (most brokers): no write at all. The cursor
+	// stays behind; CreateWebhook moves it to the end when it configures
+	// the first webhook.
+	var none bool
+	if err := r.store.View(ctx, func(tx Tx) error {
+		hooks, err := tx.ListWebhooks("")
+		none = len(hooks) == 0
+		return err
+	}); err != nil {
+		return 0, false, internal("listing webhooks", err)
+	}
+	if none {
+		return 0, false, nil
+	}
 	err = r.store.Update(ctx, func(tx Tx) error {
 		queued, more = 0, false
 		raw, err := tx.GetMeta(webhookCursorKey)
 		if errors.Is(err, ErrNotFound) {
-			return startWebhookCursor(tx)
+			return startWebhookCursor(tx, false)
 		}
 		if err != nil {
 			return internal("reading the webhook cursor", err)

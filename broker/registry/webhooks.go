@@ -289,7 +289,11 @@ func (r *Registry) CreateWebhook(ctx context.Context, p *Principal, req WebhookR
 		if len(existing) >= maxWebhooks {
 			return E(KindQuota, fmt.Sprintf("an account has at most %d webhooks; remove one first", maxWebhooks), nil)
 		}
-		if err := startWebhookCursor(tx); err != nil {
+		all, err := tx.ListWebhooks("")
+		if err != nil {
+			return internal("listing webhooks", err)
+		}
+		if err := startWebhookCursor(tx, len(all) == 0); err != nil {
 			return err
 		}
 		if err := tx.CreateWebhook(&w); err != nil {
@@ -467,7 +471,7 @@ func (r *Registry) ListWebhookDeliveries(ctx context.Context, p *Principal, webh
 // RedeliverWebhook queues a delivery of a webhook again, now, with the same id and
 // body (a receiver that saw it drops it by its webhook-id) and a new day
 // of retries. ModifyAccount at its webhook's account. Errors:
-// KindNotFound, KindPermission.
+// KindNotFound, KindPermission, KindConflict (a worker is attempting it).
 func (r *Registry) RedeliverWebhook(ctx context.Context, p *Principal, webhookID, deliveryID string, remote netip.Addr) (*WebhookDelivery, error) {
 	if p == nil {
 		return nil, E(KindUnauthenticated, "sign in first", nil)
@@ -491,6 +495,9 @@ func (r *Registry) RedeliverWebhook(ctx context.Context, p *Principal, webhookID
 				return E(KindNotFound, "no webhook delivery "+deliveryID, nil)
 			}
 			return err
+		}
+		if d.LeaseOwner != "" && d.LeaseUntil.After(now) {
+			return E(KindConflict, "this delivery is being attempted now; look at the log again in a minute", nil)
 		}
 		d.State, d.Attempts, d.NextAttemptAt, d.QueuedAt = DeliveryPending, 0, now, now
 		d.LeaseOwner, d.LeaseUntil = "", time.Time{}

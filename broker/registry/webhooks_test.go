@@ -143,6 +143,23 @@ func TestWebhookOutboxScope(t *testing.T) {
 	if d := cmp.Diff(want, p); d != "" {
 		t.Errorf("payload mismatch (-want +got):\n%s", d)
 	}
+
+	// A delivery a worker holds is not queued again under it.
+	due, err := e.reg.ClaimWebhookDeliveries(e.ctx, "worker-1", time.Minute, 10)
+	if err != nil || len(due) != 1 || !strings.HasPrefix(due[0].Secret, "whsec_") || due[0].URL != "https://h.example/" {
+		t.Fatalf("ClaimWebhookDeliveries = %d, %v; want the one delivery with its URL and secret", len(due), err)
+	}
+	_, err = e.reg.RedeliverWebhook(e.ctx, e.admin, cw.Webhook.ID, ds[0].ID, loopback)
+	wantKind(t, err, registry.KindConflict)
+	if err := e.reg.RecordWebhookAttempt(e.ctx, "worker-2", due[0].Delivery, registry.WebhookAttempt{Delivered: true}); registry.KindOf(err) != registry.KindConflict {
+		t.Errorf("RecordWebhookAttempt by another worker = %v, want KindConflict", err)
+	}
+	if err := e.reg.RecordWebhookAttempt(e.ctx, "worker-1", due[0].Delivery, registry.WebhookAttempt{Status: 200, Delivered: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.RedeliverWebhook(e.ctx, e.admin, cw.Webhook.ID, ds[0].ID, loopback); err != nil {
+		t.Errorf("RedeliverWebhook after the attempt = %v", err)
+	}
 }
 
 // TestExpiryWarnings: a week before a key or a value expires, the sweep

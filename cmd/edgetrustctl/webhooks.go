@@ -30,7 +30,8 @@ of the account and of the accounts below it, of the types named by --event
 (repeatable or comma-separated: endpoint.pending, endpoint.trusted,
 endpoint.rejected, endpoint.untrusted, endpoint.deleted,
 endpoint.key_change, endpoint.clone_suspected, apikey.created,
-apikey.updated, apikey.deleted, or endpoint.* and apikey.*), are POSTed to
+apikey.updated, apikey.deleted, apikey.expiring, or endpoint.* and
+apikey.*), are POSTed to
 --url (https only) and signed with a secret printed once: keep it where the
 receiver reads it (see "webhooks verify"). Needs ModifyAccount there.
 
