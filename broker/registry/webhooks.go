@@ -130,7 +130,13 @@ const EventEndpointCloneSuspected = "endpoint.clone_suspected"
 
 // webhookEventTypes are the types a webhook may subscribe to: the events
 // of the change feed and the clone warning.
-var webhookEventTypes = append(slices.Clone(eventTypes), EventEndpointCloneSuspected)
+var webhookEventTypes = func() []string {
+	out := slices.Clone(eventTypes)
+	if !slices.Contains(out, EventEndpointCloneSuspected) { // once the feed carries it
+		out = append(out, EventEndpointCloneSuspected)
+	}
+	return out
+}()
 
 // WebhookEventTypes returns the event types a webhook may subscribe to.
 func WebhookEventTypes() []string { return slices.Clone(webhookEventTypes) }
