@@ -564,3 +564,35 @@ func TestUnopenableSecretFailsTheDelivery(t *testing.T) {
 		t.Errorf("delivery log = %+v, want one failed delivery saying to rotate the secret", ds)
 	}
 }
+
+// TestRetryScheduledWithBackoff: a failed attempt is retried after the
+// backoff, not at once (the worker's clock is fixed, so the time is exact).
+func TestRetryScheduledWithBackoff(t *testing.T) {
+	env := brokertest.New(t, brokertest.Options{})
+	ctx, admin := context.Background(), env.Admin(t)
+	rc := newReceiver(t, 1000)
+	fixed := time.Now().UTC().Truncate(time.Second)
+	startWorker(t, env.Registry, rc.roots(), func(c *webhook.Config) {
+		c.MinBackoff, c.MaxBackoff, c.Now = time.Hour, 2*time.Hour, func() time.Time { return fixed }
+	})
+	cw, err := env.Registry.CreateWebhook(ctx, admin, registry.WebhookRequest{URL: rc.srv.URL, Events: []string{"apikey.created"}}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createKey(t, env.Registry, admin, "k")
+	var d registry.WebhookDelivery
+	waitFor(t, "the first attempt recorded", func() bool {
+		ds := deliveries(t, env.Registry, admin, cw.Webhook.ID)
+		if len(ds) == 1 && ds[0].Attempts == 1 {
+			d = ds[0]
+			return true
+		}
+		return false
+	})
+	if d.State != registry.DeliveryPending || !d.NextAttemptAt.Equal(fixed.Add(time.Hour)) || d.LastStatus != 503 {
+		t.Errorf("after one failure: state %s, next attempt %v, status %d; want pending, %v, 503", d.State, d.NextAttemptAt, d.LastStatus, fixed.Add(time.Hour))
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("receiver saw %d attempts, want 1 (the next is an hour away)", n)
+	}
+}
