@@ -179,6 +179,17 @@ func (r *Registry) ClaimWebhookDeliveries(ctx context.Context, owner string, lea
 		return nil, nil
 	}
 	now := r.now()
+	var due bool
+	if err := r.store.View(ctx, func(tx Tx) error {
+		var err error
+		due, err = tx.AnyWebhookDeliveryDue(now)
+		return err
+	}); err != nil {
+		return nil, internal("looking for due webhook deliveries", err)
+	}
+	if !due {
+		return nil, nil
+	}
 	var out []DueDelivery
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = nil

@@ -96,6 +96,10 @@ type WebhookTx interface {
 	// never claim the same delivery while its lease holds (PostgreSQL: FOR
 	// UPDATE SKIP LOCKED).
 	ClaimWebhookDeliveries(owner string, now, until time.Time, limit int) ([]WebhookDelivery, error)
+	// AnyWebhookDeliveryDue reports whether ClaimWebhookDeliveries at now
+	// would claim something (a read: workers poll with it, and write only
+	// when there is work).
+	AnyWebhookDeliveryDue(now time.Time) (bool, error)
 	// SaveWebhookDelivery replaces State, Attempts, NextAttemptAt,
 	// QueuedAt, LeaseOwner, LeaseUntil, LastAttemptAt, LastStatus,
 	// LastError and DeliveredAt. With owner != "" it does so only while

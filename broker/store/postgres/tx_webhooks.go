@@ -142,3 +142,13 @@ func (t *tx) PurgeWebhookDeliveries(before time.Time) (int, error) {
 	}
 	return int(res.RowsAffected()), nil
 }
+
+func (t *tx) AnyWebhookDeliveryDue(now time.Time) (bool, error) {
+	ok, err := t.exists(`SELECT 1 FROM webhook_deliveries
+		WHERE state = $1 AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $3) LIMIT 1`,
+		registry.DeliveryPending, nanos(now), nanos(now))
+	if err != nil {
+		return false, fmt.Errorf("looking for due webhook deliveries: %w", err)
+	}
+	return ok, nil
+}

@@ -143,3 +143,13 @@ func (t *tx) PurgeWebhookDeliveries(before time.Time) (int, error) {
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+func (t *tx) AnyWebhookDeliveryDue(now time.Time) (bool, error) {
+	ok, err := t.exists(`SELECT 1 FROM webhook_deliveries
+		WHERE state = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1`,
+		registry.DeliveryPending, nanos(now), nanos(now))
+	if err != nil {
+		return false, fmt.Errorf("looking for due webhook deliveries: %w", err)
+	}
+	return ok, nil
+}

@@ -130,6 +130,21 @@ func testWebhookDeliveries(t *testing.T, s registry.Store) {
 	})
 
 	now := at(10 * time.Second)
+	view(t, s, func(tx registry.Tx) error {
+		for _, tc := range []struct {
+			at   time.Time
+			want bool
+		}{{at(-time.Second), false}, {at(0), true}, {now, true}} {
+			got, err := tx.AnyWebhookDeliveryDue(tc.at)
+			if err != nil {
+				return err
+			}
+			if got != tc.want {
+				t.Errorf("AnyWebhookDeliveryDue(%v) = %v, want %v", tc.at, got, tc.want)
+			}
+		}
+		return nil
+	})
 	var claimed []registry.WebhookDelivery
 	update(t, s, func(tx registry.Tx) error {
 		var err error
@@ -172,6 +187,13 @@ func testWebhookDeliveries(t *testing.T, s registry.Store) {
 		}
 		missing := registry.WebhookDelivery{ID: "nope"}
 		wantErr(t, "SaveWebhookDelivery(nope)", tx.SaveWebhookDelivery(&missing, ""), registry.ErrNotFound)
+		return nil
+	})
+	view(t, s, func(tx registry.Tx) error {
+		// msg_1 and msg_2 are leased, msg_0 delivered, msg_3 not due.
+		if got, err := tx.AnyWebhookDeliveryDue(now); err != nil || got {
+			t.Errorf("AnyWebhookDeliveryDue with every due delivery leased = %v, %v; want false", got, err)
+		}
 		return nil
 	})
 	// A lease that ended is free again.
