@@ -596,3 +596,44 @@ func TestRetryScheduledWithBackoff(t *testing.T) {
 		t.Errorf("receiver saw %d attempts, want 1 (the next is an hour away)", n)
 	}
 }
+
+// BenchmarkEventToDelivery measures, per event, the time from the change's
+// commit (an API key created) to its signed delivery reaching a loopback
+// receiver, with the worker's defaults but the poll (the bus wakes it).
+func BenchmarkEventToDelivery(b *testing.B) {
+	env := brokertest.New(b, brokertest.Options{})
+	ctx, admin := context.Background(), env.Admin(b)
+	var got atomic.Int64
+	rc := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(rc.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(rc.Certificate())
+	w, err := webhook.New(webhook.Config{Outbox: env.Registry, Allow: loopback, RootCAs: roots})
+	if err != nil {
+		b.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	if _, err := env.Registry.CreateWebhook(ctx, admin, registry.WebhookRequest{URL: rc.URL, Events: []string{"apikey.created"}}, netip.Addr{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := env.Registry.CreateAPIKey(ctx, admin, registry.CreateAPIKeyRequest{Name: fmt.Sprintf("bench-%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for got.Load() < int64(i+1) {
+			if time.Now().After(deadline) {
+				b.Fatalf("event %d not delivered", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
