@@ -113,3 +113,66 @@ func TestWebhookEndpointPending(t *testing.T) {
 		t.Errorf("logged delivery %s, received %s", log[0].ID, d.id)
 	}
 }
+
+// TestWebhookSurvivesBrokerRestart: a delivery whose first attempt failed
+// is made by the broker restarted on the same data directory, with the
+// same webhook-id: the outbox is in the store.
+func TestWebhookSurvivesBrokerRestart(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		ids []string
+		ok  bool
+	)
+	rc := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, r.Header.Get("webhook-id"))
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.Close)
+	caFile := filepath.Join(t.TempDir(), "receiver-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rc.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	args := []string{"--webhook-allow-cidr", "127.0.0.1/32", "--webhook-ca", caFile}
+	b := startBroker(t, dataDir, "127.0.0.1:0", args...)
+	adm := newAdmin(t, b)
+	var cw struct {
+		Webhook struct {
+			ID string `json:"id"`
+		} `json:"webhook"`
+	}
+	adm.jsonOut(&cw, "webhooks", "add", "--url", rc.URL, "--event", "apikey.created")
+	adm.createKey()
+	var log []struct {
+		ID       string `json:"id"`
+		State    string `json:"state"`
+		Attempts int    `json:"attempts"`
+	}
+	waitFor(t, settle, "the first, failed, attempt recorded", func() bool {
+		adm.jsonOut(&log, "webhooks", "deliveries", cw.Webhook.ID)
+		return len(log) == 1 && log[0].Attempts > 0
+	})
+	b.stop(t)
+	mu.Lock()
+	ok, first := true, ids[0]
+	mu.Unlock()
+
+	b2 := startBroker(t, dataDir, "127.0.0.1:0", args...)
+	adm2 := newAdmin(t, b2)
+	waitFor(t, settle, "the delivery made by the restarted broker", func() bool {
+		adm2.jsonOut(&log, "webhooks", "deliveries", cw.Webhook.ID)
+		return len(log) == 1 && log[0].State == "delivered"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if log[0].ID != first || ids[len(ids)-1] != first || log[0].Attempts < 2 {
+		t.Errorf("delivered %+v, receiver saw %v; want %s delivered on a later attempt", log[0], ids, first)
+	}
+}

@@ -240,11 +240,12 @@ func (w *Worker) warn(ctx context.Context, what string, err error) {
 
 // deliver makes one attempt at d and records it. An attempt cut short by
 // the broker stopping is not recorded: the lease runs out and the
-// delivery is made again.
+// delivery is made again. One that ended before is recorded even so (a
+// receiver that answered is not sent the delivery again for nothing).
 func (w *Worker) deliver(ctx context.Context, due registry.DueDelivery) {
 	d := due.Delivery
 	status, err := w.send(ctx, due)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return
 	}
 	a := registry.WebhookAttempt{Status: status, Delivered: err == nil}
