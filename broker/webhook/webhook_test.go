@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -521,6 +522,16 @@ func TestSealer(t *testing.T) {
 	if _, err := s2.Open(sealed, []byte("wh-1")); err == nil {
 		t.Error("Open with another key succeeded")
 	}
+	// Brokers sharing a store derive the same key from their cluster key.
+	ck := []byte("a cluster key of the operator's, 32+ bytes long....")
+	d1, err1 := webhook.KeyFromClusterKey(ck)
+	d2, err2 := webhook.KeyFromClusterKey(ck)
+	if err1 != nil || err2 != nil || len(d1) != 32 || string(d1) != string(d2) || string(d1) == string(ck[:32]) {
+		t.Errorf("KeyFromClusterKey: %v %v, lengths %d, equal %v; want the same new 32-byte key twice", err1, err2, len(d1), string(d1) == string(d2))
+	}
+	if _, err := webhook.KeyFromClusterKey(nil); err == nil {
+		t.Error("KeyFromClusterKey(nil) succeeded")
+	}
 	path := filepath.Join(t.TempDir(), webhook.KeyFile)
 	k1, err := webhook.LoadOrCreateKey(path)
 	if err != nil {
@@ -529,6 +540,11 @@ func TestSealer(t *testing.T) {
 	k2, err := webhook.LoadOrCreateKey(path)
 	if err != nil || string(k1) != string(k2) || len(k1) != 32 {
 		t.Errorf("LoadOrCreateKey again = %d bytes, %v; want the same 32 bytes", len(k2), err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %v, want 0600", fi.Mode().Perm())
 	}
 }
 
