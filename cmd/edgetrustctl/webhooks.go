@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/protocol/api"
 )
 
@@ -23,7 +24,7 @@ import (
 func webhookCommands() []*command {
 	return []*command{
 		{
-			path: "webhooks add", args: "--url URL --event TYPE... [--description D]",
+			path: "webhooks add", args: "--url URL --event TYPE... [--description D] [--secret-file F]",
 			summary: "POST an account's events to a URL, signed; the secret is shown once",
 			help: `Configures a webhook at --account (default: your own account): the events
 of the account and of the accounts below it, of the types named by --event
@@ -32,8 +33,9 @@ endpoint.rejected, endpoint.untrusted, endpoint.deleted,
 endpoint.key_change, endpoint.clone_suspected, apikey.created,
 apikey.updated, apikey.deleted, apikey.expiring, or endpoint.* and
 apikey.*), are POSTed to
---url (https only) and signed with a secret printed once: keep it where the
-receiver reads it (see "webhooks verify"). Needs ModifyAccount there.
+--url (https only) and signed with a secret printed once (or written to
+--secret-file, mode 0600): keep it where the receiver reads it (see
+"webhooks verify"). Needs ModifyAccount there.
 
 Example:
   edgetrustctl webhooks add --url https://hooks.example.com/edgetrust \
@@ -65,7 +67,7 @@ Example:
 			setup: setupWebhooksRemove,
 		},
 		{
-			path: "webhooks rotate-secret", args: "ID", summary: "give a webhook a new secret, shown once",
+			path: "webhooks rotate-secret", args: "ID [--secret-file F]", summary: "give a webhook a new secret, shown once",
 			help: `Replaces a webhook's signing secret and prints the new one once; deliveries
 from now on are signed with it.
 
@@ -115,6 +117,7 @@ func setupWebhooksAdd(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.StringVar(&req.URL, "url", "", "https:// URL to POST to (required)")
 	fs.StringSliceVar(&req.Events, "event", nil, "event type to deliver (repeatable or comma-separated; required)")
 	fs.StringVar(&req.Description, "description", "", "description")
+	secretFile := fs.String("secret-file", "", "write the signing secret to this file (mode 0600) instead of printing it")
 	return func(c *cli, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -129,12 +132,23 @@ func setupWebhooksAdd(fs *pflag.FlagSet) func(*cli, []string) error {
 		if err != nil {
 			return err
 		}
-		return c.printSecret(cw, "added")
+		return c.printSecret(cw, "added", *secretFile)
 	}
 }
 
-// printSecret prints a webhook with its secret, shown only now.
-func (c *cli) printSecret(cw *api.CreatedWebhook, what string) error {
+// printSecret prints a webhook with its secret, shown only now; with
+// file, the secret goes there (atomically, mode 0600), not to stdout.
+func (c *cli) printSecret(cw *api.CreatedWebhook, what, file string) error {
+	if file != "" {
+		if err := atomicfile.Write(file, []byte(cw.Secret+"\n"), 0o600); err != nil {
+			return fmt.Errorf("the webhook was %s but its secret could not be written to --secret-file (rotate it to get another): %w", strings.TrimPrefix(what, "has "), err)
+		}
+		if c.g.output == "json" {
+			return c.printJSON(map[string]any{"webhook": cw.Webhook, "secret_file": file})
+		}
+		_, err := fmt.Fprintf(c.stdout, "Webhook %s %s (%s); its signing secret is in %s.\n", cw.Webhook.ID, what, cw.Webhook.URL, file)
+		return err
+	}
 	if c.g.output == "json" {
 		return c.printJSON(cw)
 	}
@@ -201,6 +215,7 @@ func setupWebhooksRemove(fs *pflag.FlagSet) func(*cli, []string) error {
 }
 
 func setupWebhooksRotate(fs *pflag.FlagSet) func(*cli, []string) error {
+	secretFile := fs.String("secret-file", "", "write the new secret to this file (mode 0600) instead of printing it")
 	return func(c *cli, args []string) error {
 		id, err := oneID(args, "webhook id")
 		if err != nil {
@@ -212,7 +227,7 @@ func setupWebhooksRotate(fs *pflag.FlagSet) func(*cli, []string) error {
 		if err != nil {
 			return err
 		}
-		return c.printSecret(cw, "has a new secret")
+		return c.printSecret(cw, "has a new secret", *secretFile)
 	}
 }
 

@@ -97,6 +97,15 @@ func walkWebhooks(t *testing.T, w *walk) {
 		if out := w.mustRun(t, "", "webhooks", "rotate-secret", cw.Webhook.ID).stdout; !strings.Contains(out, "whsec_") || strings.Contains(out, cw.Secret) {
 			t.Errorf("webhooks rotate-secret = %q", out)
 		}
+		file := filepath.Join(t.TempDir(), "hook.secret")
+		if out := w.mustRun(t, "", "webhooks", "rotate-secret", cw.Webhook.ID, "--secret-file", file).stdout; strings.Contains(out, "whsec_") || !strings.Contains(out, file) {
+			t.Errorf("webhooks rotate-secret --secret-file printed %q", out)
+		}
+		if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), "whsec_") {
+			t.Errorf("secret file = %q, %v", b, err)
+		} else if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+			t.Errorf("secret file mode %v, want 0600", fi.Mode().Perm())
+		}
 		w.mustRun(t, "", "webhooks", "remove", cw.Webhook.ID)
 		if r := runCLI(t, w.env, "", "webhooks", "show", cw.Webhook.ID); r.code != 1 || r.stderr == "" {
 			t.Errorf("show after remove: exit %d, stderr %q", r.code, r.stderr)
