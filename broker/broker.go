@@ -32,6 +32,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/broker/web"
+	"github.com/edgetrust/edgetrust/broker/webhook"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
@@ -101,6 +102,16 @@ type Config struct {
 	ClusterKey              []byte
 	TLSCertFile, TLSKeyFile string
 	FailClosedAfter         time.Duration
+
+	// Webhooks (SPEC E7). WebhookAllow lists internal prefixes deliveries
+	// may reach (none by default: loopback, private and link-local
+	// destinations are refused); WebhookCAFile adds PEM roots receivers'
+	// certificates may chain to; WebhookObserve, when set, is told each
+	// attempt's outcome (webhook.OutcomeSuccess or OutcomeFailure), for a
+	// metric.
+	WebhookAllow   []netip.Prefix
+	WebhookCAFile  string
+	WebhookObserve func(outcome string)
 }
 
 // Broker is a configured, not yet running broker.
@@ -206,9 +217,18 @@ func (b *Broker) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	sealer, err := b.webhookSealer(shared)
+	if err != nil {
+		return err
+	}
 	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
-		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
+		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst,
+		WebhookSealer: sealer, CheckWebhookURL: webhook.Guard{Allow: b.cfg.WebhookAllow}.CheckURL})
+	if err != nil {
+		return err
+	}
+	hooks, err := b.newWebhookWorker(reg)
 	if err != nil {
 		return err
 	}
@@ -262,6 +282,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
 		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
+		{"webhooks", hooks.Run},
 	}, cl.tasks(reg)...)...)
 }
 
@@ -296,7 +317,8 @@ func (b *Broker) sweep(ctx context.Context, reg *registry.Registry) error {
 		}
 		if res != (registry.SweepResult{}) {
 			b.log.Info("swept", zap.Int("stale_deleted", res.StaleDeleted), zap.Int("pending_expired", res.PendingExpired),
-				zap.Int("refresh_purged", res.RefreshPurged))
+				zap.Int("refresh_purged", res.RefreshPurged), zap.Int("webhook_deliveries_purged", res.WebhookDeliveriesPurged),
+				zap.Int("expiry_warnings", res.ExpiryWarnings))
 		}
 	}
 }

@@ -65,6 +65,8 @@ const (
 	EventAPIKeyCreated          = "apikey.created"
 	EventAPIKeyUpdated          = "apikey.updated"
 	EventAPIKeyDeleted          = "apikey.deleted"
+	// EventAPIKeyExpiring: a key or one of its values expires within a week.
+	EventAPIKeyExpiring = "apikey.expiring"
 )
 
 // EndpointEvent returns the event type of an endpoint entering state (one

@@ -17,6 +17,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 	"github.com/edgetrust/edgetrust/broker/token"
+	"github.com/edgetrust/edgetrust/broker/webhook"
 )
 
 // AdminPassword is the bootstrap admin's password.
@@ -68,7 +69,13 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: iss, Clock: opts.Clock})
+	sealKey := make([]byte, 32)
+	rand.Read(sealKey)
+	sealer, err := webhook.NewSealer(sealKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.Config{Store: store, Signer: iss, Clock: opts.Clock, WebhookSealer: sealer})
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}

@@ -148,6 +148,13 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST /edge-devices", c.authed(c.addEdgeDevice))
 	mux.HandleFunc("POST /edge-devices/{value}/remove", c.authed(c.removeEdgeDevice))
 
+	mux.HandleFunc("GET /webhooks", c.authed(c.webhooksPage))
+	mux.HandleFunc("POST /webhooks", c.authed(c.createWebhook))
+	mux.HandleFunc("GET /webhooks/{id}", c.authed(c.webhookPage))
+	mux.HandleFunc("POST /webhooks/{id}/remove", c.authed(c.removeWebhook))
+	mux.HandleFunc("POST /webhooks/{id}/rotate", c.authed(c.rotateWebhook))
+	mux.HandleFunc("POST /webhooks/{id}/deliveries/{delivery}/redeliver", c.authed(c.redeliverWebhook))
+
 	mux.HandleFunc("GET /accounts", c.authed(c.accountsPage))
 	mux.HandleFunc("GET /users", c.authed(c.usersPage))
 	mux.HandleFunc("GET /sessions", c.authed(c.sessionsPage))
@@ -400,7 +407,7 @@ var funcs = template.FuncMap{
 var pageFiles = map[string]string{
 	"signin": "signin.html", "error": "error.html", "confirm": "confirm.html",
 	"queue": "queue.html", "endpoints": "endpoints.html", "endpoint": "endpoint.html",
-	"keys": "keys.html", "key": "key.html",
+	"keys": "keys.html", "key": "key.html", "webhooks": "webhooks.html", "webhook": "webhook.html",
 	"accounts": "accounts.html", "users": "users.html", "sessions": "sessions.html", "audit": "audit.html",
 }
 

@@ -257,6 +257,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
 
+		// --- webhooks (SPEC E7): ModifyAccount manages, ViewAccount reads ---
+		{"POST /api/v1/webhooks", func(tg target) (string, any) {
+			return "/api/v1/webhooks", api.WebhookRequest{AccountID: tg.account, URL: "https://hooks.example.com/m", Events: []string{"apikey.*"}}
+		}, nil,
+			row{"none": all404, "auditor": "403 403 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "201 201 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		{"GET /api/v1/webhooks?account_id=", func(tg target) (string, any) { return "/api/v1/webhooks?account_id=" + tg.account, nil }, nil,
+			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "403 403 404 404 404",
+				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+
 		// --- audit ---
 		{"GET /api/v1/audit?account_id=", func(tg target) (string, any) { return "/api/v1/audit?account_id=" + tg.account, nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "403 403 404 404 404",

@@ -146,6 +146,14 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/approve-key-change", a.authed(a.decideKeyChange(true)))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/reject-key-change", a.authed(a.decideKeyChange(false)))
 
+	mux.HandleFunc("POST /api/v1/webhooks", a.authed(a.createWebhook))
+	mux.HandleFunc("GET /api/v1/webhooks", a.authed(a.listWebhooks))
+	mux.HandleFunc("GET /api/v1/webhooks/{id}", a.authed(a.getWebhook))
+	mux.HandleFunc("DELETE /api/v1/webhooks/{id}", a.authed(a.deleteWebhook))
+	mux.HandleFunc("POST /api/v1/webhooks/{id}/rotate-secret", a.authed(a.rotateWebhookSecret))
+	mux.HandleFunc("GET /api/v1/webhooks/{id}/deliveries", a.authed(a.listWebhookDeliveries))
+	mux.HandleFunc("POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", a.authed(a.redeliverWebhook))
+
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
 	mux.HandleFunc("GET "+api.PathEvents, a.streamEvents) // its own authentication (events.go)
 

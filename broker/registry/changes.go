@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgetrust/edgetrust/protocol"
 )
@@ -22,6 +23,10 @@ type Change struct {
 	Event  Event
 	// KeyID is the API key an apikey.* event is about ("" otherwise).
 	KeyID string
+	// ValueID and ExpiresAt: for apikey.expiring, the value about to
+	// expire ("" = the key itself) and when.
+	ValueID   string
+	ExpiresAt time.Time
 }
 
 // EventOfAudit returns the event a successful audit row stands for, and
@@ -64,6 +69,8 @@ func EventOfAudit(a *AuditEvent) (Event, bool) {
 		ev.Type = protocol.EventAPIKeyCreated
 	case "apikey.delete":
 		ev.Type = protocol.EventAPIKeyDeleted
+	case "apikey.expiry_warning":
+		ev.Type = protocol.EventAPIKeyExpiring
 	case "apikey.update", "apikey.value.add", "apikey.value.regenerate", "apikey.value.revoke", "edge.add", "edge.remove":
 		ev.Type = protocol.EventAPIKeyUpdated
 	default:
@@ -118,6 +125,10 @@ func readChanges(tx Tx, after ChangeCursor, limit int, visible func(Event) (bool
 				if strings.HasPrefix(ev.Type, "apikey.") {
 					c.KeyID = strings.TrimPrefix(rows[i].Target, "apikey:")
 				}
+				if ev.Type == protocol.EventAPIKeyExpiring {
+					c.ValueID = rows[i].Detail["value_id"]
+					c.ExpiresAt, _ = time.Parse(time.RFC3339, rows[i].Detail["expires_at"])
+				}
 				out = append(out, c)
 			}
 		}
@@ -161,7 +172,7 @@ var eventTypes = []string{
 	protocol.EventEndpointPending, protocol.EventEndpointTrusted, protocol.EventEndpointRejected,
 	protocol.EventEndpointUntrusted, protocol.EventEndpointDeleted, protocol.EventEndpointKeyChange,
 	protocol.EventEndpointCloneSuspected,
-	protocol.EventAPIKeyCreated, protocol.EventAPIKeyUpdated, protocol.EventAPIKeyDeleted,
+	protocol.EventAPIKeyCreated, protocol.EventAPIKeyUpdated, protocol.EventAPIKeyDeleted, protocol.EventAPIKeyExpiring,
 }
 
 // keeps reports whether the filter's types keep typ.

@@ -98,6 +98,13 @@ type Config struct {
 	// KindUnavailable rather than answered from what may be stale (issue
 	// 14: fail closed).
 	Fresh func() error
+
+	// WebhookSealer seals webhook signing secrets (nil = webhooks cannot
+	// be configured). CheckWebhookURL, when set, refuses a webhook URL at
+	// configuration (the delivery worker's SSRF guard: a literal loopback
+	// or private address); it checks again at each dial.
+	WebhookSealer   SecretSealer
+	CheckWebhookURL func(url string) error
 }
 
 // Registry implements the use cases. It is safe for concurrent use.
@@ -116,6 +123,11 @@ type Registry struct {
 	signIn   *limiterSet
 	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
 	refusals refusalLog // folded key refusals (refusals.go)
+
+	sealer      SecretSealer           // Config.WebhookSealer
+	checkURL    func(url string) error // Config.CheckWebhookURL
+	webhookWake chan struct{}          // WebhookWake
+	expiryScan  atomic.Int64           // when warnExpiring last read the keys (Unix ns)
 }
 
 // New returns a Registry.
@@ -137,6 +149,8 @@ func New(cfg Config) (*Registry, error) {
 		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
 		pendingTTL: orDefault(cfg.PendingTTL, 72*time.Hour),
 		fresh:      cfg.Fresh,
+		sealer:     cfg.WebhookSealer, checkURL: cfg.CheckWebhookURL,
+		webhookWake: make(chan struct{}, 1),
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()

@@ -68,7 +68,8 @@ type Tx interface {
 	RefreshTokenTx
 	AuditTx
 	MetaTx
-	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
+	OAuthTx   // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
+	WebhookTx // webhooks and their deliveries (webhooks.go)
 }
 
 // AccountTx keeps accounts.

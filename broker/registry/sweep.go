@@ -23,7 +23,16 @@ type SweepResult struct {
 	RefreshPurged int
 	// DPoPPurged counts DPoP proofs forgotten once their nonce expired.
 	DPoPPurged int
+	// WebhookDeliveriesPurged counts delivery log entries (delivered or
+	// failed) dropped 30 days after they were queued.
+	WebhookDeliveriesPurged int
+	// ExpiryWarnings counts the keys and values warned of as about to
+	// expire (apikey.expiry_warning, webhook_expiry.go).
+	ExpiryWarnings int
 }
+
+// webhookLogKeep is how long a finished delivery stays in its webhook's log.
+const webhookLogKeep = 30 * 24 * time.Hour
 
 // IsStale reports whether ep, an endpoint of acct, counts as stale at now
 // (SPEC E8): its account sets a stale time and the endpoint was last seen
@@ -47,7 +56,8 @@ func pendingExpired(ep *Endpoint, now time.Time) bool {
 // Sweep does the broker's periodic clean-up (SPEC E8): it deletes the
 // stale endpoints of accounts that delete them (audited
 // "endpoint.stale_delete"), purges pending endpoints whose device code
-// expired ("endpoint.expire"), deletes refresh tokens long expired, and
+// expired ("endpoint.expire"), deletes refresh tokens long expired and
+// webhook deliveries long finished, warns of keys about to expire, and
 // writes the counts of folded key refusals whose window closed.
 // Deleted endpoints are revoked and pushed like an admin's delete. Each
 // chunk of endpoints is one transaction; an error stops the sweep, and
@@ -93,11 +103,17 @@ func (r *Registry) Sweep(ctx context.Context) (SweepResult, error) {
 		if res.RefreshPurged, err = tx.PurgeRefreshTokens(now.Add(-refreshPurgeAfter)); err != nil {
 			return err
 		}
-		res.DPoPPurged, err = tx.PurgeDPoPProofs(now)
+		if res.DPoPPurged, err = tx.PurgeDPoPProofs(now); err != nil {
+			return err
+		}
+		res.WebhookDeliveriesPurged, err = tx.PurgeWebhookDeliveries(now.Add(-webhookLogKeep))
 		return err
 	})
 	if err != nil {
 		return res, internal("purging refresh tokens", err)
+	}
+	if res.ExpiryWarnings, err = r.warnExpiring(ctx, now); err != nil {
+		return res, err
 	}
 	return res, r.flushClosedRefusals(ctx, now)
 }

@@ -14,7 +14,8 @@ import (
 // serveOptions holds the flags of serve, the values serve reads.
 type serveOptions struct {
 	dataDir, listen, storeURL, logLevel string
-	sans, trustedProxies                []string
+	sans, trustedProxies, webhookAllow  []string
+	webhookCA                           string
 	deviceTTL, userTTL, refreshTTL      time.Duration
 	clusterKeyFile, tlsCert, tlsKey     string
 	failClosedAfter                     time.Duration
@@ -55,6 +56,8 @@ func serveFlags(fs *pflag.FlagSet) *serveOptions {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.DurationVar(&o.failClosedAfter, "fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
+	fs.StringArrayVar(&o.webhookAllow, "webhook-allow-cidr", nil, "let webhooks reach this internal prefix (loopback, private and link-local destinations are refused otherwise); repeatable")
+	fs.StringVar(&o.webhookCA, "webhook-ca", "", "PEM file of roots webhook receivers' certificates may chain to (besides the system's)")
 	fs.StringVar(&o.bootstrapPasswordFile, "bootstrap-admin-password-file", "", "file holding the password of the user \"admin\" created by the first start (instead of $EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD or a generated one)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")

@@ -80,6 +80,8 @@ func TestRejectedCommandCreatesNothing(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"store of another kind", []string{"--store", "mysql://db.example/edgetrust"}, "--store"},
 		{"store without a host", []string{"--store", "postgres:///edgetrust"}, "--store"},
+		{"webhook prefix without a length", []string{"--webhook-allow-cidr", "10.0.0.0"}, "--webhook-allow-cidr"},
+		{"webhook CA missing", []string{"--webhook-ca", "/nonexistent/receivers.pem"}, "--webhook-ca"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")

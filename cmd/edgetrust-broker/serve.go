@@ -58,6 +58,7 @@ type settings struct {
 	level         zapcore.Level
 	adminPassword string
 	proxies       []netip.Prefix
+	webhookAllow  []netip.Prefix
 }
 
 // check checks every flag before anything is created (the data dir
@@ -87,6 +88,18 @@ func (o *serveOptions) check(src flagconfig.Sources, getenv func(string) string)
 			return s, usageError{src.Of("trusted-proxy") + " " + err.Error()}
 		}
 		s.proxies = append(s.proxies, pr)
+	}
+	for _, c := range o.webhookAllow {
+		p, err := broker.CheckWebhookCIDR(c)
+		if err != nil {
+			return s, usageError{src.Of("webhook-allow-cidr") + " " + err.Error()}
+		}
+		s.webhookAllow = append(s.webhookAllow, p)
+	}
+	if o.webhookCA != "" {
+		if err := broker.CheckWebhookCA(o.webhookCA); err != nil {
+			return s, usageError{src.Of("webhook-ca") + " " + err.Error()}
+		}
 	}
 	if err := broker.CheckStore(o.storeURL); err != nil {
 		return s, usageError{src.Of("store") + " " + err.Error()}
@@ -161,6 +174,8 @@ func serve(ctx context.Context, o *serveOptions, s settings, stdout, stderr io.W
 		TLSKeyFile:             o.tlsKey,
 		FailClosedAfter:        o.failClosedAfter,
 		TrustedProxies:         s.proxies,
+		WebhookAllow:           s.webhookAllow,
+		WebhookCAFile:          o.webhookCA,
 	})
 	if err != nil {
 		return err

@@ -114,6 +114,7 @@ func TestCommandsAgainstBroker(t *testing.T) {
 	walkEndpointRecords(t, w)
 	walkBulk(t, w)
 	walkEdgeDevices(t, w)
+	walkWebhooks(t, w)
 	walkKeysDelete(t, w)
 	walkAudit(t, w)
 }

@@ -53,3 +53,9 @@ const (
 	// Channel is a PostgreSQL NOTIFY channel.
 	Channel = "channel"
 )
+
+// Webhooks (SPEC E7).
+const (
+	WebhookID  = "webhook_id"
+	DeliveryID = "delivery_id"
+)

@@ -80,6 +80,10 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"DecideRace", testDecideRace},
 		{"OAuth", testOAuth},
 		{"Login", testLogin},
+		{"Webhooks", testWebhooks},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookClaimRace", testWebhookClaimRace},
+		{"PurgeWebhookDeliveries", testPurgeWebhookDeliveries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
