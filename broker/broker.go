@@ -95,6 +95,12 @@ type Config struct {
 	ClusterKey              []byte
 	TLSCertFile, TLSKeyFile string
 	FailClosedAfter         time.Duration
+
+	// MetricsListen is the HOST:PORT where /metrics is served in plain
+	// HTTP ("" = nowhere; port 0 picks one, printed as "metrics listening
+	// HOST:PORT"). MetricsPublic also serves it on the public HTTPS port.
+	MetricsListen string
+	MetricsPublic bool
 }
 
 // Broker is a configured, not yet running broker.
@@ -117,6 +123,11 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if err := CheckStore(cfg.StoreURL); err != nil {
 		return nil, fmt.Errorf("broker.New: Config.StoreURL %w", err)
+	}
+	if cfg.MetricsListen != "" {
+		if err := CheckListen(cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("broker.New: Config.MetricsListen %w", err)
+		}
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
@@ -200,7 +211,12 @@ func (b *Broker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh,
+	mtr := b.newMetrics()
+	var obs registry.Observer
+	if mtr != nil {
+		obs = mtr
+	}
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh, Observer: obs,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
 		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
 	if err != nil {
@@ -208,6 +224,20 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	if err := b.bootstrap(ctx, reg, shared); err != nil {
 		return err
+	}
+	if mtr != nil {
+		mtr.Attach(reg)
+	}
+	metricsLn, err := b.listenMetrics()
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close() // the task's server closes it too; this is for an early return
+	}
+	tasks := []task{}
+	if metricsLn != nil {
+		tasks = append(tasks, b.metricsTask(mtr, metricsLn))
 	}
 
 	udp, tcp, err := listenPair(host, port)
@@ -244,6 +274,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	for _, p := range []string{"/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz"} {
 		front.Handle(p, api.Handler())
 	}
+	if mtr != nil && b.cfg.MetricsPublic {
+		front.Handle("/metrics", mtr.Handler())
+	}
 	front.Handle("/", con.Handler()) // the web console: every other path
 	httpsCfg := web.ServerConfig{
 		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -252,13 +285,16 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	fmt.Fprintf(b.out, "fingerprint sha256:%s\n", fingerprint)
 	fmt.Fprintf(b.out, "listening %s\n", tcp.Addr())
+	if metricsLn != nil {
+		fmt.Fprintf(b.out, "metrics listening %s\n", metricsLn.Addr())
+	}
 	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint),
 		zap.String("version", cmp.Or(b.cfg.Version, "dev")))
-	return runTasks(ctx, b.log, append([]task{
-		{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
-		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
-		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
-	}, cl.tasks(reg)...)...)
+	tasks = append(tasks,
+		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
+		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
+		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }})
+	return runTasks(ctx, b.log, append(tasks, cl.tasks(reg)...)...)
 }
 
 // sweep runs the registry's clean-up every Config.SweepInterval until ctx

@@ -26,6 +26,8 @@ const AdminPassword = "brokertest-admin-password"
 type Options struct {
 	// Clock drives both the registry and the token signer (nil = system clock).
 	Clock registry.Clock
+	// Observer is the registry's observer (nil = none).
+	Observer registry.Observer
 }
 
 // Env is a bootstrapped registry and the parts it is made of.
@@ -60,7 +62,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
-	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: opts.Clock})
+	reg, err := registry.New(registry.Config{Store: st, Signer: iss, Clock: opts.Clock, Observer: opts.Observer})
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}

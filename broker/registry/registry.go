@@ -98,6 +98,10 @@ type Config struct {
 	// KindUnavailable rather than answered from what may be stale (issue
 	// 14: fail closed).
 	Fresh func() error
+
+	// Observer is told what happens, for metrics (observer.go); nil =
+	// NopObserver.
+	Observer Observer
 }
 
 // Registry implements the use cases. It is safe for concurrent use.
@@ -112,6 +116,7 @@ type Registry struct {
 	brokerID string
 	seq      atomic.Uint64 // the last event's sequence number
 	fresh    func() error  // Config.Fresh
+	obs      Observer      // Config.Observer, never nil
 
 	signIn   *limiterSet
 	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -127,6 +132,12 @@ func New(cfg Config) (*Registry, error) {
 		return nil, errors.New("registry.New: Config.Signer is nil")
 	}
 	st := cfg.Store
+	obs := cfg.Observer
+	if obs == nil {
+		obs = NopObserver{}
+	} else {
+		st = observedStore{Store: st, obs: obs}
+	}
 	if cfg.Fresh != nil {
 		st = freshStore{Store: st, fresh: cfg.Fresh}
 	}
@@ -137,6 +148,7 @@ func New(cfg Config) (*Registry, error) {
 		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
 		pendingTTL: orDefault(cfg.PendingTTL, 72*time.Hour),
 		fresh:      cfg.Fresh,
+		obs:        obs,
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()

@@ -2,6 +2,7 @@
 //
 //	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
 //	                       [--cluster-key-file FILE] [--tls-cert FILE --tls-key FILE] [--fail-closed-after D]
+//	                       [--metrics-listen HOST:PORT]
 package main
 
 import (
@@ -126,6 +127,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: an operator's address, not the public one; port 0 picks a free one)")
+	metricsPublic := fs.Bool("metrics-public", false, "also serve /metrics on the public HTTPS port, without authentication")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
@@ -187,6 +190,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := broker.CheckStore(*storeURL); err != nil {
 		return usageError{storeFrom + " " + err.Error()}
 	}
+	if *metricsListen != "" {
+		if err := broker.CheckListen(*metricsListen); err != nil {
+			return usageError{"--metrics-listen " + err.Error()}
+		}
+	}
 	if *refreshTTL != 0 && *refreshTTL < time.Second {
 		return usageError{fmt.Sprintf("--refresh-token-ttl %v: want at least 1s", *refreshTTL)}
 	}
@@ -223,6 +231,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TLSCertFile:            *tlsCert,
 		TLSKeyFile:             *tlsKey,
 		FailClosedAfter:        *failClosedAfter,
+		MetricsListen:          *metricsListen,
+		MetricsPublic:          *metricsPublic,
 	})
 	if err != nil {
 		return err
