@@ -28,6 +28,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/console"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/signing"
 	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/atomicfile"
@@ -101,6 +102,14 @@ type Config struct {
 	// HOST:PORT"). MetricsPublic also serves it on the public HTTPS port.
 	MetricsListen string
 	MetricsPublic bool
+
+	// JWKSMaxAge is the JWKS's Cache-Control max-age (0 = 10 minutes): a
+	// new signing key is published at least this long before it signs,
+	// and an old one stays published this long after its last token
+	// expired. SigningKeyRotation rotates the key once it is this old (0 =
+	// only on demand: edgetrustctl signing-keys rotate).
+	JWKSMaxAge         time.Duration
+	SigningKeyRotation time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -134,6 +143,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = time.Second
+	}
+	if cfg.JWKSMaxAge <= 0 {
+		cfg.JWKSMaxAge = signing.DefaultCacheMaxAge
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("broker.New: give both Config.TLSCertFile and Config.TLSKeyFile, or neither")
@@ -193,10 +205,16 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("preparing TLS certificate: %w", err)
 	}
 	cl := b.newClusterParts(store)
-	tokenCfg := token.Config{Key: signKey}
+	var ring *signing.Ring // set before anything verifies a token
+	tokenCfg := token.Config{Key: signKey, OnUnknownKey: func(kid string) {
+		if ring != nil {
+			ring.Unknown(kid)
+		} else if cl != nil {
+			cl.keys.Unknown(kid)
+		}
+	}}
 	bus, fresh := b.cfg.Bus, func() error { return nil }
 	if cl != nil {
-		tokenCfg.OnUnknownKey = cl.keys.Unknown
 		fresh = cl.bus.Fresh
 		if bus == nil {
 			bus = cl.bus
@@ -206,17 +224,25 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cl != nil {
+	if ring, err = b.newSigningRing(ctx, store, shared, issuer, signKey); err != nil {
+		return fmt.Errorf("preparing token-signing keys: %w", err)
+	}
+	if cl != nil && ring == nil {
+		cl.legacyKeys = true
 		if err := cl.publishKey(ctx, store, issuer, signKey); err != nil {
 			return err
 		}
+	}
+	var signingKeys registry.SigningKeys
+	if ring != nil {
+		signingKeys = ring
 	}
 	mtr := b.newMetrics()
 	var obs registry.Observer
 	if mtr != nil {
 		obs = mtr
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh, Observer: obs,
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh, Observer: obs, SigningKeys: signingKeys,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
 		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst})
 	if err != nil {
@@ -264,7 +290,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, Logger: b.log.Named("httpapi"), Version: b.cfg.Version,
+	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, JWKSMaxAge: b.cfg.JWKSMaxAge, Logger: b.log.Named("httpapi"), Version: b.cfg.Version,
 		SessionAuth: con.SessionAuth})
 	if err != nil {
 		tcp.Close()
@@ -294,6 +320,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
 		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }})
+	tasks = append(tasks, signingTask(ring, reg)...)
 	return runTasks(ctx, b.log, append(tasks, cl.tasks(reg)...)...)
 }
 

@@ -102,6 +102,10 @@ type Config struct {
 	// Observer is told what happens, for metrics (observer.go); nil =
 	// NopObserver.
 	Observer Observer
+
+	// SigningKeys rotates the token-signing keys (signingkeys.go; nil =
+	// they are not rotated).
+	SigningKeys SigningKeys
 }
 
 // Registry implements the use cases. It is safe for concurrent use.
@@ -117,6 +121,8 @@ type Registry struct {
 	seq      atomic.Uint64 // the last event's sequence number
 	fresh    func() error  // Config.Fresh
 	obs      Observer      // Config.Observer, never nil
+
+	signingKeys SigningKeys // Config.SigningKeys
 
 	signIn   *limiterSet
 	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -143,12 +149,13 @@ func New(cfg Config) (*Registry, error) {
 	}
 	r := &Registry{
 		store: st, signer: cfg.Signer, bus: cfg.Bus, clock: cfg.Clock,
-		deviceTTL:  orDefault(cfg.DeviceTokenTTL, 15*time.Minute),
-		userTTL:    orDefault(cfg.UserTokenTTL, time.Hour),
-		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
-		pendingTTL: orDefault(cfg.PendingTTL, 72*time.Hour),
-		fresh:      cfg.Fresh,
-		obs:        obs,
+		deviceTTL:   orDefault(cfg.DeviceTokenTTL, 15*time.Minute),
+		userTTL:     orDefault(cfg.UserTokenTTL, time.Hour),
+		refreshTTL:  orDefault(cfg.RefreshTTL, 90*24*time.Hour),
+		pendingTTL:  orDefault(cfg.PendingTTL, 72*time.Hour),
+		fresh:       cfg.Fresh,
+		obs:         obs,
+		signingKeys: cfg.SigningKeys,
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()

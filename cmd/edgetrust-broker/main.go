@@ -2,7 +2,7 @@
 //
 //	edgetrust-broker serve --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
 //	                       [--cluster-key-file FILE] [--tls-cert FILE --tls-key FILE] [--fail-closed-after D]
-//	                       [--metrics-listen HOST:PORT]
+//	                       [--metrics-listen HOST:PORT] [--jwks-max-age D] [--signing-key-rotation D]
 package main
 
 import (
@@ -129,6 +129,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: an operator's address, not the public one; port 0 picks a free one)")
 	metricsPublic := fs.Bool("metrics-public", false, "also serve /metrics on the public HTTPS port, without authentication")
+	jwksMaxAge := fs.Duration("jwks-max-age", 10*time.Minute, "Cache-Control max-age of /.well-known/jwks.json: a new signing key is published this long before it signs, an old one stays this long after its last token expired")
+	keyRotation := fs.Duration("signing-key-rotation", 0, "make a new token-signing key once the newest is this old, e.g. 720h (0 = only on demand: edgetrustctl signing-keys rotate)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
@@ -190,6 +192,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := broker.CheckStore(*storeURL); err != nil {
 		return usageError{storeFrom + " " + err.Error()}
 	}
+	if *jwksMaxAge < 10*time.Second || *jwksMaxAge > 24*time.Hour {
+		return usageError{fmt.Sprintf("--jwks-max-age %v: want between 10s and 24h", *jwksMaxAge)}
+	}
+	if *keyRotation != 0 && *keyRotation < time.Hour {
+		return usageError{fmt.Sprintf("--signing-key-rotation %v: want 0 (only on demand) or at least 1h", *keyRotation)}
+	}
 	if *metricsListen != "" {
 		if err := broker.CheckListen(*metricsListen); err != nil {
 			return usageError{"--metrics-listen " + err.Error()}
@@ -233,6 +241,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		FailClosedAfter:        *failClosedAfter,
 		MetricsListen:          *metricsListen,
 		MetricsPublic:          *metricsPublic,
+		JWKSMaxAge:             *jwksMaxAge,
+		SigningKeyRotation:     *keyRotation,
 	})
 	if err != nil {
 		return err
