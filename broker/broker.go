@@ -273,7 +273,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer udp.Close() // after tr.Close: a Transport never closes a conn it was given
 	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
 	defer tr.Close()
-	qtls := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
+	certs := newLiveCert(cert, fingerprint, func(ctx context.Context) (tls.Certificate, string, error) {
+		return b.tlsIdentity(ctx, store, shared, certNames(host, b.cfg.TLSSANs))
+	}, b.cfg.TLSCertFile != "", b.log.Named("tls"))
+	qtls := &tls.Config{GetCertificate: certs.get, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
 	ln, err := tr.Listen(qtls, agentapi.QUICConfig())
 	if err != nil {
 		tcp.Close()
@@ -305,7 +308,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	front.Handle("/", con.Handler()) // the web console: every other path
 	httpsCfg := web.ServerConfig{
-		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:     &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12},
 		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,
 	}
 
@@ -321,6 +324,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }})
 	tasks = append(tasks, signingTask(ring, reg)...)
+	tasks = append(tasks, task{"tls renewal", func(ctx context.Context) error { return certs.run(ctx, certCheckEvery) }})
 	return runTasks(ctx, b.log, append(tasks, cl.tasks(reg)...)...)
 }
 
