@@ -79,6 +79,9 @@ func TestRejectedCommandCreatesNothing(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"store of another kind", []string{"--store", "mysql://db.example/edgetrust"}, "--store"},
 		{"store without a host", []string{"--store", "postgres:///edgetrust"}, "--store"},
+		{"metrics address without a port", []string{"--metrics-listen", "127.0.0.1"}, "--metrics-listen"},
+		{"JWKS max-age too short", []string{"--jwks-max-age", "1s"}, "--jwks-max-age"},
+		{"key rotation too often", []string{"--signing-key-rotation", "5m"}, "--signing-key-rotation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
