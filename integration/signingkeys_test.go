@@ -74,6 +74,14 @@ func TestSigningKeyRotation(t *testing.T) {
 	if want := []string{before[0], rot.KeyID}; !slices.Equal(after, sorted(want)) {
 		t.Fatalf("JWKS after the rotation: %v, want both %v", after, want)
 	}
+	var keys []struct {
+		KeyID string `json:"key_id"`
+		State string `json:"state"`
+	}
+	adm.jsonOut(&keys, "signing-keys", "list")
+	if len(keys) != 2 || keys[0].KeyID != before[0] || keys[0].State != "active" || keys[1].KeyID != rot.KeyID || keys[1].State != "next" {
+		t.Errorf("signing-keys list after a rotation: %+v; want the old key active and the new one next", keys)
+	}
 	// The admin's session still works: tokens keep verifying, and the
 	// new key does not sign yet.
 	adm.run("sessions", "list")

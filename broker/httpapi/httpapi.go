@@ -151,6 +151,7 @@ func New(cfg Config) (*API, error) {
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
 	mux.HandleFunc("POST "+api.PathRotateSigningKey, a.authed(a.rotateSigningKey))
+	mux.HandleFunc("GET "+api.PathSigningKeys, a.authed(a.listSigningKeys))
 	mux.HandleFunc("GET "+api.PathEvents, a.streamEvents) // its own authentication (events.go)
 
 	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1 and its metadata (oauth.go)

@@ -20,7 +20,60 @@ type SigningKeys interface {
 	// Refresh reads the keys again after a committed rotation, so that
 	// this broker publishes the new key at once.
 	Refresh(ctx context.Context) error
+	// Keys returns the keys as this broker last read them, in the order
+	// they sign, and their state at now.
+	Keys(now time.Time) []SigningKey
 }
+
+// SigningKey is one token-signing key and its times.
+type SigningKey struct {
+	KeyID string
+	// State at the time asked: SigningKeyNext (published, signs from
+	// ActivatesAt), SigningKeyActive (signs now), SigningKeyRetiring
+	// (signs no more; published until UnpublishedAt) or
+	// SigningKeyVerifyOnly (a key of before rotation, published until
+	// UnpublishedAt).
+	State         string
+	CreatedAt     time.Time
+	ActivatesAt   time.Time // zero for verify-only keys
+	UnpublishedAt time.Time // zero while not known (the key signs or will)
+}
+
+// States of a signing key.
+const (
+	SigningKeyNext       = "next"
+	SigningKeyActive     = "active"
+	SigningKeyRetiring   = "retiring"
+	SigningKeyVerifyOnly = "verify_only"
+)
+
+// ListSigningKeys lists the token-signing keys published now and their
+// times, for an administrator at the root account. Errors:
+// KindUnauthenticated, KindPermission, KindInvalid (no SigningKeys).
+func (r *Registry) ListSigningKeys(ctx context.Context, p *Principal) ([]SigningKey, error) {
+	if p == nil {
+		return nil, E(KindUnauthenticated, "sign in first", nil)
+	}
+	err := r.store.View(ctx, func(tx Tx) error {
+		root, err := tx.GetMeta(metaBootstrapped)
+		if err != nil {
+			return internal("reading the root account", err)
+		}
+		if err := p.holdsAll([]string{root}, AllPermissions); err != nil {
+			return E(KindPermission, "the signing keys are shown to administrators at the root account", nil)
+		}
+		if r.signingKeys == nil {
+			return E(KindInvalid, errNoRotation, nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.signingKeys.Keys(r.now()), nil
+}
+
+const errNoRotation = "this broker does not rotate its signing keys (brokers sharing a database rotate them with --cluster-key-file)"
 
 // SigningKeyRotation is what a rotation did.
 type SigningKeyRotation struct {
@@ -56,9 +109,6 @@ func (r *Registry) RotateSigningKeyScheduled(ctx context.Context) (*SigningKeyRo
 }
 
 func (r *Registry) rotateSigningKey(ctx context.Context, p *Principal, remote netip.Addr) (*SigningKeyRotation, error) {
-	if r.signingKeys == nil {
-		return nil, E(KindInvalid, "this broker does not rotate its signing keys (brokers sharing a database rotate them with --cluster-key-file)", nil)
-	}
 	now := r.now()
 	var out *SigningKeyRotation
 	err := r.store.Update(ctx, func(tx Tx) error {
@@ -73,6 +123,9 @@ func (r *Registry) rotateSigningKey(ctx context.Context, p *Principal, remote ne
 				return E(KindPermission, "rotating the signing key needs the Administrator role at the root account", nil)
 			}
 			actor = p.Actor()
+		}
+		if r.signingKeys == nil {
+			return E(KindInvalid, errNoRotation, nil)
 		}
 		rot, err := r.signingKeys.RotateTx(tx, now, p == nil)
 		if err != nil {

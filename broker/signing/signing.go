@@ -278,6 +278,42 @@ func (r *Ring) schedule(keys []storedKey) map[string]time.Time {
 	return out
 }
 
+// Keys implements registry.SigningKeys: the keys last read, published at
+// now, in the order they sign (verify-only keys first).
+func (r *Ring) Keys(now time.Time) []registry.SigningKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sched := r.schedule(r.keys)
+	var active *storedKey // the key that signs now: the latest activated
+	for i := range r.keys {
+		k := &r.keys[i]
+		if k.Sealed != "" && !k.Activates.After(now) && (active == nil || k.Activates.After(active.Activates)) {
+			active = k
+		}
+	}
+	var out []registry.SigningKey
+	for _, k := range r.keys {
+		un := sched[k.KID]
+		if !un.IsZero() && !now.Before(un) {
+			continue
+		}
+		sk := registry.SigningKey{KeyID: k.KID, CreatedAt: k.Created, ActivatesAt: k.Activates, UnpublishedAt: un}
+		switch {
+		case k.Sealed == "":
+			sk.State = registry.SigningKeyVerifyOnly
+		case active != nil && k.KID == active.KID:
+			sk.State = registry.SigningKeyActive
+		case k.Activates.After(now):
+			sk.State = registry.SigningKeyNext
+		default:
+			sk.State = registry.SigningKeyRetiring
+		}
+		out = append(out, sk)
+	}
+	slices.SortStableFunc(out, func(a, b registry.SigningKey) int { return a.ActivatesAt.Compare(b.ActivatesAt) })
+	return out
+}
+
 // RotateTx implements registry.SigningKeys: it adds a new key in tx,
 // signing from now + Propagation + M, and drops the keys whose time in the
 // JWKS is over. With scheduled, only when Rotation is set and the newest

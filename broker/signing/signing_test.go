@@ -422,4 +422,19 @@ func TestRotateSigningKeyAuthorised(t *testing.T) {
 	if !published(t, iss)[rot.KeyID] {
 		t.Error("the new key is not published after RotateSigningKey")
 	}
+	if _, err := reg.ListSigningKeys(ctx, vadmin); registry.KindOf(err) != registry.KindPermission {
+		t.Errorf("a vendor's administrator listed the signing keys: %v", err)
+	}
+	keys, err := reg.ListSigningKeys(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type state struct{ KeyID, State string }
+	var states []state
+	for _, k := range keys {
+		states = append(states, state{k.KeyID, k.State})
+	}
+	if d := cmp.Diff([]state{{rot.Replaces, registry.SigningKeyActive}, {rot.KeyID, registry.SigningKeyNext}}, states); d != "" {
+		t.Errorf("signing keys after a rotation (-want +got):\n%s", d)
+	}
 }

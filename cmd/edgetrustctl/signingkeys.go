@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -28,6 +29,19 @@ Example:
   edgetrustctl signing-keys rotate -o json`,
 			setup: setupSigningKeysRotate,
 		},
+		{
+			path: "signing-keys list", args: "",
+			summary: "list the token-signing keys in the JWKS and when each signs and leaves",
+			help: `Lists the token-signing keys the broker publishes, in the order they sign:
+STATE is next (published, signs from ACTIVATES), active (signs now),
+retiring (signs no more; leaves the JWKS at UNPUBLISHED, once its last token
+has expired) or verify_only (a key of before rotation). Administrators at
+the root account.
+
+Example:
+  edgetrustctl signing-keys list -o json`,
+			setup: setupSigningKeysList,
+		},
 	}
 }
 
@@ -50,7 +64,39 @@ func setupSigningKeysRotate(*pflag.FlagSet) func(*cli, []string) error {
 			old = rot.Replaces
 		}
 		return c.table("NEW KEY\tPUBLISHED\tACTIVATES\tOLD KEY\tOLD KEY UNPUBLISHED", 1, func(int) []string {
-			return []string{rot.KeyID, utc(rot.PublishedAt), utc(rot.ActivatesAt), old, utc(rot.ReplacedUnpublishedAt)}
+			return []string{rot.KeyID, utc(rot.PublishedAt), utc(rot.ActivatesAt), old, timeOr(rot.ReplacedUnpublishedAt)}
 		})
 	}
+}
+
+func setupSigningKeysList(*pflag.FlagSet) func(*cli, []string) error {
+	return func(c *cli, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		keys, err := call(c, func(ctx context.Context, cl *api.Client) ([]api.SigningKey, error) {
+			return cl.ListSigningKeys(ctx)
+		})
+		if err != nil {
+			return err
+		}
+		if c.g.output == "json" {
+			if keys == nil {
+				keys = []api.SigningKey{}
+			}
+			return c.printJSON(keys)
+		}
+		return c.table("KEY\tSTATE\tCREATED\tACTIVATES\tUNPUBLISHED", len(keys), func(i int) []string {
+			k := keys[i]
+			return []string{k.KeyID, k.State, utc(k.CreatedAt), timeOr(k.ActivatesAt), timeOr(k.UnpublishedAt)}
+		})
+	}
+}
+
+// timeOr is t in UTC, or "-" for the zero time.
+func timeOr(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return utc(t)
 }
