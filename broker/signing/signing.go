@@ -247,7 +247,7 @@ func (r *Ring) applyLocked(now time.Time) error {
 	if !ok {
 		seed, err := cluster.Open(r.cfg.KEK, sealLabel, signing.Sealed)
 		if err != nil {
-			return fmt.Errorf("opening the token-signing key %s: %w", signing.KID, err)
+			return fmt.Errorf("opening the token-signing key %s (sealed with the cluster key on a shared database, with DATA_DIR/keys/signing-keys.kek otherwise: restore that file with the database): %w", signing.KID, err)
 		}
 		if len(seed) != ed25519.SeedSize {
 			return fmt.Errorf("the token-signing key %s is not an Ed25519 seed", signing.KID)
