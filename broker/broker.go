@@ -30,6 +30,7 @@ import (
 	"github.com/edgetrust/edgetrust/broker/console"
 	"github.com/edgetrust/edgetrust/broker/httpapi"
 	"github.com/edgetrust/edgetrust/broker/registry"
+	"github.com/edgetrust/edgetrust/broker/signing"
 	"github.com/edgetrust/edgetrust/broker/token"
 	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/broker/webhook"
@@ -112,6 +113,20 @@ type Config struct {
 	WebhookAllow   []netip.Prefix
 	WebhookCAFile  string
 	WebhookObserve func(outcome string)
+
+	// MetricsListen is the HOST:PORT where /metrics is served in plain
+	// HTTP ("" = nowhere; port 0 picks one, printed as "metrics listening
+	// HOST:PORT"). MetricsPublic also serves it on the public HTTPS port.
+	MetricsListen string
+	MetricsPublic bool
+
+	// JWKSMaxAge is the JWKS's Cache-Control max-age (0 = 10 minutes): a
+	// new signing key is published at least this long before it signs,
+	// and an old one stays published this long after its last token
+	// expired. SigningKeyRotation rotates the key once it is this old (0 =
+	// only on demand: edgetrustctl signing-keys rotate).
+	JWKSMaxAge         time.Duration
+	SigningKeyRotation time.Duration
 }
 
 // Broker is a configured, not yet running broker.
@@ -135,11 +150,19 @@ func New(cfg Config) (*Broker, error) {
 	if err := CheckStore(cfg.StoreURL); err != nil {
 		return nil, fmt.Errorf("broker.New: Config.StoreURL %w", err)
 	}
+	if cfg.MetricsListen != "" {
+		if err := CheckListen(cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("broker.New: Config.MetricsListen %w", err)
+		}
+	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = time.Second
+	}
+	if cfg.JWKSMaxAge <= 0 {
+		cfg.JWKSMaxAge = signing.DefaultCacheMaxAge
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("broker.New: give both Config.TLSCertFile and Config.TLSKeyFile, or neither")
@@ -199,10 +222,16 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("preparing TLS certificate: %w", err)
 	}
 	cl := b.newClusterParts(store)
-	tokenCfg := token.Config{Key: signKey}
+	var ring *signing.Ring // set before anything verifies a token
+	tokenCfg := token.Config{Key: signKey, OnUnknownKey: func(kid string) {
+		if ring != nil {
+			ring.Unknown(kid)
+		} else if cl != nil {
+			cl.keys.Unknown(kid)
+		}
+	}}
 	bus, fresh := b.cfg.Bus, func() error { return nil }
 	if cl != nil {
-		tokenCfg.OnUnknownKey = cl.keys.Unknown
 		fresh = cl.bus.Fresh
 		if bus == nil {
 			bus = cl.bus
@@ -212,7 +241,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cl != nil {
+	if ring, err = b.newSigningRing(ctx, store, shared, issuer, signKey); err != nil {
+		return fmt.Errorf("preparing token-signing keys: %w", err)
+	}
+	if cl != nil && ring == nil {
+		cl.legacyKeys = true
 		if err := cl.publishKey(ctx, store, issuer, signKey); err != nil {
 			return err
 		}
@@ -221,19 +254,46 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh,
+	var signingKeys registry.SigningKeys
+	if ring != nil {
+		signingKeys = ring
+	}
+	mtr := b.newMetrics()
+	var obs registry.Observer
+	if mtr != nil {
+		obs = mtr
+	}
+	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh, Observer: obs, SigningKeys: signingKeys,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
 		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst,
 		WebhookSealer: sealer, CheckWebhookURL: webhook.Guard{Allow: b.cfg.WebhookAllow}.CheckURL})
 	if err != nil {
 		return err
 	}
-	hooks, err := b.newWebhookWorker(reg)
+	var observeWebhook func(string)
+	if mtr != nil {
+		observeWebhook = mtr.WebhookDelivery
+	}
+	hooks, err := b.newWebhookWorker(reg, observeWebhook)
 	if err != nil {
 		return err
 	}
 	if err := b.bootstrap(ctx, reg, shared); err != nil {
 		return err
+	}
+	if mtr != nil {
+		mtr.Attach(reg)
+	}
+	metricsLn, err := b.listenMetrics()
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close() // the task's server closes it too; this is for an early return
+	}
+	tasks := []task{}
+	if metricsLn != nil {
+		tasks = append(tasks, b.metricsTask(mtr, metricsLn))
 	}
 
 	udp, tcp, err := listenPair(host, port)
@@ -244,7 +304,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
 	agentapi.NewHandshakeGate(0).Install(tr) // Retry under a flood of handshakes
 	defer tr.Close()
-	qtls := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
+	certs := newLiveCert(cert, fingerprint, func(ctx context.Context) (tls.Certificate, string, error) {
+		return b.tlsIdentity(ctx, store, shared, certNames(host, b.cfg.TLSSANs))
+	}, b.cfg.TLSCertFile != "", b.log.Named("tls"))
+	qtls := &tls.Config{GetCertificate: certs.get, NextProtos: []string{protocol.ALPN}, MinVersion: tls.VersionTLS13}
 	ln, err := tr.Listen(qtls, agentapi.QUICConfig())
 	if err != nil {
 		tcp.Close()
@@ -261,29 +324,37 @@ func (b *Broker) Run(ctx context.Context) error {
 		tcp.Close()
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, Logger: b.log.Named("httpapi"), Version: b.cfg.Version,
+	api, err := httpapi.New(httpapi.Config{Registry: reg, JWKSFunc: issuer.JWKS, JWKSMaxAge: b.cfg.JWKSMaxAge, Logger: b.log.Named("httpapi"), Version: b.cfg.Version,
 		SessionAuth: con.SessionAuth})
 	if err != nil {
 		tcp.Close()
 		return err
 	}
 	front := web.New(web.Config{Logger: b.log.Named("http"), TrustedProxies: b.cfg.TrustedProxies})
+	if mtr != nil && b.cfg.MetricsPublic {
+		front.Handle("/metrics", mtr.Handler())
+	}
 	mountFront(front, api.Handler(), con.Handler())
 	httpsCfg := web.ServerConfig{
-		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:     &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12},
 		Handler: front, Logger: b.log.Named("http"), Grace: b.cfg.ShutdownGrace,
 	}
 
 	fmt.Fprintf(b.out, "fingerprint sha256:%s\n", fingerprint)
 	fmt.Fprintf(b.out, "listening %s\n", tcp.Addr())
+	if metricsLn != nil {
+		fmt.Fprintf(b.out, "metrics listening %s\n", metricsLn.Addr())
+	}
 	b.log.Info("broker serving", zap.String(logfield.Addr, tcp.Addr().String()), zap.String("fingerprint", "sha256:"+fingerprint),
 		zap.String("version", cmp.Or(b.cfg.Version, "dev")))
-	return runTasks(ctx, b.log, append([]task{
-		{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
-		{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
-		{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
-		{"webhooks", hooks.Run},
-	}, cl.tasks(reg)...)...)
+	tasks = append(tasks,
+		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
+		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
+		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
+		task{"webhooks", hooks.Run})
+	tasks = append(tasks, signingTask(ring, reg)...)
+	tasks = append(tasks, task{"tls renewal", func(ctx context.Context) error { return certs.run(ctx, certCheckEvery) }})
+	return runTasks(ctx, b.log, append(tasks, cl.tasks(reg)...)...)
 }
 
 // mountFront mounts the API on its prefixes and the web console on every

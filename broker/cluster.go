@@ -97,6 +97,10 @@ func spkiFingerprint(c *x509.Certificate) string {
 type clusterParts struct {
 	bus  *cluster.Bus
 	keys *cluster.KeySet
+	// legacyKeys: each broker keeps its own signing key and the KeySet
+	// shares their public halves (no cluster key to seal shared keys with;
+	// signingkeys.go).
+	legacyKeys bool
 }
 
 // newClusterParts prepares the parts for a shared store (nil otherwise).
@@ -126,10 +130,11 @@ func (c *clusterParts) tasks(reg *registry.Registry) []task {
 	if c == nil {
 		return nil
 	}
-	return []task{
-		{"cluster", func(ctx context.Context) error { return c.bus.Run(ctx, reg) }},
-		{"token keys", c.keys.Run},
+	ts := []task{{"cluster", func(ctx context.Context) error { return c.bus.Run(ctx, reg) }}}
+	if c.legacyKeys {
+		ts = append(ts, task{"token keys", c.keys.Run})
 	}
+	return ts
 }
 
 // bootstrapWhere is what a broker records of where it leaves the initial

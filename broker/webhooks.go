@@ -71,11 +71,20 @@ func webhookRoots(file string) (*x509.CertPool, error) {
 }
 
 // newWebhookWorker builds the delivery worker of this broker.
-func (b *Broker) newWebhookWorker(reg *registry.Registry) (*webhook.Worker, error) {
+// observe, when not nil, is told each attempt's outcome (a metric); the
+// Config's WebhookObserve is told too.
+func (b *Broker) newWebhookWorker(reg *registry.Registry, observe func(outcome string)) (*webhook.Worker, error) {
 	roots, err := webhookRoots(b.cfg.WebhookCAFile)
 	if err != nil {
 		return nil, err
 	}
 	return webhook.New(webhook.Config{Outbox: reg, Logger: b.log.Named("webhook"), Allow: b.cfg.WebhookAllow,
-		RootCAs: roots, Observe: b.cfg.WebhookObserve})
+		RootCAs: roots, Observe: func(outcome string) {
+			if observe != nil {
+				observe(outcome)
+			}
+			if b.cfg.WebhookObserve != nil {
+				b.cfg.WebhookObserve(outcome)
+			}
+		}})
 }

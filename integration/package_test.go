@@ -247,6 +247,8 @@ func TestDebPackageInstallsRunsAndPurges(t *testing.T) {
 		{path: "/usr/lib/systemd/system/edgetrust-agent.service", owner: "root", mode: 0o644, sameAsBytes: packaging.AgentUnit},
 		{path: "/usr/lib/systemd/system/edgetrust-broker.service", owner: "root", mode: 0o644, sameAsBytes: packaging.BrokerUnit},
 		{path: "/etc/edgetrust-broker/broker.env", owner: "root", mode: 0o600},
+		{path: "/usr/share/edgetrust-broker/grafana/edgetrust-dashboard.json", owner: "root", mode: 0o644},
+		{path: "/usr/share/edgetrust-broker/prometheus/edgetrust-alerts.yml", owner: "root", mode: 0o644},
 		{path: "/etc/edgetrust-agent", owner: "root", mode: 0o755, dir: true},
 		{path: "/var/lib/edgetrust-agent", owner: "edgetrust-agent", mode: 0o700, dir: true},
 		{path: "/var/lib/edgetrust-broker", owner: "edgetrust-broker", mode: 0o700, dir: true},

@@ -274,6 +274,9 @@ func (ss *session) control(ctx context.Context, str *quic.Stream) {
 			break
 		}
 	}
+	obs := ss.s.reg.Observer()
+	obs.AgentConnected(1) // a proven agent, until its control stream ends
+	defer obs.AgentConnected(-1)
 	defer ss.stopPushes()
 	str.SetReadDeadline(time.Time{})
 	for {
@@ -589,6 +592,7 @@ func (ss *session) push(ctx context.Context, ev registry.Event) bool {
 	if err := ss.writeCtrl(d); err != nil {
 		return false
 	}
+	ss.s.reg.Observer().Pushed(time.Since(ev.At)) // ev.At: when the decision was made
 	ss.info("decision pushed", zap.String(logfield.State, d.State))
 	if ev.State == registry.StateDeleted {
 		ss.ctrl.Close()

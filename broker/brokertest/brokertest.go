@@ -31,6 +31,9 @@ type Options struct {
 	// Env.Store is): a fault at a narrow boundary, such as a disk that
 	// fills up.
 	WrapStore func(registry.Store) registry.Store
+
+	// Observer is the registry's observer (nil = none).
+	Observer registry.Observer
 }
 
 // Env is a bootstrapped registry and the parts it is made of.
@@ -75,7 +78,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.New(registry.Config{Store: store, Signer: iss, Clock: opts.Clock, WebhookSealer: sealer})
+	reg, err := registry.New(registry.Config{Store: store, Signer: iss, Clock: opts.Clock, WebhookSealer: sealer, Observer: opts.Observer})
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}

@@ -81,6 +81,15 @@ func seal(clusterKey []byte, label string, plain []byte) (string, error) {
 	return sealedPrefix + base64.StdEncoding.EncodeToString(out), nil
 }
 
+// Seal encrypts plain for one purpose (label) with the cluster key (or
+// another secret of at least MinClusterKey bytes): how the token-signing
+// keys are kept in the store (broker/signing).
+func Seal(key []byte, label string, plain []byte) (string, error) { return seal(key, label, plain) }
+
+// Open decrypts what Seal made for label; ErrWrongClusterKey when another
+// key sealed it or it was altered.
+func Open(key []byte, label, sealed string) ([]byte, error) { return open(key, label, sealed) }
+
 // open decrypts what seal made for label.
 func open(clusterKey []byte, label, sealed string) ([]byte, error) {
 	rest, ok := strings.CutPrefix(sealed, sealedPrefix)

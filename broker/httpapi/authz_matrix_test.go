@@ -266,6 +266,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /api/v1/webhooks?account_id=", func(tg target) (string, any) { return "/api/v1/webhooks?account_id=" + tg.account, nil }, nil,
 			row{"none": all404, "auditor": "200 200 404 404 404", "approver": "403 403 404 404 404",
 				"admin": "200 200 404 404 404", "keyviewer": "403 403 404 404 404"}},
+		// --- signing keys: administrators at the root account only ---
+		{"POST /api/v1/signing-keys/rotate", func(tg target) (string, any) { return "/api/v1/signing-keys/rotate", struct{}{} }, nil,
+			row{"none": "403 403 403 403 403", "auditor": "403 403 403 403 403", "approver": "403 403 403 403 403",
+				"admin": "403 403 403 403 403", "keyviewer": "403 403 403 403 403"}},
+		{"GET /api/v1/signing-keys", func(tg target) (string, any) { return "/api/v1/signing-keys", nil }, nil,
+			row{"none": "403 403 403 403 403", "auditor": "403 403 403 403 403", "approver": "403 403 403 403 403",
+				"admin": "403 403 403 403 403", "keyviewer": "403 403 403 403 403"}},
 
 		// --- audit ---
 		{"GET /api/v1/audit?account_id=", func(tg target) (string, any) { return "/api/v1/audit?account_id=" + tg.account, nil }, nil,

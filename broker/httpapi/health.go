@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/protocol/api"
@@ -42,7 +44,7 @@ func (a *API) getJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "max-age=300")
+	w.Header().Set("Cache-Control", "max-age="+strconv.Itoa(int(a.jwksAge/time.Second)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(jwks)
 }

@@ -46,7 +46,10 @@ type Config struct {
 	// (brokers sharing a database publish every broker's keys, and the
 	// set grows when another broker starts).
 	JWKSFunc func() []byte
-	Logger   *zap.Logger
+	// JWKSMaxAge is the JWKS's Cache-Control max-age (0 = 5 minutes): a
+	// rotation publishes a key at least this long before it signs.
+	JWKSMaxAge time.Duration
+	Logger     *zap.Logger
 	// OAuth configures the OAuth device registration API (oauth.go).
 	OAuth OAuthConfig
 	// Version is the broker's version, shown by /healthz ("" = "dev").
@@ -64,6 +67,7 @@ type API struct {
 	reg      *registry.Registry
 	jwks     []byte
 	jwksFunc func() []byte
+	jwksAge  time.Duration
 	log      *zap.Logger
 	h        http.Handler
 	ver      string
@@ -88,7 +92,10 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("httpapi.New: Config.Registry is nil")
 	}
 	a := &API{reg: cfg.Registry, jwks: cfg.JWKS, jwksFunc: cfg.JWKSFunc, log: cfg.Logger, ver: cfg.Version,
-		events: cfg.Events, sessionAuth: cfg.SessionAuth}
+		events: cfg.Events, sessionAuth: cfg.SessionAuth, jwksAge: cfg.JWKSMaxAge}
+	if a.jwksAge <= 0 {
+		a.jwksAge = 5 * time.Minute
+	}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
@@ -155,6 +162,8 @@ func New(cfg Config) (*API, error) {
 	mux.HandleFunc("POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", a.authed(a.redeliverWebhook))
 
 	mux.HandleFunc("GET /api/v1/audit", a.authed(a.listAudit))
+	mux.HandleFunc("POST "+api.PathRotateSigningKey, a.authed(a.rotateSigningKey))
+	mux.HandleFunc("GET "+api.PathSigningKeys, a.authed(a.listSigningKeys))
 	mux.HandleFunc("GET "+api.PathEvents, a.streamEvents) // its own authentication (events.go)
 
 	a.mountOAuth(mux, cfg.OAuth) // /oauth/v1 and its metadata (oauth.go)

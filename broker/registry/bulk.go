@@ -93,6 +93,9 @@ func (r *Registry) DecideMany(ctx context.Context, p *Principal, req BulkRequest
 		for _, ev := range events {
 			r.publish(ev)
 		}
+		for _, br := range res {
+			r.obs.Decision(string(req.Action), bulkOutcomes[br.Outcome])
+		}
 		out = append(out, res...)
 	}
 	return out, nil

@@ -216,10 +216,14 @@ func (r *Registry) Decide(ctx context.Context, p *Principal, endpointID string, 
 		return err
 	})
 	if err != nil {
+		r.obs.Decision(string(action), decisionOutcome(err))
 		return nil, err
 	}
 	if ev != nil {
+		r.obs.Decision(string(action), "success")
 		r.publish(*ev)
+	} else {
+		r.obs.Decision(string(action), BulkNoop)
 	}
 	return ep, nil
 }

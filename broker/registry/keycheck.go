@@ -132,6 +132,7 @@ func (r *Registry) auditRefusal(ctx context.Context, action string, err error, r
 	if !errors.As(err, &f) {
 		return
 	}
+	r.obs.KeyRefused(f.reason)
 	now := r.now()
 	detail := map[string]string{"reason": f.reason}
 	if f.publicID != "" {

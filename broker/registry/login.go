@@ -91,6 +91,13 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	default:
 		return nil, nil, E(KindInvalid, fmt.Sprintf("unknown login type %q (%s)", req.Type, strings.Join(protocol.LoginTypes(), ", ")), nil)
 	}
+	tp, u, err := r.loginUser(ctx, req)
+	r.obs.Login(req.Type, outcome(err))
+	return tp, u, err
+}
+
+// loginUser is LoginUser for a known login type.
+func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair, *User, error) {
 	if err := validateLoginNames(&req); err != nil {
 		return nil, nil, err
 	}
@@ -132,6 +139,7 @@ func (r *Registry) LoginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 		})
 		if err == nil && (!r.signIn.allow("addr:"+addrString(req.Remote), now) || !r.signIn.allow("user:"+strings.ToLower(req.Username), now)) {
 			err = E(KindRateLimited, "too many login attempts; wait a minute and try again", nil)
+			r.obs.RateLimited(RateLimitPasswordLogin)
 		}
 		if err == nil {
 			err = verifyPassword(checked, req.Password)

@@ -57,6 +57,15 @@ type DeviceAuthorization struct {
 // without a key (Register). Errors: KindInvalid, KindInvalidClient (every
 // key refusal and a signature that does not verify), KindConflict.
 func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest) (*DeviceAuthorization, error) {
+	var res RegisterResult
+	out, err := r.registerDevice(ctx, req, &res)
+	r.obs.Registration(registerOutcome(&res, err))
+	return out, err
+}
+
+// registerDevice is RegisterDevice; it leaves in done the result of the
+// registration, for the metrics.
+func (r *Registry) registerDevice(ctx context.Context, req DeviceRegisterRequest, done *RegisterResult) (*DeviceAuthorization, error) {
 	rr := req.RegisterRequest
 	rr.Proven, rr.DeferTokens = false, true
 	if err := validateRegister(&rr); err != nil {
@@ -106,6 +115,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 			return internal("storing device code", err)
 		}
 		out = &DeviceAuthorization{DeviceCode: secret, ExpiresIn: r.pendingTTL, Interval: interval, Endpoint: res.Endpoint, KeyChange: res.KeyChange}
+		*done = res
 		return nil
 	})
 	if err != nil {

@@ -100,6 +100,12 @@ func prepareKey(req *RegisterRequest) (string, error) {
 // key refusal), KindConflict (the client id is registered in another
 // account, or a key change of it is pending already; audited).
 func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*RegisterResult, error) {
+	res, err := r.register(ctx, req)
+	r.obs.Registration(registerOutcome(res, err))
+	return res, err
+}
+
+func (r *Registry) register(ctx context.Context, req RegisterRequest) (*RegisterResult, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
 	}

@@ -105,6 +105,14 @@ type Config struct {
 	// or private address); it checks again at each dial.
 	WebhookSealer   SecretSealer
 	CheckWebhookURL func(url string) error
+
+	// Observer is told what happens, for metrics (observer.go); nil =
+	// NopObserver.
+	Observer Observer
+
+	// SigningKeys rotates the token-signing keys (signingkeys.go; nil =
+	// they are not rotated).
+	SigningKeys SigningKeys
 }
 
 // Registry implements the use cases. It is safe for concurrent use.
@@ -119,6 +127,9 @@ type Registry struct {
 	brokerID string
 	seq      atomic.Uint64 // the last event's sequence number
 	fresh    func() error  // Config.Fresh
+	obs      Observer      // Config.Observer, never nil
+
+	signingKeys SigningKeys // Config.SigningKeys
 
 	signIn   *limiterSet
 	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -139,17 +150,25 @@ func New(cfg Config) (*Registry, error) {
 		return nil, errors.New("registry.New: Config.Signer is nil")
 	}
 	st := Store(writableStore{cfg.Store})
+	obs := cfg.Observer
+	if obs == nil {
+		obs = NopObserver{}
+	} else {
+		st = observedStore{Store: st, obs: obs}
+	}
 	if cfg.Fresh != nil {
 		st = freshStore{Store: st, fresh: cfg.Fresh}
 	}
 	r := &Registry{
 		store: st, signer: cfg.Signer, bus: cfg.Bus, clock: cfg.Clock,
-		deviceTTL:  orDefault(cfg.DeviceTokenTTL, 15*time.Minute),
-		userTTL:    orDefault(cfg.UserTokenTTL, time.Hour),
-		refreshTTL: orDefault(cfg.RefreshTTL, 90*24*time.Hour),
-		pendingTTL: orDefault(cfg.PendingTTL, 72*time.Hour),
-		fresh:      cfg.Fresh,
-		sealer:     cfg.WebhookSealer, checkURL: cfg.CheckWebhookURL,
+		deviceTTL:   orDefault(cfg.DeviceTokenTTL, 15*time.Minute),
+		userTTL:     orDefault(cfg.UserTokenTTL, time.Hour),
+		refreshTTL:  orDefault(cfg.RefreshTTL, 90*24*time.Hour),
+		pendingTTL:  orDefault(cfg.PendingTTL, 72*time.Hour),
+		fresh:       cfg.Fresh,
+		obs:         obs,
+		signingKeys: cfg.SigningKeys,
+		sealer:      cfg.WebhookSealer, checkURL: cfg.CheckWebhookURL,
 		webhookWake: make(chan struct{}, 1),
 	}
 	if r.bus == nil {

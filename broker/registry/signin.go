@@ -23,6 +23,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*TokenPair, *
 	now := r.now()
 	fail := E(KindUnauthenticated, "sign-in failed: wrong username or password (name the account if the username exists in several)", nil)
 	if !r.signIn.allow("addr:"+addrString(req.Remote), now) || !r.signIn.allow("user:"+strings.ToLower(req.Username), now) {
+		r.obs.RateLimited(RateLimitSignIn)
 		r.auditSignIn(ctx, req, "", "", "rate limited")
 		return nil, nil, E(KindRateLimited, "too many sign-in attempts; wait a minute and try again", nil)
 	}

@@ -171,6 +171,9 @@ type EndpointTx interface {
 	DeleteEndpoint(id string) error
 	// CountEndpoints counts the endpoints of one account (SPEC K9).
 	CountEndpoints(accountID string) (int, error)
+	// CountEndpointsByAccount counts the endpoints in state, per account
+	// id; an account with none is absent (metrics: pending per account).
+	CountEndpointsByAccount(state State) (map[string]int, error)
 }
 
 // RefreshTokenTx keeps refresh tokens. (Reading one without consuming it,

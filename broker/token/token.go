@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -80,8 +81,7 @@ type Config struct {
 // Issuer mints and verifies tokens. It is safe for concurrent use.
 type Issuer struct {
 	iss, aud string
-	kid      string
-	signer   jose.Signer
+	sign     atomic.Pointer[signingKey] // the key Mint signs with (SetKeys replaces it)
 	now      func() time.Time
 	unknown  func(kid string)
 
@@ -110,21 +110,78 @@ func New(cfg Config) (*Issuer, error) {
 		i.now = time.Now
 	}
 	pub := cfg.Key.Public().(ed25519.PublicKey)
-	kid, err := protocol.Thumbprint(pub)
-	if err != nil {
-		return nil, err
-	}
-	i.kid = kid
-	if err := i.AddKeys(append([]ed25519.PublicKey{pub}, cfg.Previous...)...); err != nil {
-		return nil, err
-	}
-	i.signer, err = jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: cfg.Key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+	sk, err := newSigningKey(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("token.New: %w", err)
 	}
+	if err := i.AddKeys(append([]ed25519.PublicKey{pub}, cfg.Previous...)...); err != nil {
+		return nil, err
+	}
+	i.sign.Store(sk)
 	return i, nil
+}
+
+// signingKey is a key Mint signs with, and its id.
+type signingKey struct {
+	kid    string
+	signer jose.Signer
+}
+
+func newSigningKey(key ed25519.PrivateKey) (*signingKey, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, errors.New("the signing key is not an Ed25519 private key")
+	}
+	kid, err := protocol.Thumbprint(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{kid: kid, signer: signer}, nil
+}
+
+// SetKeys makes signing the key Mint signs with and published the keys
+// the Issuer verifies with and publishes in its JWKS, in this order,
+// replacing all it had (signing rotation, SPEC T5: the caller publishes a
+// key before it signs and keeps it published after). signing's public key
+// must be among published.
+func (i *Issuer) SetKeys(signing ed25519.PrivateKey, published []ed25519.PublicKey) error {
+	sk, err := newSigningKey(signing)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	keys := make(map[string]ed25519.PublicKey, len(published))
+	var set jose.JSONWebKeySet
+	for _, p := range published {
+		if len(p) != ed25519.PublicKeySize {
+			return errors.New("token: a verification key is not an Ed25519 public key")
+		}
+		k, err := protocol.Thumbprint(p)
+		if err != nil {
+			return err
+		}
+		if _, ok := keys[k]; ok {
+			continue
+		}
+		keys[k] = p
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: p, KeyID: k, Algorithm: string(jose.EdDSA), Use: "sig"})
+	}
+	if _, ok := keys[sk.kid]; !ok {
+		return errors.New("token: the signing key is not among the published keys")
+	}
+	jwks, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	i.mu.Lock()
+	i.keys, i.set, i.jwks = keys, set, jwks
+	i.sign.Store(sk)
+	i.mu.Unlock()
+	return nil
 }
 
 // Issuer returns the "iss" value of minted tokens.
@@ -138,7 +195,7 @@ func (i *Issuer) JWKS() []byte {
 }
 
 // KeyID returns the id ("kid", the JWK thumbprint) of the signing key.
-func (i *Issuer) KeyID() string { return i.kid }
+func (i *Issuer) KeyID() string { return i.sign.Load().kid }
 
 // AddKeys adds public keys to those the Issuer verifies with and publishes
 // (keys of other brokers sharing the database); keys it has are skipped.
@@ -214,7 +271,7 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("token: encoding claims: %w", err)
 	}
-	sig, err := i.signer.Sign(payload)
+	sig, err := i.sign.Load().signer.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("token: signing: %w", err)
 	}

@@ -15,7 +15,9 @@ import (
 type serveOptions struct {
 	dataDir, listen, storeURL, logLevel string
 	sans, trustedProxies, webhookAllow  []string
-	webhookCA                           string
+	webhookCA, metricsListen            string
+	metricsPublic                       bool
+	jwksMaxAge, keyRotation             time.Duration
 	deviceTTL, userTTL, refreshTTL      time.Duration
 	clusterKeyFile, tlsCert, tlsKey     string
 	failClosedAfter                     time.Duration
@@ -58,6 +60,10 @@ func serveFlags(fs *pflag.FlagSet) *serveOptions {
 	fs.DurationVar(&o.failClosedAfter, "fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
 	fs.StringArrayVar(&o.webhookAllow, "webhook-allow-cidr", nil, "let webhooks reach this internal prefix (loopback, private and link-local destinations are refused otherwise); repeatable")
 	fs.StringVar(&o.webhookCA, "webhook-ca", "", "PEM file of roots webhook receivers' certificates may chain to (besides the system's)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: an operator's address, not the public one; port 0 picks a free one)")
+	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "also serve /metrics on the public HTTPS port, without authentication")
+	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", 10*time.Minute, "Cache-Control max-age of /.well-known/jwks.json: a new signing key is published this long before it signs, an old one stays this long after its last token expired")
+	fs.DurationVar(&o.keyRotation, "signing-key-rotation", 0, "make a new token-signing key once the newest is this old, e.g. 720h (0 = only on demand: edgetrustctl signing-keys rotate)")
 	fs.StringVar(&o.bootstrapPasswordFile, "bootstrap-admin-password-file", "", "file holding the password of the user \"admin\" created by the first start (instead of $EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD or a generated one)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")

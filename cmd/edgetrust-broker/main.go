@@ -2,6 +2,7 @@
 //
 //	edgetrust-broker serve [--config FILE] --data-dir DIR [--listen HOST:PORT] [--tls-san NAME]... [--store URL]
 //	                       [--cluster-key-file FILE] [--tls-cert FILE --tls-key FILE] [--fail-closed-after D]
+//	                       [--metrics-listen HOST:PORT] [--jwks-max-age D] [--signing-key-rotation D]
 //	edgetrust-broker config example|check FILE|docs
 //	edgetrust-broker backup --data-dir DIR --to FILE --passphrase-file P
 //	edgetrust-broker restore --from FILE --data-dir NEWDIR --passphrase-file P
@@ -92,8 +93,15 @@ database writes DIR/initial-admin-password; the others say where it is. A
 broker that cannot read fresh state for --fail-closed-after refuses
 registrations and logins (unavailable) and /readyz answers 503.
 
+--metrics-listen HOST:PORT serves Prometheus metrics at http://HOST:PORT/metrics
+(plain HTTP, an operator's address; docs/metrics.md). Token-signing keys are
+kept in the store, sealed, and rotated on demand (edgetrustctl signing-keys
+rotate) or every --signing-key-rotation; the JWKS is cached for
+--jwks-max-age, and rotations publish keys that long ahead (docs/tokens.md).
+
 Example:
-  edgetrust-broker serve --data-dir /var/lib/edgetrust-broker --listen 0.0.0.0:7443
+  edgetrust-broker serve --data-dir /var/lib/edgetrust-broker --listen 0.0.0.0:7443 \
+      --metrics-listen 127.0.0.1:9464 --signing-key-rotation 720h
 
 Flags:
 `

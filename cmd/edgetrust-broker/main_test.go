@@ -82,6 +82,9 @@ func TestRejectedCommandCreatesNothing(t *testing.T) {
 		{"store without a host", []string{"--store", "postgres:///edgetrust"}, "--store"},
 		{"webhook prefix without a length", []string{"--webhook-allow-cidr", "10.0.0.0"}, "--webhook-allow-cidr"},
 		{"webhook CA missing", []string{"--webhook-ca", "/nonexistent/receivers.pem"}, "--webhook-ca"},
+		{"metrics address without a port", []string{"--metrics-listen", "127.0.0.1"}, "--metrics-listen"},
+		{"JWKS max-age too short", []string{"--jwks-max-age", "1s"}, "--jwks-max-age"},
+		{"key rotation too often", []string{"--signing-key-rotation", "5m"}, "--signing-key-rotation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")

@@ -109,6 +109,17 @@ func (o *serveOptions) check(src flagconfig.Sources, getenv func(string) string)
 			return s, usageError{src.Of("store") + ": a password is never written in the config file: give it through PGPASSWORD or ~/.pgpass"}
 		}
 	}
+	if o.jwksMaxAge < 10*time.Second || o.jwksMaxAge > 24*time.Hour {
+		return s, usageError{fmt.Sprintf("%s %v: want between 10s and 24h", src.Of("jwks-max-age"), o.jwksMaxAge)}
+	}
+	if o.keyRotation != 0 && o.keyRotation < time.Hour {
+		return s, usageError{fmt.Sprintf("%s %v: want 0 (only on demand) or at least 1h", src.Of("signing-key-rotation"), o.keyRotation)}
+	}
+	if o.metricsListen != "" {
+		if err := broker.CheckListen(o.metricsListen); err != nil {
+			return s, usageError{src.Of("metrics-listen") + " " + err.Error()}
+		}
+	}
 	if o.refreshTTL != 0 && o.refreshTTL < time.Second {
 		return s, usageError{fmt.Sprintf("%s %v: want at least 1s", src.Of("refresh-token-ttl"), o.refreshTTL)}
 	}
@@ -176,6 +187,10 @@ func serve(ctx context.Context, o *serveOptions, s settings, stdout, stderr io.W
 		TrustedProxies:         s.proxies,
 		WebhookAllow:           s.webhookAllow,
 		WebhookCAFile:          o.webhookCA,
+		MetricsListen:          o.metricsListen,
+		MetricsPublic:          o.metricsPublic,
+		JWKSMaxAge:             o.jwksMaxAge,
+		SigningKeyRotation:     o.keyRotation,
 	})
 	if err != nil {
 		return err

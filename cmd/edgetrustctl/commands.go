@@ -12,13 +12,14 @@ import (
 // command calls the broker.
 
 // groupOrder orders the commands in the help text.
-var groupOrder = []string{"login", "logout", "whoami", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit", "watch", "webhooks"}
+var groupOrder = []string{"login", "logout", "whoami", "sessions", "accounts", "users", "roles", "keys", "edge", "endpoints", "audit", "watch", "webhooks", "signing-keys"}
 
 // commandSets are the functions returning each resource's commands, one per
 // file. Within a group the help keeps the order they give.
 var commandSets = []func() []*command{
 	signinCommands, sessionsCommands, accountsCommands, usersCommands, rolesCommands,
 	keysCommands, edgeDeviceCommands, endpointsCommands, keyChangeCommands, auditCommands, watchCommands, webhookCommands,
+	signingKeysCommands,
 }
 
 // commands returns every command, grouped by their first word in

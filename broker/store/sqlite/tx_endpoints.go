@@ -181,3 +181,25 @@ func (t *tx) DeleteEndpoint(id string) error {
 func (t *tx) CountEndpoints(accountID string) (int, error) {
 	return t.count("endpoints of account", accountID, `SELECT count(*) FROM endpoints WHERE account_id = ?`, accountID)
 }
+
+// CountEndpointsByAccount counts through the index on state.
+func (t *tx) CountEndpointsByAccount(state registry.State) (map[string]int, error) {
+	rows, err := t.query(`SELECT account_id, count(*) FROM endpoints WHERE state = ? GROUP BY account_id`, string(state))
+	if err != nil {
+		return nil, fmt.Errorf("counting %s endpoints: %w", state, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var acct string
+		var n int
+		if err := rows.Scan(&acct, &n); err != nil {
+			return nil, fmt.Errorf("counting %s endpoints: %w", state, err)
+		}
+		out[acct] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("counting %s endpoints: %w", state, err)
+	}
+	return out, nil
+}

@@ -370,3 +370,50 @@ func testCountEndpoints(t *testing.T, s registry.Store) {
 		})
 	}
 }
+
+func testCountEndpointsByAccount(t *testing.T, s registry.Store) {
+	seedAccounts(t, s)
+	count := func() map[registry.State]map[string]int {
+		out := map[registry.State]map[string]int{}
+		view(t, s, func(tx registry.Tx) error {
+			for _, st := range []registry.State{registry.StatePending, registry.StateTrusted, registry.StateRejected} {
+				got, err := tx.CountEndpointsByAccount(st)
+				if err != nil {
+					t.Fatalf("CountEndpointsByAccount(%q): %v", st, err)
+				}
+				out[st] = got
+			}
+			return nil
+		})
+		return out
+	}
+	empty := map[registry.State]map[string]int{registry.StatePending: {}, registry.StateTrusted: {}, registry.StateRejected: {}}
+	if d := diff(empty, count()); d != "" {
+		t.Errorf("no endpoints (-want +got):\n%s", d)
+	}
+	update(t, s, func(tx registry.Tx) error {
+		for i, acct := range []string{acctA, acctA, acctA, acctB, acctB} {
+			e := registry.Endpoint{
+				ID: fmt.Sprintf("ep-%d", i), AccountID: acct, State: registry.StatePending, RegisteredAt: at(0),
+			}
+			if err := tx.CreateEndpoint(&e); err != nil {
+				return err
+			}
+		}
+		if err := tx.TransitionEndpoint("ep-1", []registry.State{registry.StatePending}, registry.StateRejected, registry.Decision{Action: "reject", By: "user:u1", At: at(0)}); err != nil {
+			return err
+		}
+		if err := tx.TransitionEndpoint("ep-3", []registry.State{registry.StatePending}, registry.StateTrusted, registry.Decision{Action: "approve", By: "user:u1", At: at(0)}); err != nil {
+			return err
+		}
+		return tx.DeleteEndpoint("ep-2") // deleted endpoints are not counted
+	})
+	want := map[registry.State]map[string]int{
+		registry.StatePending:  {acctA: 1, acctB: 1},
+		registry.StateTrusted:  {acctB: 1},
+		registry.StateRejected: {acctA: 1},
+	}
+	if d := diff(want, count()); d != "" {
+		t.Errorf("CountEndpointsByAccount (-want +got):\n%s", d)
+	}
+}

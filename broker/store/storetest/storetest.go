@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"TransitionEndpoint", testTransitionEndpoint},
 		{"ListEndpoints", testListEndpoints},
 		{"CountEndpoints", testCountEndpoints},
+		{"CountEndpointsByAccount", testCountEndpointsByAccount},
 		{"RefreshTokens", testRefreshTokens},
 		{"ConsumeRefreshTokenConcurrent", testConsumeRefreshTokenConcurrent},
 		{"RevokeRefreshChain", testRevokeRefreshChain},
