@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -38,7 +40,7 @@ func status(k registry.Kind) (int, string) {
 		return http.StatusNotFound, api.CodeNotFound
 	case registry.KindConflict:
 		return http.StatusConflict, api.CodeConflict
-	case registry.KindRateLimited:
+	case registry.KindRateLimited, registry.KindLimited:
 		return http.StatusTooManyRequests, api.CodeRateLimited
 	case registry.KindAccessDenied:
 		return http.StatusForbidden, api.CodeAccessDenied
@@ -85,9 +87,19 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="edgetrust"`)
 	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "60")
+		setRetryAfter(w, err)
 	}
 	writeJSON(w, code, api.ErrorResponse{Error: name, ErrorDescription: msg})
+}
+
+// setRetryAfter sets the Retry-After header of a limited answer: the
+// registry's hint (registry.RetryAfter), or 60 s when it gave none.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	secs := int64(registry.RetryAfter(err) / time.Second)
+	if secs <= 0 {
+		secs = 60
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 // refusalFields are the log fields of a refused request: what was asked,

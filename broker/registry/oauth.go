@@ -72,6 +72,9 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 	if err := r.Fresh(); err != nil {
 		return nil, err
 	}
+	if err := r.admitKey(ctx, "endpoint.register", rr.APIKey, rr.Remote, endpointTarget(rr.ClientID)); err != nil {
+		return nil, err
+	}
 	interval := req.Interval
 	if interval <= 0 {
 		interval = DefaultPollInterval
@@ -110,7 +113,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, req DeviceRegisterRequest
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.register", err, rr.Remote, endpointTarget(rr.ClientID))
+			err = r.keyRefused(ctx, "endpoint.register", err, rr.Remote, endpointTarget(rr.ClientID))
 		} else {
 			r.auditRegisterRefusal(ctx, err, rr.Remote)
 		}
@@ -167,6 +170,9 @@ type DeviceTokenRequest struct {
 // KindInvalidClient (every key refusal, and a missing or bad signature).
 func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*TokenPair, error) {
 	if err := r.Fresh(); err != nil {
+		return nil, err
+	}
+	if err := r.admitKey(ctx, "endpoint.token", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
 		return nil, err
 	}
 	now := r.now()
@@ -254,7 +260,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.token", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.token", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
@@ -296,6 +302,9 @@ type DeviceRefreshRequest struct {
 // it. Reusing a spent token revokes its chain. Errors: KindInvalidClient,
 // KindInvalidGrant, KindAccessDenied.
 func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) (*TokenPair, error) {
+	if err := r.admitKey(ctx, "endpoint.refresh", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var jkt string
 	err := r.store.View(ctx, func(tx Tx) error {
@@ -328,7 +337,7 @@ func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) 
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.refresh", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.refresh", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
@@ -369,6 +378,9 @@ type Introspection struct {
 // KindInvalidClient (every refusal, including a key without full API
 // access).
 func (r *Registry) Introspect(ctx context.Context, req IntrospectRequest) (*Introspection, error) {
+	if err := r.admitKey(ctx, "token.introspect", req.APIKey, req.Remote, ""); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	out := &Introspection{}
 	err := r.store.View(ctx, func(tx Tx) error {
@@ -397,7 +409,7 @@ func (r *Registry) Introspect(ctx context.Context, req IntrospectRequest) (*Intr
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "token.introspect", err, req.Remote, "")
+			err = r.keyRefused(ctx, "token.introspect", err, req.Remote, "")
 		}
 		return nil, err
 	}
@@ -513,6 +525,9 @@ type RevokeRequest struct {
 // client, which is left alone (so its owner learns nothing). Errors:
 // KindInvalidClient.
 func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
+	if err := r.admitKey(ctx, "token.revoke", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return err
+	}
 	now := r.now()
 	err := r.store.Update(ctx, func(tx Tx) error {
 		ep, err := tx.GetEndpoint(req.ClientID)
@@ -567,7 +582,7 @@ func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
 		return nil
 	})
 	if err != nil && KindOf(err) == KindInvalidClient {
-		r.auditRefusal(ctx, "token.revoke", err, req.Remote, endpointTarget(req.ClientID))
+		err = r.keyRefused(ctx, "token.revoke", err, req.Remote, endpointTarget(req.ClientID))
 	}
 	return err
 }

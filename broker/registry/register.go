@@ -110,6 +110,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	if err != nil {
 		return nil, err
 	}
+	if err := r.admitKey(ctx, "endpoint.register", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var res RegisterResult
 	var events []Event
@@ -120,7 +123,7 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest) (*Register
 	if err != nil {
 		switch KindOf(err) {
 		case KindInvalidClient:
-			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.register", err, req.Remote, endpointTarget(req.ClientID))
 		case KindQuota:
 			r.auditQuota(ctx, "endpoint.register", endpointTarget(req.ClientID), req.Remote, err)
 		default:

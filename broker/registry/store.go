@@ -64,6 +64,21 @@ type Tx interface {
 	AuditTx
 	MetaTx
 	OAuthTx // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
+	LimitTx
+}
+
+// LimitTx keeps the counts of failed attempts that brokers sharing a store
+// merge (ratelimit.go, MergeFailures), one row per (Window, Scope).
+type LimitTx interface {
+	// AddFailureCounts adds each row's Count to the stored count of its
+	// (Window, Scope), creating it at Count.
+	AddFailureCounts(rows []FailureCount) error
+	// ListFailureCounts returns the counts of windows starting at or after
+	// since, ordered by Window, then Scope.
+	ListFailureCounts(since time.Time) ([]FailureCount, error)
+	// DeleteFailureCounts deletes the counts of windows starting before
+	// before and returns how many it deleted.
+	DeleteFailureCounts(before time.Time) (int, error)
 }
 
 // AccountTx keeps accounts.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/edgetrust/edgetrust/broker"
 	"github.com/edgetrust/edgetrust/broker/cluster"
+	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/logtime"
 )
 
@@ -126,6 +127,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	failClosedAfter := fs.Duration("fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
+	keyFailureLimit := fs.String("key-failure-limit", registry.DefaultKeyFailureLimits.String(), "failed API key presentations allowed per source address and per key public id before answers are limited (429, QUIC key_limited): PER_ADDRESS,PER_KEY, each N/s, N/min, N/h or N/DURATION")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback HOST:PORT (profiling benchmarks)")
 	_ = fs.MarkHidden("pprof")
 	help := fs.BoolP("help", "h", false, "show help")
@@ -223,6 +225,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TLSCertFile:            *tlsCert,
 		TLSKeyFile:             *tlsKey,
 		FailClosedAfter:        *failClosedAfter,
+		KeyFailureLimit:        *keyFailureLimit,
 	})
 	if err != nil {
 		return err

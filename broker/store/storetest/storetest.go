@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"DecideRace", testDecideRace},
 		{"OAuth", testOAuth},
 		{"Login", testLogin},
+		{"FailureCounts", testFailureCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
