@@ -177,6 +177,11 @@ type EndpointTx interface {
 	DeleteEndpoint(id string) error
 	// CountEndpoints counts the endpoints of one account (SPEC K9).
 	CountEndpoints(accountID string) (int, error)
+	// CountPendingByKeyValue and CountPendingByAccount count the pending
+	// endpoints registered with a key value, and of an account (SPEC R8:
+	// the caps on the pending queue); 0 for an unknown id.
+	CountPendingByKeyValue(valueID string) (int, error)
+	CountPendingByAccount(accountID string) (int, error)
 }
 
 // RefreshTokenTx keeps refresh tokens. (Reading one without consuming it,

@@ -45,6 +45,11 @@ type AccountSettings struct {
 	// a bound device token on login: DPoP only (SPEC T3).
 	RequireEndpointKeys bool `json:"require_endpoint_keys"`
 	RequireDPoP         bool `json:"require_dpop"`
+	// PendingPerKeyValue and PendingPerAccount cap the registrations that
+	// await a decision, made with one key value and in the account (SPEC
+	// R8); 0 = the defaults, 10,000 and 50,000; at most 10,000,000.
+	PendingPerKeyValue int `json:"pending_per_key_value"`
+	PendingPerAccount  int `json:"pending_per_account"`
 }
 
 // CreateAccountRequest creates an account below ParentID ("" = the caller's

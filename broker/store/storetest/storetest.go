@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"OAuth", testOAuth},
 		{"Login", testLogin},
 		{"FailureCounts", testFailureCounts},
+		{"CountPending", testCountPending},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
