@@ -262,18 +262,23 @@ func (r *Registry) auditRefusal(ctx context.Context, action string, err error, r
 	if f.keyID != "" {
 		actor = "key:" + f.keyID
 	}
-	ev := AuditEvent{Time: now, Actor: actor, Action: action, AccountID: f.account, Target: target,
-		Outcome: OutcomeFailure, Remote: addrString(remote), Detail: detail}
-	rows, writeNow := r.refusals.note(ev, now)
+	r.auditFolded(ctx, AuditEvent{Time: now, Actor: actor, Action: action, AccountID: f.account, Target: target,
+		Outcome: OutcomeFailure, Remote: addrString(remote), Detail: detail}, remote)
+}
+
+// auditFolded writes a failure row folded with its repeats (refusals.go):
+// the first of a window at once, the repeats as one count row later.
+func (r *Registry) auditFolded(ctx context.Context, ev AuditEvent, remote netip.Addr) {
+	rows, writeNow := r.refusals.note(ev, ev.Time)
 	if !writeNow {
 		_ = r.writeRefusals(ctx, rows)
 		return
 	}
-	err = r.store.Update(ctx, func(tx Tx) error {
+	err := r.store.Update(ctx, func(tx Tx) error {
 		if err := appendRows(tx, rows); err != nil {
 			return err
 		}
-		return audit(tx, now, actor, action, f.account, target, OutcomeFailure, remote, detail)
+		return audit(tx, ev.Time, ev.Actor, ev.Action, ev.AccountID, ev.Target, ev.Outcome, remote, ev.Detail)
 	})
 	if err != nil {
 		r.refusals.failed(rows)

@@ -167,3 +167,35 @@ func (e *env) try(user, pw, device string, from netip.Addr) error {
 	_, err := e.signInFrom(user, pw, device, from)
 	return err
 }
+
+// Limited sign-ins are audited folded: a flood from one address writes a
+// row at once and the repeats as one count row, not a row per attempt.
+func TestLimitedSignInsAreFolded(t *testing.T) {
+	e := newEnv(t)
+	from := addr4(203, 0, 113, 7)
+	for i := 0; i < 200; i++ {
+		e.signInFrom("admin", "wrong", "", from)
+	}
+	if err := e.reg.FlushRefusals(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows []registry.AuditEvent
+	e.store.View(e.ctx, func(tx registry.Tx) error {
+		var err error
+		rows, err = tx.ListAudit(registry.AuditFilter{Action: "auth.signin", Outcome: registry.OutcomeFailure})
+		return err
+	})
+	limited, count := 0, ""
+	for _, r := range rows {
+		if r.Detail["reason"] == "rate limited" {
+			limited++
+			if c := r.Detail["count"]; c != "" {
+				count = c
+			}
+		}
+	}
+	want := 200 - registry.DefaultSignInLimits.PerUserAddress.N
+	if limited != 2 || count != fmt.Sprint(want-1) {
+		t.Errorf("%d rate-limited rows (count %q), want 2: the first and a count of %d", limited, count, want-1)
+	}
+}
