@@ -97,7 +97,7 @@ func (r *Registry) checkKey(tx Tx, now time.Time, value, targetAccountID string,
 		return refuse(f)
 	}
 	if err != nil {
-		return nil, internal("walking account tree", err)
+		return nil, storeUnavailable("walking account tree", err)
 	}
 	target := chain[0]
 	if !slices.Contains(accountIDs(chain), k.AccountID) {
