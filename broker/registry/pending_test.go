@@ -124,8 +124,8 @@ func TestPendingCapConcurrent(t *testing.T) {
 // The default cap, 10,000 per key value: 10,001 registrations with
 // distinct client ids leave 10,000 pending.
 func TestPendingCapDefault(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10,000 registrations")
+	if testing.Short() || raceEnabled {
+		t.Skip("10,000 registrations: not with -short or -race (TestPendingCapConcurrent covers the race)")
 	}
 	e := newEnv(t)
 	k := e.key(registry.CreateAPIKeyRequest{})
