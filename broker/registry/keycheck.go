@@ -262,13 +262,15 @@ func (r *Registry) auditRefusal(ctx context.Context, action string, err error, r
 	if f.keyID != "" {
 		actor = "key:" + f.keyID
 	}
-	r.auditFolded(ctx, AuditEvent{Time: now, Actor: actor, Action: action, AccountID: f.account, Target: target,
+	r.auditFolded(ctx, action, AuditEvent{Time: now, Actor: actor, AccountID: f.account, Target: target,
 		Outcome: OutcomeFailure, Remote: addrString(remote), Detail: detail}, remote)
 }
 
-// auditFolded writes a failure row folded with its repeats (refusals.go):
-// the first of a window at once, the repeats as one count row later.
-func (r *Registry) auditFolded(ctx context.Context, ev AuditEvent, remote netip.Addr) {
+// auditFolded writes ev, a failure row of action, folded with its repeats
+// (refusals.go): the first of a window at once, the repeats as one count
+// row later.
+func (r *Registry) auditFolded(ctx context.Context, action string, ev AuditEvent, remote netip.Addr) {
+	ev.Action = action
 	rows, writeNow := r.refusals.note(ev, ev.Time)
 	if !writeNow {
 		_ = r.writeRefusals(ctx, rows)
@@ -278,7 +280,7 @@ func (r *Registry) auditFolded(ctx context.Context, ev AuditEvent, remote netip.
 		if err := appendRows(tx, rows); err != nil {
 			return err
 		}
-		return audit(tx, ev.Time, ev.Actor, ev.Action, ev.AccountID, ev.Target, ev.Outcome, remote, ev.Detail)
+		return audit(tx, ev.Time, ev.Actor, action, ev.AccountID, ev.Target, ev.Outcome, remote, ev.Detail)
 	})
 	if err != nil {
 		r.refusals.failed(rows)

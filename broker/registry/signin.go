@@ -207,7 +207,7 @@ func (r *Registry) SignIn(ctx context.Context, req SignInRequest) (*SignInResult
 	if over, retry := g.over(sc, now); over {
 		// Folded: a flood of limited attempts writes a row a minute per
 		// source, not one per attempt.
-		r.auditFolded(ctx, AuditEvent{Time: now, Actor: "anonymous", Action: "auth.signin", Target: "username:" + req.Username,
+		r.auditFolded(ctx, "auth.signin", AuditEvent{Time: now, Actor: "anonymous", Target: "username:" + req.Username,
 			Outcome: OutcomeFailure, Remote: addrString(req.Remote), Detail: map[string]string{"reason": "rate limited"}}, req.Remote)
 		return nil, r.limited("signin", retry, nil)
 	}
