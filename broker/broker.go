@@ -24,7 +24,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/edgetrust/edgetrust/broker/agentapi"
 	"github.com/edgetrust/edgetrust/broker/console"
@@ -75,8 +74,9 @@ type Config struct {
 	// Registry settings (zero = defaults).
 	DeviceTokenTTL, UserTokenTTL, RefreshTokenTTL time.Duration
 	PendingTTL                                    time.Duration // 0 = 72 hours (SPEC E3)
-	SignInRate                                    rate.Limit    // 0 = 1 every 2 s per address and per username (S3b)
-	SignInBurst                                   int           // 0 = 10
+	// SignInLimits limit failed password sign-ins and logins (zero
+	// fields = registry.DefaultSignInLimits).
+	SignInLimits registry.SignInLimits
 	// Agent API bounds (zero = defaults, see agentapi.Config).
 	AgentHelloTimeout, AgentRequestTimeout time.Duration
 	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
@@ -127,6 +127,12 @@ type Config struct {
 	// only on demand: edgetrustctl signing-keys rotate).
 	JWKSMaxAge         time.Duration
 	SigningKeyRotation time.Duration
+
+	// KeyFailureLimit limits failed API key presentations per source
+	// address and per key public id (registry.ParseKeyFailureLimits:
+	// "20/min,10/min"; "" = registry.DefaultKeyFailureLimits). The counts
+	// are merged through the store once a second.
+	KeyFailureLimit string
 }
 
 // Broker is a configured, not yet running broker.
@@ -163,6 +169,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.JWKSMaxAge <= 0 {
 		cfg.JWKSMaxAge = signing.DefaultCacheMaxAge
+	}
+	if _, err := registry.ParseKeyFailureLimits(cfg.KeyFailureLimit); err != nil {
+		return nil, fmt.Errorf("broker.New: Config.KeyFailureLimit (--key-failure-limit) %w", err)
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("broker.New: give both Config.TLSCertFile and Config.TLSKeyFile, or neither")
@@ -250,6 +259,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	keyLimits, _ := registry.ParseKeyFailureLimits(b.cfg.KeyFailureLimit) // checked by New
 	sealer, err := b.webhookSealer(shared)
 	if err != nil {
 		return err
@@ -265,8 +275,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	reg, err := registry.New(registry.Config{Store: store, Signer: issuer, Bus: bus, Fresh: fresh, Observer: obs, SigningKeys: signingKeys,
 		DeviceTokenTTL: b.cfg.DeviceTokenTTL, UserTokenTTL: b.cfg.UserTokenTTL, RefreshTTL: b.cfg.RefreshTokenTTL,
-		PendingTTL: b.cfg.PendingTTL, SignInRate: b.cfg.SignInRate, SignInBurst: b.cfg.SignInBurst,
-		WebhookSealer: sealer, CheckWebhookURL: webhook.Guard{Allow: b.cfg.WebhookAllow}.CheckURL})
+		PendingTTL: b.cfg.PendingTTL, SignInLimits: b.cfg.SignInLimits,
+		KeyFailureLimits: keyLimits,
+		WebhookSealer:    sealer, CheckWebhookURL: webhook.Guard{Allow: b.cfg.WebhookAllow}.CheckURL})
 	if err != nil {
 		return err
 	}
@@ -351,7 +362,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		task{"agentapi", func(ctx context.Context) error { return agents.Serve(ctx, ln) }},
 		task{"https", func(ctx context.Context) error { return web.Serve(ctx, tcp, httpsCfg) }},
 		task{"sweep", func(ctx context.Context) error { return b.sweep(ctx, reg) }},
-		task{"webhooks", hooks.Run})
+		task{"webhooks", hooks.Run},
+		task{"failure-merge", func(ctx context.Context) error { return b.mergeFailures(ctx, reg) }})
 	tasks = append(tasks, signingTask(ring, reg)...)
 	tasks = append(tasks, task{"tls renewal", func(ctx context.Context) error { return certs.run(ctx, certCheckEvery) }})
 	return runTasks(ctx, b.log, append(tasks, cl.tasks(reg)...)...)
@@ -364,6 +376,25 @@ func mountFront(front *web.Mux, api, console http.Handler) {
 		front.Handle(p, api)
 	}
 	front.Handle("/", console)
+}
+
+// mergeFailures merges the counts of failed key presentations with the
+// other brokers' through the store once a second (registry.MergeFailures);
+// a failed merge is logged at debug level (the store's own health is
+// reported elsewhere) and the counts wait for the next.
+func (b *Broker) mergeFailures(ctx context.Context, reg *registry.Registry) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := reg.MergeFailures(ctx); err != nil && ctx.Err() == nil {
+			b.log.Debug("merging failure counts", zap.Error(err))
+		}
+	}
 }
 
 // sweep runs the registry's clean-up every Config.SweepInterval until ctx

@@ -197,6 +197,9 @@ type Pong struct {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message,omitempty"`
+	// RetryAfter is how many seconds to wait before trying again (sent
+	// with CodeKeyLimited; 0 = not said).
+	RetryAfter uint32 `json:"retry_after,omitempty"`
 }
 
 func (*Hello) FrameType() FrameType      { return TypeHello }
@@ -236,6 +239,7 @@ const (
 	CodeFrameTooLarge      Code = 11 // frame longer than MaxFrameSize
 	CodeConflict           Code = 12 // the request conflicts with the endpoint's state
 	CodeUnavailable        Code = 13 // the broker cannot read fresh state now; treat it as unreachable
+	CodeKeyLimited         Code = 14 // too many failed key presentations from this address or for this key; wait RetryAfter
 )
 
 func (c Code) String() string {
@@ -266,6 +270,8 @@ func (c Code) String() string {
 		return "conflict"
 	case CodeUnavailable:
 		return "unavailable"
+	case CodeKeyLimited:
+		return "key_limited"
 	}
 	return fmt.Sprintf("code_%d", uint16(c))
 }

@@ -741,8 +741,9 @@ func TestCodeString(t *testing.T) {
 		{protocol.CodeFrameTooLarge, 11, "frame_too_large"},
 		{protocol.CodeConflict, 12, "conflict"},
 		{protocol.CodeUnavailable, 13, "unavailable"},
+		{protocol.CodeKeyLimited, 14, "key_limited"},
 		{0, 0, "code_0"},
-		{14, 14, "code_14"},
+		{15, 15, "code_15"},
 		{65535, 65535, "code_65535"},
 	}
 	for _, tc := range tests {

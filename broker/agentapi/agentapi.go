@@ -735,12 +735,17 @@ func codeOf(err error) protocol.Code {
 		return protocol.CodeConflict
 	case registry.KindUnavailable:
 		return protocol.CodeUnavailable
+	case registry.KindLimited:
+		return protocol.CodeKeyLimited
 	}
 	return protocol.CodeInternal
 }
 
+// errorFrame is the ERROR answering err; a limited answer (KindLimited)
+// says when to retry.
 func errorFrame(err error) *protocol.Error {
-	return &protocol.Error{Code: codeOf(err), Message: registry.PublicMessage(err)}
+	return &protocol.Error{Code: codeOf(err), Message: registry.PublicMessage(err),
+		RetryAfter: uint32(registry.RetryAfter(err) / time.Second)}
 }
 
 func wireTokens(tp *registry.TokenPair) *protocol.Tokens {

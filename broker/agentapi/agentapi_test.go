@@ -339,3 +339,27 @@ func TestOversizedFrameOnControlStreamIsAnsweredThenClosed(t *testing.T) {
 		t.Fatalf("close cause %v, want application error %d", err, protocol.CodeFrameTooLarge)
 	}
 }
+
+// Issue 15, point 1, on QUIC: past the failures allowed per address, a
+// wrong key on REGISTER gets ERROR key_limited with retry_after, and the
+// connection's valid key is still admitted from the limited address.
+func TestFailedKeysGetKeyLimited(t *testing.T) {
+	h := newHarness(t)
+	r := dial(t, h)
+	r.hello()
+	limit := registry.DefaultKeyFailureLimits.PerAddress.N
+	for i := 0; i < limit; i++ {
+		r.send(&protocol.Register{APIKey: "etk_not_a_key", ClientType: "printer"})
+		wantError(t, r.recv(), protocol.CodeInvalidClient)
+	}
+	r.send(&protocol.Register{APIKey: "etk_not_a_key", ClientType: "printer"})
+	m := r.recv()
+	wantError(t, m, protocol.CodeKeyLimited)
+	if e := m.(*protocol.Error); e.RetryAfter < 1 || e.RetryAfter > 120 {
+		t.Errorf("retry_after = %d, want 1..120", e.RetryAfter)
+	}
+	r.send(&protocol.Register{APIKey: h.key, ClientType: "printer"})
+	if reg, ok := r.recv().(*protocol.Registered); !ok || reg.State != "trusted" {
+		t.Fatalf("valid key from the limited address = %#v", reg)
+	}
+}

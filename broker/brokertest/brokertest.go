@@ -111,10 +111,11 @@ func (e *Env) SignIn(t testing.TB, username, password, accountID string) *regist
 	ctx := context.Background()
 	n := signIns.Add(1)
 	remote := netip.AddrFrom4([4]byte{127, byte(n >> 16), byte(n >> 8), byte(n)})
-	tp, _, err := e.Registry.SignIn(ctx, registry.SignInRequest{Username: username, Password: password, AccountID: accountID, Remote: remote})
+	res, err := e.Registry.SignIn(ctx, registry.SignInRequest{Username: username, Password: password, AccountID: accountID, Remote: remote})
 	if err != nil {
 		t.Fatalf("brokertest: sign-in of %s: %v", username, err)
 	}
+	tp := res.Tokens
 	p, err := e.Registry.Authenticate(ctx, tp.AccessToken)
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)

@@ -362,3 +362,52 @@ func TestIdleTimeoutAndSessionAuth(t *testing.T) {
 		t.Errorf("the 12th quick sign-in answered %d, want 429", last)
 	}
 }
+
+// Issue 15, point 2: a browser that signed in before keeps its device
+// cookie and signs in while a flood of wrong passwords holds back every
+// browser without one.
+func TestKnownBrowserSignsInDuringAFlood(t *testing.T) {
+	env := brokertest.New(t, brokertest.Options{})
+	con, err := console.New(console.Config{Registry: env.Registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(con.Handler())
+	defer srv.Close()
+	known := srv.Client()
+	known.Jar = newJar()
+	known.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	signInHTTP(t, srv.URL, "admin", brokertest.AdminPassword, known)
+	u, _ := url.Parse(srv.URL)
+	var device *http.Cookie
+	for _, ck := range known.Jar.Cookies(u) {
+		if ck.Name == "__Host-edgetrust-device" {
+			device = ck
+		}
+	}
+	if device == nil || device.Value == "" {
+		t.Fatal("no device cookie after a sign-in")
+	}
+
+	attempt := func(c *http.Client, password string) int {
+		_, body := get(t, c, srv.URL+"/signin")
+		resp, _ := post(t, c, srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, body)}, "username": {"admin"}, "password": {password}}, srv.URL)
+		return resp.StatusCode
+	}
+	other := &http.Client{Transport: known.Transport, Jar: newJar(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for range 30 {
+		attempt(other, "wrong")
+	}
+	if got := attempt(other, brokertest.AdminPassword); got != http.StatusTooManyRequests {
+		t.Errorf("right password from a browser without a device cookie during the flood: %d, want 429", got)
+	}
+	// The known browser, signed out (its session cookie gone), keeps its
+	// device cookie.
+	again := &http.Client{Transport: known.Transport, Jar: newJar(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	again.Jar.SetCookies(u, []*http.Cookie{{Name: device.Name, Value: device.Value, Path: "/", Secure: true}})
+	if got := attempt(again, brokertest.AdminPassword); got != http.StatusSeeOther {
+		t.Errorf("right password from the known browser during the flood: %d, want 303", got)
+	}
+}

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/time/rate"
 
 	"github.com/edgetrust/edgetrust/broker"
 )
@@ -99,7 +98,7 @@ func startBroker() (*env, error) {
 	}
 	out := &lockedBuffer{}
 	b, err := broker.New(broker.Config{DataDir: dir, Listen: "127.0.0.1:0", BootstrapAdminPassword: adminPassword,
-		Stdout: out, SignInRate: rate.Inf, SweepInterval: time.Hour})
+		Stdout: out, SweepInterval: time.Hour})
 	if err != nil {
 		return nil, err
 	}

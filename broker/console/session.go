@@ -22,6 +22,10 @@ import (
 const (
 	sessionCookie = "__Host-edgetrust-console"
 	signInCookie  = "__Host-edgetrust-signin" // the sign-in form's CSRF token
+	// deviceCookie holds the device token of the last successful sign-in
+	// from this browser (registry.SignIn: a flood of wrong passwords from
+	// elsewhere never locks out a browser that signed in before).
+	deviceCookie = "__Host-edgetrust-device"
 )
 
 // session is one signed-in console user. The browser holds only a random
@@ -260,9 +264,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.showSignIn(w, r, http.StatusForbidden, "The sign-in form expired. Sign in again.")
 		return
 	}
-	tp, u, err := c.reg.SignIn(r.Context(), registry.SignInRequest{
+	var device string
+	if dc, err := r.Cookie(deviceCookie); err == nil {
+		device = dc.Value
+	}
+	res, err := c.reg.SignIn(r.Context(), registry.SignInRequest{
 		Username: r.PostFormValue("username"), Password: r.PostFormValue("password"),
-		AccountID: r.PostFormValue("account"), Remote: remote(r)})
+		AccountID: r.PostFormValue("account"), DeviceToken: device, Remote: remote(r)})
 	if err != nil {
 		status := http.StatusUnauthorized
 		if registry.KindOf(err) == registry.KindRateLimited {
@@ -271,7 +279,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.showSignIn(w, r, status, registry.PublicMessage(err))
 		return
 	}
+	tp, u := res.Tokens, res.User
 	c.sweepIdle(r.Context())
+	setCookie(w, deviceCookie, res.DeviceToken, int(registry.DefaultSignInLimits.DeviceTokenTTL/time.Second))
 	id := c.sessions.add(&session{access: tp.AccessToken, refresh: tp.RefreshToken, csrf: randomToken(),
 		username: u.Username, lastSeen: c.now()})
 	setCookie(w, signInCookie, "", -1)

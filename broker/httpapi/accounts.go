@@ -100,13 +100,19 @@ func settingsIn(s *api.AccountSettings) (registry.AccountSettings, error) {
 			return registry.AccountSettings{}, invalid("settings.%s must be between 0 (default or no limit) and %d", name, maxSeconds)
 		}
 	}
+	for name, v := range map[string]int{"pending_per_key_value": s.PendingPerKeyValue, "pending_per_account": s.PendingPerAccount} {
+		if v < 0 || v > registry.MaxPendingCap {
+			return registry.AccountSettings{}, invalid("settings.%s must be between 0 (the default) and %d", name, registry.MaxPendingCap)
+		}
+	}
 	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
 	return registry.AccountSettings{
 		DeviceTokenTTL: sec(s.DeviceTokenTTLSeconds), UserTokenTTL: sec(s.UserTokenTTLSeconds),
 		RefreshTTL: sec(s.RefreshTTLSeconds), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 		StaleAfter: sec(s.StaleAfterSeconds), DeleteStale: s.DeleteStale,
 		RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
-		LockOutClones: s.LockOutClones,
+		LockOutClones:      s.LockOutClones,
+		PendingPerKeyValue: s.PendingPerKeyValue, PendingPerAccount: s.PendingPerAccount,
 	}, nil
 }
 
@@ -134,6 +140,7 @@ func accountOut(ac *registry.Account, n *registry.Names) api.Account {
 			DeviceTokenTTLSeconds: int64(s.DeviceTokenTTL / time.Second), UserTokenTTLSeconds: int64(s.UserTokenTTL / time.Second),
 			RefreshTTLSeconds: int64(s.RefreshTTL / time.Second), KeyQuota: s.KeyQuota, EndpointQuota: s.EndpointQuota,
 			StaleAfterSeconds: int64(s.StaleAfter / time.Second), DeleteStale: s.DeleteStale,
+			PendingPerKeyValue: s.PendingPerKeyValue, PendingPerAccount: s.PendingPerAccount,
 			RequireEndpointKeys: s.RequireEndpointKeys, RequireDPoP: s.RequireDPoP,
 			LockOutClones: s.LockOutClones,
 		},

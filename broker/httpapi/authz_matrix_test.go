@@ -428,7 +428,7 @@ func newMatrixFixture(t *testing.T, h *harness) *matrixFixture {
 		if _, err := h.reg.CreateUser(ctx, root, req); err != nil {
 			t.Fatalf("creating caller %s: %v", caller, err)
 		}
-		tp, _, err := h.reg.SignIn(ctx, registry.SignInRequest{Username: req.Username, Password: req.Password})
+		tp, err := signInTokens(h.reg.SignIn(ctx, registry.SignInRequest{Username: req.Username, Password: req.Password}))
 		if err != nil {
 			t.Fatalf("signing in %s: %v", caller, err)
 		}
@@ -576,8 +576,8 @@ func (m *matrixFixture) signedIn(tg target) (userID, sessionID string) {
 	u, err := m.h.reg.CreateUser(ctx, m.root, registry.CreateUserRequest{AccountID: tg.account, Username: name, Password: "matrix-session-password"})
 	m.must(err, "creating user")
 	// Each sign-in from its own address: the per-address limit is not what is tested.
-	tp, _, err := m.h.reg.SignIn(ctx, registry.SignInRequest{Username: name, Password: "matrix-session-password", AccountID: tg.account,
-		Remote: netip.AddrFrom4([4]byte{127, 9, byte(m.n >> 8), byte(m.n)})})
+	tp, err := signInTokens(m.h.reg.SignIn(ctx, registry.SignInRequest{Username: name, Password: "matrix-session-password", AccountID: tg.account,
+		Remote: netip.AddrFrom4([4]byte{127, 9, byte(m.n >> 8), byte(m.n)})}))
 	m.must(err, "signing in")
 	p, err := m.h.reg.Authenticate(ctx, tp.AccessToken)
 	m.must(err, "authenticating")

@@ -118,7 +118,7 @@ func TestBulkRoute(t *testing.T) {
 			{"bad state", `{"action":"approve","filter":{"state":"asleep"}}`, 400, "asleep"},
 			{"bad type", `{"action":"approve","filter":{"type":"toaster"}}`, 400, "toaster"},
 			{"bad from", `{"action":"approve","filter":{"from":"10.0.0.0/40"}}`, 400, "CIDR"},
-			{"bad time", `{"action":"approve","filter":{"registered_before":"yesterday"}}`, 400, "JSON"},
+			{"bad time", `{"action":"approve","filter":{"registered_before":"yesterday"}}`, 400, `field "filter.registered_before" must be an RFC 3339 time`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				status, body := h.admin(t, "POST", "/api/v1/endpoints/bulk", tc.body)

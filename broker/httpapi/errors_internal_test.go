@@ -24,6 +24,7 @@ func TestStatus(t *testing.T) {
 		{registry.KindNotFound, answer{404, "not_found"}},
 		{registry.KindConflict, answer{409, "conflict"}},
 		{registry.KindRateLimited, answer{429, "rate_limited"}},
+		{registry.KindLimited, answer{429, "rate_limited"}},
 		{registry.KindAccessDenied, answer{403, "access_denied"}},
 		{registry.KindPending, answer{400, "authorization_pending"}},
 		{registry.KindExpired, answer{400, "expired_token"}},

@@ -414,3 +414,11 @@ func TestAPIKeyAuthentication(t *testing.T) {
 		}
 	})
 }
+
+// signInTokens is registry.SignIn's tokens, for tests that need only them.
+func signInTokens(res *registry.SignInResult, err error) (*registry.TokenPair, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res.Tokens, nil
+}

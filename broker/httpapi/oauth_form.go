@@ -45,6 +45,8 @@ func oauthStatus(err error) (int, string) {
 		return http.StatusBadRequest, api.CodeAuthorizationPending
 	case registry.KindRateLimited:
 		return http.StatusBadRequest, api.CodeSlowDown
+	case registry.KindLimited:
+		return http.StatusTooManyRequests, api.CodeSlowDown
 	case registry.KindAccessDenied, registry.KindPermission, registry.KindLoginRefused:
 		return http.StatusBadRequest, api.CodeAccessDenied
 	case registry.KindExpired:
@@ -77,14 +79,17 @@ func (a *API) writeOAuthError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case code >= 500:
 		level = zapcore.ErrorLevel
-	case code == http.StatusUnauthorized:
+	case code == http.StatusUnauthorized || code == http.StatusTooManyRequests:
 		level = zapcore.WarnLevel
 	case name == api.CodeAuthorizationPending || name == api.CodeSlowDown:
 		level = zapcore.DebugLevel
 	}
 	a.log.Log(level, "oauth request refused", fields...)
-	if code == http.StatusUnauthorized {
+	switch code {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="edgetrust"`)
+	case http.StatusTooManyRequests:
+		setRetryAfter(w, err)
 	}
 	writeJSON(w, code, api.ErrorResponse{Error: name, ErrorDescription: msg})
 }

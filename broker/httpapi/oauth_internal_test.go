@@ -30,6 +30,7 @@ func TestOAuthStatus(t *testing.T) {
 		{"invalid client", registry.E(registry.KindInvalidClient, "x", nil), answer{401, "invalid_client"}},
 		{"pending", registry.E(registry.KindPending, "x", nil), answer{400, "authorization_pending"}},
 		{"slow down", registry.E(registry.KindRateLimited, "x", nil), answer{400, "slow_down"}},
+		{"limited", registry.E(registry.KindLimited, "x", nil), answer{429, "slow_down"}},
 		{"access denied", registry.E(registry.KindAccessDenied, "x", nil), answer{400, "access_denied"}},
 		{"permission", registry.E(registry.KindPermission, "x", nil), answer{400, "access_denied"}},
 		{"login refused", registry.E(registry.KindLoginRefused, "x", nil), answer{400, "access_denied"}},

@@ -15,15 +15,17 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	tp, u, err := a.reg.SignIn(r.Context(), registry.SignInRequest{
-		Username: req.Username, Password: req.Password, AccountID: req.AccountID, Remote: remote(r),
+	res, err := a.reg.SignIn(r.Context(), registry.SignInRequest{
+		Username: req.Username, Password: req.Password, AccountID: req.AccountID, DeviceToken: req.DeviceToken, Remote: remote(r),
 	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := tokenResponse(tp)
+	u := res.User
+	out := tokenResponse(res.Tokens)
 	out.User = &api.User{ID: u.ID, Username: u.Username, AccountID: u.AccountID}
+	out.DeviceToken = res.DeviceToken
 	writeJSON(w, http.StatusOK, out)
 }
 

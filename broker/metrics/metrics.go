@@ -119,7 +119,7 @@ func (m *Metrics) initSeries() {
 	for _, t := range protocol.LoginTypes() {
 		m.logins.WithLabelValues(t, "success")
 	}
-	for _, k := range []string{registry.RateLimitSignIn, registry.RateLimitPasswordLogin} {
+	for _, k := range []string{registry.RateLimitSignIn, registry.RateLimitKey} {
 		m.rateLimited.WithLabelValues(k)
 	}
 	for _, o := range []string{"success", "failure"} { // webhook.OutcomeSuccess, OutcomeFailure

@@ -67,6 +67,11 @@ func validateSettings(s AccountSettings) error {
 	if s.KeyQuota < 0 || s.EndpointQuota < 0 {
 		return E(KindInvalid, "quotas must be 0 (no limit) or more", nil)
 	}
+	for name, v := range map[string]int{"pending_per_key_value": s.PendingPerKeyValue, "pending_per_account": s.PendingPerAccount} {
+		if v < 0 || v > MaxPendingCap {
+			return E(KindInvalid, fmt.Sprintf("%s must be 0 (the default) or between 1 and %d", name, MaxPendingCap), nil)
+		}
+	}
 	if s.DeleteStale && s.StaleAfter == 0 {
 		return E(KindInvalid, "deleting stale endpoints needs a stale time", nil)
 	}
@@ -243,6 +248,8 @@ func addSettingsDetail(d map[string]string, a *Account) {
 	d["require_endpoint_keys"] = fmt.Sprint(s.RequireEndpointKeys)
 	d["require_dpop"] = fmt.Sprint(s.RequireDPoP)
 	d["lock_out_clones"] = fmt.Sprint(s.LockOutClones)
+	d["pending_per_key_value"] = fmt.Sprint(s.PendingPerKeyValue)
+	d["pending_per_account"] = fmt.Sprint(s.PendingPerAccount)
 }
 
 // GetAccount returns an account the caller holds ViewAccount at.
@@ -362,6 +369,9 @@ func parentControls(a *Account, u AccountUpdate) string {
 		}
 		if s.DeviceTokenTTL != a.Settings.DeviceTokenTTL || s.UserTokenTTL != a.Settings.UserTokenTTL || s.RefreshTTL != a.Settings.RefreshTTL {
 			c = append(c, "token lifetimes")
+		}
+		if s.PendingPerKeyValue != a.Settings.PendingPerKeyValue || s.PendingPerAccount != a.Settings.PendingPerAccount {
+			c = append(c, "pending caps")
 		}
 	}
 	return strings.Join(c, ", ")

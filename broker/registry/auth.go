@@ -43,6 +43,9 @@ func (r *Registry) AuthenticateCall(ctx context.Context, c CallCredentials) (*Pr
 	case c.APIKey == "":
 		return r.Authenticate(ctx, c.UserToken)
 	}
+	if err := r.admitKey(ctx, "auth.apikey", c.APIKey, c.Remote, ""); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var p *Principal
 	err := r.store.Update(ctx, func(tx Tx) error {
@@ -101,7 +104,7 @@ func (r *Registry) AuthenticateCall(ctx context.Context, c CallCredentials) (*Pr
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "auth.apikey", err, c.Remote, "")
+			err = r.keyRefused(ctx, "auth.apikey", err, c.Remote, "")
 		}
 		return nil, err
 	}

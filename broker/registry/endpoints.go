@@ -163,6 +163,12 @@ func applyAction(tx Tx, now time.Time, actor string, ep *Endpoint, action Action
 	if action == ActionApprove && ep.State == StateTrusted {
 		return nil, nil
 	}
+	if action == ActionApprove && pendingExpired(ep, now) {
+		// Checked again here, in the deciding transaction: the sweep
+		// purges expired requests only now and then (SPEC E3, R8).
+		return nil, E(KindConflict, fmt.Sprintf("the registration request expired at %s and can no longer be approved: the device must register again",
+			ep.DeviceCodeExpiresAt.UTC().Format(time.RFC3339)), nil)
+	}
 	d := Decision{Action: string(action), By: actor, At: now}
 	err := tx.TransitionEndpoint(ep.ID, tr.from, tr.to, d)
 	if errors.Is(err, ErrConflict) {

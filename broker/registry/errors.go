@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an Error; each transport maps a Kind to its status or wire
@@ -45,6 +46,11 @@ const (
 	// the cluster's change feed has been out of reach for longer than the
 	// bound), so it refuses rather than answer from what may be stale.
 	KindUnavailable
+	// KindLimited: too many failed key presentations from the caller's
+	// address or for the key's public id (issue 15). Every reason looks the
+	// same; RetryAfter tells when to try again. HTTP 429 with Retry-After
+	// (OAuth: slow_down), QUIC CodeKeyLimited.
+	KindLimited
 )
 
 var kindNames = map[Kind]string{
@@ -53,7 +59,7 @@ var kindNames = map[Kind]string{
 	KindConflict: "conflict", KindAccessDenied: "access_denied", KindPending: "authorization_pending",
 	KindExpired: "expired_token", KindInvalidGrant: "invalid_grant", KindUnknownUser: "unknown_user",
 	KindLoginRefused: "login_refused", KindRateLimited: "rate_limited", KindQuota: "quota",
-	KindUnavailable: "unavailable",
+	KindUnavailable: "unavailable", KindLimited: "limited",
 }
 
 func (k Kind) String() string {
@@ -99,4 +105,31 @@ func PublicMessage(err error) string {
 		return e.Msg
 	}
 	return "internal error"
+}
+
+// retryAfter is the cause of a KindLimited or KindRateLimited error that
+// says when to try again.
+type retryAfter struct {
+	after time.Duration
+	cause error
+}
+
+func (r *retryAfter) Error() string {
+	if r.cause != nil {
+		return fmt.Sprintf("retry after %s: %v", r.after, r.cause)
+	}
+	return fmt.Sprintf("retry after %s", r.after)
+}
+
+func (r *retryAfter) Unwrap() error { return r.cause }
+
+// RetryAfter returns how long a limited caller should wait (for the
+// Retry-After header or the QUIC error's retry_after), rounded up to whole
+// seconds, or 0 when err says nothing about it.
+func RetryAfter(err error) time.Duration {
+	var ra *retryAfter
+	if !errors.As(err, &ra) {
+		return 0
+	}
+	return (ra.after + time.Second - 1).Truncate(time.Second)
 }

@@ -16,7 +16,7 @@ func TestKeyRunningAsAnAncestorsAdminReachesNoSessions(t *testing.T) {
 	e := newEnv(t)
 	tr := e.tree()
 	custAdmin := e.user(tr.custA.ID, "cust-admin", "Administrator")
-	adminTP, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback})
+	adminTP, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestCustomerCannotUndoVendorControls(t *testing.T) {
 
 	// Disabled by the parent: the customer admin cannot switch it back on,
 	// sign in, use the token it holds, or refresh it.
-	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback})
+	tp, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestCustomerCannotUndoVendorControls(t *testing.T) {
 	}
 	_, err = e.reg.UpdateAccount(e.ctx, custAdmin, tr.custA1.ID, registry.AccountUpdate{Disabled: ptr(false)})
 	wantKindMsg(t, err, registry.KindPermission, "disabled")
-	_, _, err = e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback})
+	_, err = e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback})
 	wantKind(t, err, registry.KindUnauthenticated)
 	if ev := e.lastAudit("auth.signin"); ev.Outcome != registry.OutcomeFailure || ev.Detail["reason"] != "account disabled" {
 		t.Errorf("refused sign-in audited as %+v", ev)
@@ -225,7 +225,7 @@ func TestCustomerCannotUndoVendorControls(t *testing.T) {
 	if _, err := e.reg.UpdateAccount(e.ctx, parentAdmin, tr.custA1.ID, registry.AccountUpdate{Disabled: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
-	tp, _, err = e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback})
+	tp, err = signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "a1-admin", Password: brokertest.UserPassword, AccountID: tr.custA1.ID, Remote: loopback}))
 	if err != nil {
 		t.Fatalf("signing in once enabled again: %v", err)
 	}

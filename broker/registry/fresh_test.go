@@ -93,7 +93,7 @@ func (downStore) View(context.Context, func(registry.Tx) error) error   { return
 // KindUnavailable (HTTP 503, QUIC unavailable) rather than internal.
 func TestStoreDownIsNoRefusal(t *testing.T) {
 	e := newEnv(t)
-	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback})
+	tp, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}

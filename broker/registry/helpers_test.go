@@ -102,3 +102,11 @@ func prefixes(s ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// signInTokens is registry.SignIn's tokens, for tests that need only them.
+func signInTokens(res *registry.SignInResult, err error) (*registry.TokenPair, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res.Tokens, nil
+}

@@ -107,6 +107,9 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	if err := r.Fresh(); err != nil {
 		return nil, nil, err
 	}
+	if err := r.admitKey(ctx, "login."+req.Type, req.APIKey, req.Remote, loginName(&req)); err != nil {
+		return nil, nil, err
+	}
 	now := r.now()
 	// A bad device token is answered only once the key has passed.
 	var dev *Claims
@@ -137,16 +140,16 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 			}
 			return err
 		})
-		if err == nil && (!r.signIn.allow("addr:"+addrString(req.Remote), now) || !r.signIn.allow("user:"+strings.ToLower(req.Username), now)) {
-			err = E(KindRateLimited, "too many login attempts; wait a minute and try again", nil)
-			r.obs.RateLimited(RateLimitPasswordLogin)
+		if err == nil {
+			err = r.passwordLimited(req.Username, req.Remote, now) // shared with SignIn (signin.go)
 		}
 		if err == nil {
-			err = verifyPassword(checked, req.Password)
+			if err = verifyPassword(checked, req.Password); err != nil {
+				r.passwordFailed(req.Username, req.Remote, now)
+			}
 		}
 		if err != nil {
-			r.auditLoginFailure(ctx, &req, dev, err)
-			return nil, nil, err
+			return nil, nil, r.auditLoginFailure(ctx, &req, dev, err)
 		}
 	}
 	var is *issued
@@ -202,8 +205,7 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 			map[string]string{"username": u.Username, "key_id": sc.key.key.ID})
 	})
 	if err != nil {
-		r.auditLoginFailure(ctx, &req, dev, err)
-		return nil, nil, err
+		return nil, nil, r.auditLoginFailure(ctx, &req, dev, err)
 	}
 	tp, err := r.mint(is)
 	if err != nil {
@@ -400,13 +402,14 @@ func actorOf(endpointID, keyID string) string {
 	return "key:" + keyID
 }
 
-func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev *Claims, err error) {
+// auditLoginFailure audits a failed login and returns its answer (a key
+// refusal may become the limited answer: keyRefused).
+func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev *Claims, err error) error {
 	if KindOf(err) == KindInvalidClient {
-		r.auditRefusal(ctx, "login."+req.Type, err, req.Remote, loginName(req))
-		return
+		return r.keyRefused(ctx, "login."+req.Type, err, req.Remote, loginName(req))
 	}
 	if KindOf(err) == KindInternal {
-		return
+		return err
 	}
 	now := r.now()
 	actor, account := "anonymous", ""
@@ -428,6 +431,7 @@ func (r *Registry) auditLoginFailure(ctx context.Context, req *LoginRequest, dev
 		}
 		return audit(tx, now, actor, "login."+req.Type, account, loginName(req), OutcomeFailure, req.Remote, detail)
 	})
+	return err
 }
 
 // loginName is the audit target of a login that failed: what it named,

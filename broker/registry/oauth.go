@@ -81,6 +81,9 @@ func (r *Registry) registerDevice(ctx context.Context, req DeviceRegisterRequest
 	if err := r.Fresh(); err != nil {
 		return nil, err
 	}
+	if err := r.admitKey(ctx, "endpoint.register", rr.APIKey, rr.Remote, endpointTarget(rr.ClientID)); err != nil {
+		return nil, err
+	}
 	interval := req.Interval
 	if interval <= 0 {
 		interval = DefaultPollInterval
@@ -120,7 +123,7 @@ func (r *Registry) registerDevice(ctx context.Context, req DeviceRegisterRequest
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.register", err, rr.Remote, endpointTarget(rr.ClientID))
+			err = r.keyRefused(ctx, "endpoint.register", err, rr.Remote, endpointTarget(rr.ClientID))
 		} else {
 			r.auditRegisterRefusal(ctx, err, rr.Remote)
 		}
@@ -177,6 +180,9 @@ type DeviceTokenRequest struct {
 // KindInvalidClient (every key refusal, and a missing or bad signature).
 func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*TokenPair, error) {
 	if err := r.Fresh(); err != nil {
+		return nil, err
+	}
+	if err := r.admitKey(ctx, "endpoint.token", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
 		return nil, err
 	}
 	now := r.now()
@@ -264,7 +270,7 @@ func (r *Registry) DeviceToken(ctx context.Context, req DeviceTokenRequest) (*To
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.token", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.token", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
@@ -306,6 +312,9 @@ type DeviceRefreshRequest struct {
 // it. Reusing a spent token revokes its chain. Errors: KindInvalidClient,
 // KindInvalidGrant, KindAccessDenied.
 func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) (*TokenPair, error) {
+	if err := r.admitKey(ctx, "endpoint.refresh", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var jkt string
 	err := r.store.View(ctx, func(tx Tx) error {
@@ -338,7 +347,7 @@ func (r *Registry) RefreshDevice(ctx context.Context, req DeviceRefreshRequest) 
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "endpoint.refresh", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.refresh", err, req.Remote, endpointTarget(req.ClientID))
 		}
 		return nil, err
 	}
@@ -379,6 +388,9 @@ type Introspection struct {
 // KindInvalidClient (every refusal, including a key without full API
 // access).
 func (r *Registry) Introspect(ctx context.Context, req IntrospectRequest) (*Introspection, error) {
+	if err := r.admitKey(ctx, "token.introspect", req.APIKey, req.Remote, ""); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	out := &Introspection{}
 	err := r.store.View(ctx, func(tx Tx) error {
@@ -407,7 +419,7 @@ func (r *Registry) Introspect(ctx context.Context, req IntrospectRequest) (*Intr
 	})
 	if err != nil {
 		if KindOf(err) == KindInvalidClient {
-			r.auditRefusal(ctx, "token.introspect", err, req.Remote, "")
+			err = r.keyRefused(ctx, "token.introspect", err, req.Remote, "")
 		}
 		return nil, err
 	}
@@ -523,6 +535,9 @@ type RevokeRequest struct {
 // client, which is left alone (so its owner learns nothing). Errors:
 // KindInvalidClient.
 func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
+	if err := r.admitKey(ctx, "token.revoke", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return err
+	}
 	now := r.now()
 	err := r.store.Update(ctx, func(tx Tx) error {
 		ep, err := tx.GetEndpoint(req.ClientID)
@@ -577,7 +592,7 @@ func (r *Registry) Revoke(ctx context.Context, req RevokeRequest) error {
 		return nil
 	})
 	if err != nil && KindOf(err) == KindInvalidClient {
-		r.auditRefusal(ctx, "token.revoke", err, req.Remote, endpointTarget(req.ClientID))
+		err = r.keyRefused(ctx, "token.revoke", err, req.Remote, endpointTarget(req.ClientID))
 	}
 	return err
 }

@@ -55,8 +55,8 @@ const (
 // Kinds of rate limiter (Observer.RateLimited). Limiters added later name
 // their own kind here and in docs/metrics.md.
 const (
-	RateLimitSignIn        = "signin"         // admin sign-in, per address and per username (S3b)
-	RateLimitPasswordLogin = "password_login" // device password logins, sharing the sign-in limiter
+	RateLimitSignIn = "signin" // admin sign-in, and device password logins: per (user, address), per address, per user (S3b)
+	RateLimitKey    = "key"    // failed API key presentations, per address and per public id (issue 15)
 )
 
 // NopObserver observes nothing.

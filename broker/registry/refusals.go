@@ -15,8 +15,8 @@ import (
 // first are counted in memory; the first is written at once, and the
 // repeats as one row with detail "count" once the window has closed (at
 // the next refusal of that kind, at Sweep, or at FlushRefusals). Only key
-// refusals are folded: every other security decision is written as it
-// happens.
+// refusals and sign-ins refused as limited (issue 15) are folded: every
+// other security decision is written as it happens.
 const (
 	refusalWindow = time.Minute
 	// maxRefusalSources bounds the kinds tracked at once. Past it, new

@@ -116,6 +116,9 @@ func (r *Registry) register(ctx context.Context, req RegisterRequest) (*Register
 	if err != nil {
 		return nil, err
 	}
+	if err := r.admitKey(ctx, "endpoint.register", req.APIKey, req.Remote, endpointTarget(req.ClientID)); err != nil {
+		return nil, err
+	}
 	now := r.now()
 	var res RegisterResult
 	var events []Event
@@ -126,7 +129,7 @@ func (r *Registry) register(ctx context.Context, req RegisterRequest) (*Register
 	if err != nil {
 		switch KindOf(err) {
 		case KindInvalidClient:
-			r.auditRefusal(ctx, "endpoint.register", err, req.Remote, endpointTarget(req.ClientID))
+			err = r.keyRefused(ctx, "endpoint.register", err, req.Remote, endpointTarget(req.ClientID))
 		case KindQuota:
 			r.auditQuota(ctx, "endpoint.register", endpointTarget(req.ClientID), req.Remote, err)
 		default:
@@ -200,6 +203,9 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 		ep.ApprovedAt, ep.ApprovedBy = now, actor
 		ep.LastDecision, ep.LastDecisionBy, ep.LastDecisionAt = string(ActionApprove), actor, now
 	} else {
+		if err := checkPendingCaps(tx, ku); err != nil {
+			return err
+		}
 		ep.DeviceCodeExpiresAt = now.Add(r.pendingTTL)
 	}
 	if err := tx.CreateEndpoint(ep); err != nil {
@@ -222,6 +228,40 @@ func (r *Registry) registerNew(tx Tx, now time.Time, req *RegisterRequest, ku *k
 		res.tokens = is
 	}
 	return nil
+}
+
+// checkPendingCaps refuses a new pending registration past the caps of
+// the pending queue (SPEC R8): per key value and per target account. It
+// counts in the registration's own transaction, which the store serialises
+// with every other write, so concurrent registrations cannot pass a cap
+// together. The error (KindQuota) names the cap and the setting.
+func checkPendingCaps(tx Tx, ku *keyUse) error {
+	s := ku.target.Settings
+	perValue := cmpOr(s.PendingPerKeyValue, DefaultPendingPerKeyValue)
+	n, err := tx.CountPendingByKeyValue(ku.value.ID)
+	if err != nil {
+		return internal("counting pending endpoints", err)
+	}
+	if n >= perValue {
+		return E(KindQuota, fmt.Sprintf("%d registrations made with this key value await a decision, its cap (setting pending_per_key_value of account %q): approve or reject them, or raise the cap", perValue, ku.target.Name),
+			&quotaExceeded{account: ku.target.ID, actor: "key:" + ku.key.ID})
+	}
+	perAccount := cmpOr(s.PendingPerAccount, DefaultPendingPerAccount)
+	if n, err = tx.CountPendingByAccount(ku.target.ID); err != nil {
+		return internal("counting pending endpoints", err)
+	}
+	if n >= perAccount {
+		return E(KindQuota, fmt.Sprintf("%d registrations in account %q await a decision, its cap (setting pending_per_account): approve or reject them, or raise the cap", perAccount, ku.target.Name),
+			&quotaExceeded{account: ku.target.ID, actor: "key:" + ku.key.ID})
+	}
+	return nil
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // reRegister handles a registration for a known client id (SPEC E4, E9).

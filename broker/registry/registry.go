@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/time/rate"
 )
 
 // Clock tells the time; tests inject a fake one.
@@ -86,10 +85,17 @@ type Config struct {
 	RefreshTTL     time.Duration // 0 = 90 days
 	PendingTTL     time.Duration // 0 = 72 hours (SPEC E3)
 
-	// SignInRate and SignInBurst limit admin sign-in attempts per address
-	// and per username (SPEC S3b). 0 = 1 every 2 s, burst 10.
-	SignInRate  rate.Limit
-	SignInBurst int
+	// KeyFailureLimits limit failed API key presentations per source
+	// address and per key public id (zero = DefaultKeyFailureLimits; see
+	// admitKey in keycheck.go).
+	KeyFailureLimits KeyFailureLimits
+	// SignInLimits limit failed password attempts: admin sign-ins (SPEC
+	// S3b) and device logins with a password (zero fields = those of
+	// DefaultSignInLimits; signin.go).
+	SignInLimits SignInLimits
+	// OnLimited, if set, is called each time a caller gets a limited
+	// answer; kind is "key" or "signin" (for metrics).
+	OnLimited func(kind string)
 
 	// Fresh reports whether this broker reads fresh state (nil = always):
 	// a broker sharing its store with others returns an error once it has
@@ -131,9 +137,14 @@ type Registry struct {
 
 	signingKeys SigningKeys // Config.SigningKeys
 
-	signIn   *limiterSet
-	dpop     dpopNonces // SPEC T3: the key of DPoP nonces (dpop.go)
-	refusals refusalLog // folded key refusals (refusals.go)
+	// Failed key presentations (keycheck.go, ratelimit.go).
+	keyLimits           KeyFailureLimits
+	addrFails, keyFails *failureCounts
+	keyChecks           atomic.Int64 // presentations that reached checkKey
+	onLimited           func(kind string)
+	signInGuard         *signInGuard // password attempts (signin.go)
+	dpop                dpopNonces   // SPEC T3: the key of DPoP nonces (dpop.go)
+	refusals            refusalLog   // folded key refusals (refusals.go)
 
 	sealer      SecretSealer           // Config.WebhookSealer
 	checkURL    func(url string) error // Config.CheckWebhookURL
@@ -181,14 +192,17 @@ func New(cfg Config) (*Registry, error) {
 	if r.clock == nil {
 		r.clock = systemClock{}
 	}
-	lim, burst := cfg.SignInRate, cfg.SignInBurst
-	if lim == 0 {
-		lim = rate.Every(2 * time.Second)
+	r.keyLimits = cfg.KeyFailureLimits
+	if r.keyLimits.PerAddress.N <= 0 || r.keyLimits.PerAddress.Per <= 0 {
+		r.keyLimits.PerAddress = DefaultKeyFailureLimits.PerAddress
 	}
-	if burst == 0 {
-		burst = 10
+	if r.keyLimits.PerKey.N <= 0 || r.keyLimits.PerKey.Per <= 0 {
+		r.keyLimits.PerKey = DefaultKeyFailureLimits.PerKey
 	}
-	r.signIn = newLimiterSet(lim, burst)
+	r.addrFails = newFailureCounts("addr:", r.keyLimits.PerAddress.Per)
+	r.keyFails = newFailureCounts("key:", r.keyLimits.PerKey.Per)
+	r.onLimited = cfg.OnLimited
+	r.signInGuard = newSignInGuard(cfg.SignInLimits)
 	return r, nil
 }
 

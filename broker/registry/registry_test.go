@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) signIn(user, pw string) *registry.Principal {
 	e.t.Helper()
-	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: user, Password: pw, Remote: loopback})
+	tp, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: user, Password: pw, Remote: loopback}))
 	if err != nil {
 		e.t.Fatalf("sign in %s: %v", user, err)
 	}
@@ -525,22 +525,29 @@ func TestSessionLoginWithoutUserCreation(t *testing.T) {
 
 func TestSignIn(t *testing.T) {
 	e := newEnv(t)
-	_, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
+	_, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
 	wantKind(t, err, registry.KindUnauthenticated)
-	_, _, err2 := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "nobody", Password: "wrong", Remote: loopback})
+	_, err2 := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "nobody", Password: "wrong", Remote: loopback})
 	wantKind(t, err2, registry.KindUnauthenticated)
 	if registry.PublicMessage(err) != registry.PublicMessage(err2) {
 		t.Fatal("unknown user and wrong password answer differently")
 	}
-	var limited bool
-	for i := 0; i < 20 && !limited; i++ {
-		_, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
-		limited = registry.KindOf(err) == registry.KindRateLimited
+	var limited error
+	for i := 0; i < 20 && limited == nil; i++ {
+		_, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: "wrong", Remote: loopback})
+		if registry.KindOf(err) == registry.KindRateLimited {
+			limited = err
+		}
 	}
-	if !limited {
+	if limited == nil {
 		t.Fatal("20 quick wrong passwords were never rate-limited")
 	}
-	e.clk.Advance(time.Minute)
+	// Retry-After is enough, and no more than a window and a bit.
+	wait := registry.RetryAfter(limited)
+	if wait <= 0 || wait > 2*time.Minute {
+		t.Fatalf("RetryAfter = %s, want within (0, 2m]", wait)
+	}
+	e.clk.Advance(wait)
 	e.signIn("admin", adminPW)
 }
 

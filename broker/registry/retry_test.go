@@ -104,7 +104,7 @@ func TestUpdatesRunTwice(t *testing.T) {
 	if err != nil || !res.Created {
 		t.Fatalf("Bootstrap = %+v, %v", res, err)
 	}
-	tp, _, err := retried.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: adminPW, Remote: loopback})
+	tp, err := signInTokens(retried.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: adminPW, Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestSessions(t *testing.T) {
 	l.newUser(registry.CreateUserRequest{Username: "sam", Password: brokertest.UserPassword})
 	signIn := func() (*registry.TokenPair, *registry.Principal) {
 		t.Helper()
-		tp, _, err := l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "sam", Password: brokertest.UserPassword, AccountID: l.root, Remote: loopback})
+		tp, err := signInTokens(l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "sam", Password: brokertest.UserPassword, AccountID: l.root, Remote: loopback}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func introspector(t *testing.T, e *env) string {
 func TestAuthenticateCall(t *testing.T) {
 	e := newEnv(t)
 	runner := e.user(e.root, "runner", registry.RoleApprover)
-	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback})
+	tp, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "admin", Password: adminPW, Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,21 @@ type Tx interface {
 	MetaTx
 	OAuthTx   // device codes, key changes, token state of the HTTP device flow (store_oauth.go)
 	WebhookTx // webhooks and their deliveries (webhooks.go)
+	LimitTx   // counts of failed attempts merged between brokers (ratelimit.go)
+}
+
+// LimitTx keeps the counts of failed attempts that brokers sharing a store
+// merge (ratelimit.go, MergeFailures), one row per (Window, Scope).
+type LimitTx interface {
+	// AddFailureCounts adds each row's Count to the stored count of its
+	// (Window, Scope), creating it at Count.
+	AddFailureCounts(rows []FailureCount) error
+	// ListFailureCounts returns the counts of windows starting at or after
+	// since, ordered by Window, then Scope.
+	ListFailureCounts(since time.Time) ([]FailureCount, error)
+	// DeleteFailureCounts deletes the counts of windows starting before
+	// before and returns how many it deleted.
+	DeleteFailureCounts(before time.Time) (int, error)
 }
 
 // AccountTx keeps accounts.
@@ -174,6 +189,11 @@ type EndpointTx interface {
 	// CountEndpointsByAccount counts the endpoints in state, per account
 	// id; an account with none is absent (metrics: pending per account).
 	CountEndpointsByAccount(state State) (map[string]int, error)
+	// CountPendingByKeyValue and CountPendingByAccount count the pending
+	// endpoints registered with a key value, and of an account (SPEC R8:
+	// the caps on the pending queue); 0 for an unknown id.
+	CountPendingByKeyValue(valueID string) (int, error)
+	CountPendingByAccount(accountID string) (int, error)
 }
 
 // RefreshTokenTx keeps refresh tokens. (Reading one without consuming it,

@@ -59,7 +59,7 @@ func TestUserTokenNamesItsUser(t *testing.T) {
 	want := map[string]any{"sub": paula, "token_type": "user", "preferred_username": "paula",
 		"upn": "paula@corp.example", "email": "paula@example.com", "domain": "CORP"}
 
-	signedIn, _, err := l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "paula", Password: "paula-password-1", Remote: loopback})
+	signedIn, err := signInTokens(l.reg.SignIn(l.ctx, registry.SignInRequest{Username: "paula", Password: "paula-password-1", Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}

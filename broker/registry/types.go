@@ -70,7 +70,22 @@ type AccountSettings struct {
 	// an administrator decides. Off (the default), the endpoint is only
 	// marked.
 	LockOutClones bool
+
+	// PendingPerKeyValue and PendingPerAccount cap the registrations
+	// waiting for a decision (SPEC R8) made with one key value, and in the
+	// account: past a cap a new pending registration is refused with an
+	// error naming it. 0 = DefaultPendingPerKeyValue, DefaultPendingPerAccount.
+	PendingPerKeyValue int
+	PendingPerAccount  int
 }
+
+// The default caps on pending registrations (SPEC R8), and the most an
+// account may set.
+const (
+	DefaultPendingPerKeyValue = 10_000
+	DefaultPendingPerAccount  = 50_000
+	MaxPendingCap             = 10_000_000
+)
 
 // User is a person in an account. PasswordHash is an encoded Argon2id hash, or
 // empty for users who cannot sign in with a password.

@@ -189,7 +189,7 @@ func TestUpdateAndDeleteUser(t *testing.T) {
 	e.re.SignIn(t, "bob", "a-new-password", tr.custA.ID)
 
 	// Disabling revokes its refresh tokens; its sign-in fails.
-	tp, _, err := e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "bob", Password: "a-new-password", Remote: loopback})
+	tp, err := signInTokens(e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "bob", Password: "a-new-password", Remote: loopback}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestUpdateAndDeleteUser(t *testing.T) {
 	}
 	_, err = e.reg.RefreshUser(e.ctx, tp.RefreshToken)
 	wantKind(t, err, registry.KindInvalidGrant)
-	_, _, err = e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "bob", Password: "a-new-password", Remote: loopback})
+	_, err = e.reg.SignIn(e.ctx, registry.SignInRequest{Username: "bob", Password: "a-new-password", Remote: loopback})
 	wantKind(t, err, registry.KindUnauthenticated)
 
 	_, err = e.reg.UpdateUser(e.ctx, e.admin, e.admin.UserID, registry.UserUpdate{Disabled: ptr(true)})

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/edgetrust/edgetrust/broker"
+	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/internal/flagconfig"
 )
 
@@ -18,6 +19,7 @@ type serveOptions struct {
 	webhookCA, metricsListen            string
 	metricsPublic                       bool
 	jwksMaxAge, keyRotation             time.Duration
+	keyFailureLimit                     string
 	deviceTTL, userTTL, refreshTTL      time.Duration
 	clusterKeyFile, tlsCert, tlsKey     string
 	failClosedAfter                     time.Duration
@@ -60,6 +62,7 @@ func serveFlags(fs *pflag.FlagSet) *serveOptions {
 	fs.DurationVar(&o.failClosedAfter, "fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
 	fs.StringArrayVar(&o.webhookAllow, "webhook-allow-cidr", nil, "let webhooks reach this internal prefix (loopback, private and link-local destinations are refused otherwise); repeatable")
 	fs.StringVar(&o.webhookCA, "webhook-ca", "", "PEM file of roots webhook receivers' certificates may chain to (besides the system's)")
+	fs.StringVar(&o.keyFailureLimit, "key-failure-limit", registry.DefaultKeyFailureLimits.String(), "failed API key presentations allowed per source address and per key public id before answers are limited (429, QUIC key_limited): PER_ADDRESS,PER_KEY, each N/s, N/min, N/h or N/DURATION")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: an operator's address, not the public one; port 0 picks a free one)")
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "also serve /metrics on the public HTTPS port, without authentication")
 	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", 10*time.Minute, "Cache-Control max-age of /.well-known/jwks.json: a new signing key is published this long before it signs, an old one stays this long after its last token expired")

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/edgetrust/edgetrust/broker"
+	"github.com/edgetrust/edgetrust/broker/registry"
 	"github.com/edgetrust/edgetrust/broker/web"
 	"github.com/edgetrust/edgetrust/internal/flagconfig"
 )
@@ -115,6 +116,9 @@ func (o *serveOptions) check(src flagconfig.Sources, getenv func(string) string)
 	if o.keyRotation != 0 && o.keyRotation < time.Hour {
 		return s, usageError{fmt.Sprintf("%s %v: want 0 (only on demand) or at least 1h", src.Of("signing-key-rotation"), o.keyRotation)}
 	}
+	if _, err := registry.ParseKeyFailureLimits(o.keyFailureLimit); err != nil {
+		return s, usageError{src.Of("key-failure-limit") + " " + err.Error()}
+	}
 	if o.metricsListen != "" {
 		if err := broker.CheckListen(o.metricsListen); err != nil {
 			return s, usageError{src.Of("metrics-listen") + " " + err.Error()}
@@ -191,6 +195,7 @@ func serve(ctx context.Context, o *serveOptions, s settings, stdout, stderr io.W
 		MetricsPublic:          o.metricsPublic,
 		JWKSMaxAge:             o.jwksMaxAge,
 		SigningKeyRotation:     o.keyRotation,
+		KeyFailureLimit:        o.keyFailureLimit,
 	})
 	if err != nil {
 		return err

@@ -181,14 +181,15 @@ func setupAccountsShow(fs *pflag.FlagSet) func(*cli, []string) error {
 // ones flag by flag; split up, the pieces would share all those variables.
 func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 	var (
-		name                         string
-		disabled, trustAll, denyUser bool
-		deviceTTL, userTTL, refTTL   time.Duration
-		staleAfter                   time.Duration
-		keyQuota, endpointQuota      int
-		deleteStale                  bool
-		requireKeys, requireDPoP     bool
-		lockOutClones                bool
+		name                            string
+		disabled, trustAll, denyUser    bool
+		deviceTTL, userTTL, refTTL      time.Duration
+		staleAfter                      time.Duration
+		keyQuota, endpointQuota         int
+		pendingPerValue, pendingPerAcct int
+		deleteStale                     bool
+		requireKeys, requireDPoP        bool
+		lockOutClones                   bool
 	)
 	fs.StringVar(&name, "name", "", "new name")
 	fs.BoolVar(&disabled, "disabled", false, "disable (true) or enable (false) the account")
@@ -199,6 +200,8 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 	fs.DurationVar(&refTTL, "refresh-ttl", 0, "refresh token lifetime (0 = broker default)")
 	fs.IntVar(&keyQuota, "key-quota", 0, "most API keys the account may hold (0 = no limit)")
 	fs.IntVar(&endpointQuota, "endpoint-quota", 0, "most endpoints the account may hold (0 = no limit)")
+	fs.IntVar(&pendingPerValue, "pending-per-key-value", 0, "most registrations made with one key value that may await a decision (0 = the default, 10000)")
+	fs.IntVar(&pendingPerAcct, "pending-per-account", 0, "most registrations in the account that may await a decision (0 = the default, 50000)")
 	fs.DurationVar(&staleAfter, "stale-after", 0, "mark endpoints not seen for this long stale (0 = never)")
 	fs.BoolVar(&deleteStale, "delete-stale", false, "delete stale endpoints instead of marking them")
 	fs.BoolVar(&requireKeys, "require-endpoint-keys", false, "refuse registrations without a public key")
@@ -227,7 +230,7 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 			req.DenyUserCreation = &denyUser
 		}
 		settings := []string{"device-token-ttl", "user-token-ttl", "refresh-ttl", "key-quota", "endpoint-quota", "stale-after", "delete-stale",
-			"require-endpoint-keys", "require-dpop", "lock-out-clones"}
+			"require-endpoint-keys", "require-dpop", "pending-per-key-value", "pending-per-account", "lock-out-clones"}
 		anySetting := false
 		for _, s := range settings {
 			anySetting = anySetting || ch(s)
@@ -239,6 +242,9 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 		}
 		if keyQuota < 0 || endpointQuota < 0 {
 			return usagef("quotas must be 0 (no limit) or more")
+		}
+		if pendingPerValue < 0 || pendingPerAcct < 0 {
+			return usagef("--pending-per-key-value and --pending-per-account must be 0 (the default) or more")
 		}
 		if req.Name == nil && req.Disabled == nil && req.TrustAllEndpoints == nil && req.DenyUserCreation == nil && !anySetting {
 			return usagef("nothing to change: give --name, --disabled, --trust-all-endpoints, --deny-user-creation or a setting")
@@ -265,6 +271,12 @@ func setupAccountsUpdate(fs *pflag.FlagSet) func(*cli, []string) error {
 				}
 				if ch("endpoint-quota") {
 					s.EndpointQuota = endpointQuota
+				}
+				if ch("pending-per-key-value") {
+					s.PendingPerKeyValue = pendingPerValue
+				}
+				if ch("pending-per-account") {
+					s.PendingPerAccount = pendingPerAcct
 				}
 				if ch("delete-stale") {
 					s.DeleteStale = deleteStale
@@ -299,6 +311,14 @@ func (c *cli) printAccounts(accts []api.Account) error {
 	})
 }
 
+// orDefault shows a cap whose 0 means the broker's default def.
+func orDefault(n, def int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d (default)", def)
+	}
+	return fmt.Sprint(n)
+}
+
 func (c *cli) printAccountDetail(a *api.Account) error {
 	secs := func(n int64, zero string) string {
 		if n == 0 {
@@ -320,7 +340,9 @@ func (c *cli) printAccountDetail(a *api.Account) error {
 		{"REFRESH-TTL", secs(s.RefreshTTLSeconds, "default")}, {"KEY-QUOTA", quota(s.KeyQuota)},
 		{"ENDPOINT-QUOTA", quota(s.EndpointQuota)}, {"STALE-AFTER", secs(s.StaleAfterSeconds, "never")},
 		{"DELETE-STALE", yesNo(s.DeleteStale)}, {"REQUIRE-ENDPOINT-KEYS", yesNo(s.RequireEndpointKeys)},
-		{"REQUIRE-DPOP", yesNo(s.RequireDPoP)}, {"LOCK-OUT-CLONES", yesNo(s.LockOutClones)}, {"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
+		{"REQUIRE-DPOP", yesNo(s.RequireDPoP)}, {"LOCK-OUT-CLONES", yesNo(s.LockOutClones)},
+		{"PENDING-PER-KEY-VALUE", orDefault(s.PendingPerKeyValue, 10000)}, {"PENDING-PER-ACCOUNT", orDefault(s.PendingPerAccount, 50000)},
+		{"CREATED", a.CreatedAt.UTC().Format(time.RFC3339)},
 	}
 	return c.table("FIELD\tVALUE", len(rows), func(i int) []string { return rows[i][:] })
 }

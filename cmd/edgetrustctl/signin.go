@@ -122,7 +122,9 @@ func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
 			return err
 		}
 		cl := api.New(server, hc)
-		tr, err := cl.SignIn(c.ctx, api.SignInRequest{Username: username, Password: password, AccountID: c.g.account})
+		devices := c.loadDeviceTokens()
+		tr, err := cl.SignIn(c.ctx, api.SignInRequest{Username: username, Password: password, AccountID: c.g.account,
+			DeviceToken: devices[deviceTokenKey(server, username)]})
 		if err != nil {
 			var ae *api.Error
 			if errors.As(err, &ae) && ae.Status == 401 {
@@ -141,6 +143,12 @@ func setupLogin(fs *pflag.FlagSet) func(*cli, []string) error {
 		}
 		if err := c.saveSession(s); err != nil {
 			return err
+		}
+		if tr.DeviceToken != "" {
+			devices[deviceTokenKey(server, username)] = tr.DeviceToken
+			if err := c.saveDeviceTokens(devices); err != nil {
+				return err
+			}
 		}
 		if c.g.output == "json" {
 			return c.printJSON(user)
@@ -387,6 +395,59 @@ func (c *cli) saveSession(s *session) error {
 	}
 	if err := atomicfile.Write(p, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving the session: %w", err)
+	}
+	return nil
+}
+
+// The device tokens of past sign-ins, by broker and username, are kept in
+// $EDGETRUST_CONFIG_DIR/device-tokens.json (0600) and outlive logout: the
+// broker limits failed sign-ins from a client that sends one only by that
+// token's own failures, so a flood of wrong passwords from elsewhere never
+// locks this machine out (docs/security.md).
+
+func deviceTokenKey(server, username string) string {
+	return server + " " + strings.ToLower(username)
+}
+
+func (c *cli) deviceTokensPath() (string, error) {
+	d, err := c.configDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "device-tokens.json"), nil
+}
+
+// loadDeviceTokens returns the saved device tokens; a missing or damaged
+// file gives none (a sign-in then counts as one from a new client).
+func (c *cli) loadDeviceTokens() map[string]string {
+	out := map[string]string{}
+	p, err := c.deviceTokensPath()
+	if err != nil {
+		return out
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return out
+	}
+	if json.Unmarshal(b, &out) != nil {
+		return map[string]string{}
+	}
+	return out
+}
+
+// saveDeviceTokens writes the device tokens atomically, 0600, beside the
+// session (saveSession made the directory 0700).
+func (c *cli) saveDeviceTokens(m map[string]string) error {
+	p, err := c.deviceTokensPath()
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(p, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the device token: %w", err)
 	}
 	return nil
 }

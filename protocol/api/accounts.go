@@ -48,6 +48,12 @@ type AccountSettings struct {
 	// LockOutClones untrusts an endpoint the moment a clone of it is
 	// suspected (SPEC R24, docs/clones.md); off, it is only marked.
 	LockOutClones bool `json:"lock_out_clones"`
+
+	// PendingPerKeyValue and PendingPerAccount cap the registrations that
+	// await a decision, made with one key value and in the account (SPEC
+	// R8); 0 = the defaults, 10,000 and 50,000; at most 10,000,000.
+	PendingPerKeyValue int `json:"pending_per_key_value"`
+	PendingPerAccount  int `json:"pending_per_account"`
 }
 
 // CreateAccountRequest creates an account below ParentID ("" = the caller's

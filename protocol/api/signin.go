@@ -6,11 +6,15 @@ import (
 )
 
 // SignInRequest is an administrator's sign-in (SPEC S3b). AccountID is needed
-// only when the username exists in several accounts.
+// only when the username exists in several accounts. DeviceToken is the
+// device_token of this client's last successful sign-in (TokenResponse), if
+// it kept one: failed sign-ins from elsewhere never lock out a client that
+// sends a valid one of the user (docs/security.md, "Sign-in throttling").
 type SignInRequest struct {
-	Username  string `json:"username"`
-	Password  string `json:"password"`
-	AccountID string `json:"account_id,omitempty"`
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	AccountID   string `json:"account_id,omitempty"`
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 // RefreshRequest exchanges a user refresh token for a new pair.
@@ -34,6 +38,10 @@ type TokenResponse struct {
 	RefreshToken     string `json:"refresh_token"`
 	RefreshExpiresIn int64  `json:"refresh_expires_in"`
 	User             *User  `json:"user,omitempty"`
+	// DeviceToken (sign-in only) marks this client as one the user signed
+	// in from; keep it (a secret, like the tokens) and send it with the
+	// next sign-in as SignInRequest.DeviceToken.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 // SignIn signs an administrator in with a password (no API key: SPEC S3b).

@@ -6,7 +6,7 @@ import "github.com/edgetrust/edgetrust/broker/registry"
 
 const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation,
 	device_token_ttl, user_token_ttl, refresh_ttl, key_quota, endpoint_quota, stale_after, delete_stale,
-	require_endpoint_keys, require_dpop, created_at, updated_at, lock_out_clones`
+	require_endpoint_keys, require_dpop, created_at, updated_at, pending_per_key_value, pending_per_account, lock_out_clones`
 
 func scanAccount(r rowScanner) (registry.Account, error) {
 	var a registry.Account
@@ -15,7 +15,7 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 		&a.DenyUserCreation, scanDuration{P: &st.DeviceTokenTTL}, scanDuration{P: &st.UserTokenTTL},
 		scanDuration{P: &st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{P: &st.StaleAfter},
 		&st.DeleteStale, &st.RequireEndpointKeys, &st.RequireDPoP, scanTime{P: &a.CreatedAt}, scanTime{P: &a.UpdatedAt},
-		&st.LockOutClones)
+		&st.PendingPerKeyValue, &st.PendingPerAccount, &st.LockOutClones)
 	return a, err
 }
 
@@ -25,11 +25,11 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 func (t *tx) CreateAccount(a *registry.Account) error {
 	st := &a.Settings
 	return t.insert("account", a.ID, `INSERT INTO accounts (`+accountCols+`, name_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
 		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
 		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
-		nanos(a.CreatedAt), nanos(a.UpdatedAt), st.LockOutClones, registry.AccountNameKey(a.Name))
+		nanos(a.CreatedAt), nanos(a.UpdatedAt), st.PendingPerKeyValue, st.PendingPerAccount, st.LockOutClones, registry.AccountNameKey(a.Name))
 }
 
 func (t *tx) GetAccount(id string) (*registry.Account, error) {
@@ -47,10 +47,10 @@ func (t *tx) UpdateAccount(a *registry.Account) error {
 	return t.guardedOne("updating account", a.ID, `UPDATE accounts SET parent_id = $1, name = $2, type = $3,
 		disabled = $4, trust_all_endpoints = $5, deny_user_creation = $6, device_token_ttl = $7,
 		user_token_ttl = $8, refresh_ttl = $9, key_quota = $10, endpoint_quota = $11, stale_after = $12,
-		delete_stale = $13, require_endpoint_keys = $14, require_dpop = $15, updated_at = $16, name_key = $17, lock_out_clones = $19
-		WHERE id = $18`,
+		delete_stale = $13, require_endpoint_keys = $14, require_dpop = $15, updated_at = $16, name_key = $17,
+		pending_per_key_value = $18, pending_per_account = $19, lock_out_clones = $21 WHERE id = $20`,
 		a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
 		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
 		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
-		nanos(a.UpdatedAt), registry.AccountNameKey(a.Name), a.ID, st.LockOutClones)
+		nanos(a.UpdatedAt), registry.AccountNameKey(a.Name), st.PendingPerKeyValue, st.PendingPerAccount, a.ID, st.LockOutClones)
 }

@@ -6,7 +6,7 @@ import "github.com/edgetrust/edgetrust/broker/registry"
 
 const accountCols = `id, parent_id, name, type, disabled, trust_all_endpoints, deny_user_creation,
 	device_token_ttl, user_token_ttl, refresh_ttl, key_quota, endpoint_quota, stale_after, delete_stale,
-	require_endpoint_keys, require_dpop, created_at, updated_at, lock_out_clones`
+	require_endpoint_keys, require_dpop, created_at, updated_at, pending_per_key_value, pending_per_account, lock_out_clones`
 
 func scanAccount(r rowScanner) (registry.Account, error) {
 	var a registry.Account
@@ -15,7 +15,7 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 		&a.DenyUserCreation, scanDuration{P: &st.DeviceTokenTTL}, scanDuration{P: &st.UserTokenTTL},
 		scanDuration{P: &st.RefreshTTL}, &st.KeyQuota, &st.EndpointQuota, scanDuration{P: &st.StaleAfter},
 		&st.DeleteStale, &st.RequireEndpointKeys, &st.RequireDPoP, scanTime{P: &a.CreatedAt}, scanTime{P: &a.UpdatedAt},
-		&st.LockOutClones)
+		&st.PendingPerKeyValue, &st.PendingPerAccount, &st.LockOutClones)
 	return a, err
 }
 
@@ -25,11 +25,11 @@ func scanAccount(r rowScanner) (registry.Account, error) {
 func (t *tx) CreateAccount(a *registry.Account) error {
 	st := &a.Settings
 	return t.insert("account", a.ID, `INSERT INTO accounts (`+accountCols+`, name_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
 		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
 		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
-		nanos(a.CreatedAt), nanos(a.UpdatedAt), st.LockOutClones, registry.AccountNameKey(a.Name))
+		nanos(a.CreatedAt), nanos(a.UpdatedAt), st.PendingPerKeyValue, st.PendingPerAccount, st.LockOutClones, registry.AccountNameKey(a.Name))
 }
 
 func (t *tx) GetAccount(id string) (*registry.Account, error) {
@@ -47,9 +47,10 @@ func (t *tx) UpdateAccount(a *registry.Account) error {
 	return t.execOne("updating account", a.ID, `UPDATE accounts SET parent_id = ?, name = ?, type = ?,
 		disabled = ?, trust_all_endpoints = ?, deny_user_creation = ?, device_token_ttl = ?,
 		user_token_ttl = ?, refresh_ttl = ?, key_quota = ?, endpoint_quota = ?, stale_after = ?,
-		delete_stale = ?, require_endpoint_keys = ?, require_dpop = ?, updated_at = ?, name_key = ?, lock_out_clones = ? WHERE id = ?`,
+		delete_stale = ?, require_endpoint_keys = ?, require_dpop = ?, updated_at = ?, name_key = ?,
+		pending_per_key_value = ?, pending_per_account = ?, lock_out_clones = ? WHERE id = ?`,
 		a.ParentID, a.Name, string(a.Type), a.Disabled, a.TrustAllEndpoints, a.DenyUserCreation,
 		int64(st.DeviceTokenTTL), int64(st.UserTokenTTL), int64(st.RefreshTTL), st.KeyQuota,
 		st.EndpointQuota, int64(st.StaleAfter), st.DeleteStale, st.RequireEndpointKeys, st.RequireDPoP,
-		nanos(a.UpdatedAt), registry.AccountNameKey(a.Name), st.LockOutClones, a.ID)
+		nanos(a.UpdatedAt), registry.AccountNameKey(a.Name), st.PendingPerKeyValue, st.PendingPerAccount, st.LockOutClones, a.ID)
 }

@@ -203,3 +203,17 @@ func (t *tx) CountEndpointsByAccount(state registry.State) (map[string]int, erro
 	}
 	return out, nil
 }
+
+// CountPendingByKeyValue counts the pending endpoints registered with a key
+// value: one row of pending_counts, kept by triggers (migration).
+func (t *tx) CountPendingByKeyValue(valueID string) (int, error) {
+	return t.count("pending endpoints of key value", valueID,
+		`SELECT coalesce((SELECT n FROM pending_counts WHERE scope = 'value:' || ?), 0)`, valueID)
+}
+
+// CountPendingByAccount counts the pending endpoints of an account, as
+// CountPendingByKeyValue.
+func (t *tx) CountPendingByAccount(accountID string) (int, error) {
+	return t.count("pending endpoints of account", accountID,
+		`SELECT coalesce((SELECT n FROM pending_counts WHERE scope = 'account:' || ?), 0)`, accountID)
+}

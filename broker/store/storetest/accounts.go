@@ -20,7 +20,7 @@ func testAccounts(t *testing.T, s registry.Store) {
 			Settings: registry.AccountSettings{
 				DeviceTokenTTL: 5*time.Minute + 1, UserTokenTTL: 2 * time.Hour, RefreshTTL: 30 * 24 * time.Hour,
 				KeyQuota: 7, EndpointQuota: 1000, StaleAfter: 90*24*time.Hour + 123456789, DeleteStale: true,
-				RequireEndpointKeys: true, RequireDPoP: true, LockOutClones: true,
+				RequireEndpointKeys: true, RequireDPoP: true, PendingPerKeyValue: 7, PendingPerAccount: 70, LockOutClones: true,
 			},
 			CreatedAt: at(time.Hour), UpdatedAt: at(2 * time.Hour),
 		},
@@ -117,7 +117,7 @@ func testAccounts(t *testing.T, s registry.Store) {
 		want.Settings = registry.AccountSettings{
 			DeviceTokenTTL: time.Minute, UserTokenTTL: time.Hour, RefreshTTL: 24 * time.Hour,
 			KeyQuota: 1, EndpointQuota: 2, StaleAfter: time.Hour, DeleteStale: true,
-			RequireEndpointKeys: true, RequireDPoP: true, LockOutClones: true,
+			RequireEndpointKeys: true, RequireDPoP: true, PendingPerKeyValue: 7, PendingPerAccount: 70, LockOutClones: true,
 		}
 		want.UpdatedAt = at(3 * time.Hour)
 		update(t, s, func(tx registry.Tx) error { return tx.UpdateAccount(&want) })

@@ -111,10 +111,11 @@ func newSerialEnv(ctx context.Context, s registry.Store, settings registry.Accou
 	if _, err := reg.Bootstrap(ctx, serialAdminPassword); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	tp, _, err := reg.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: serialAdminPassword, Remote: serialRemote})
+	res, err := reg.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: serialAdminPassword, Remote: serialRemote})
 	if err != nil {
 		return nil, fmt.Errorf("sign-in: %w", err)
 	}
+	tp := res.Tokens
 	admin, err := reg.Authenticate(ctx, tp.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)

@@ -85,6 +85,8 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookClaimRace", testWebhookClaimRace},
 		{"PurgeWebhookDeliveries", testPurgeWebhookDeliveries},
+		{"FailureCounts", testFailureCounts},
+		{"CountPending", testCountPending},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
