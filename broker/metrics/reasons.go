@@ -11,6 +11,8 @@ var reasonLabels = map[string]string{
 	"unknown":                           "unknown",
 	"key deleted":                       "key_deleted",
 	"wrong secret":                      "wrong_secret",
+	"unknown or wrong secret":           "unknown_or_wrong_secret",
+	"limited (":                         "limited",
 	"value revoked":                     "value_revoked",
 	"value expired":                     "value_expired",
 	"key inactive":                      "key_inactive",
@@ -36,8 +38,14 @@ const ReasonOther = "other"
 
 // ReasonLabel returns the label value of an internal refusal reason.
 func ReasonLabel(reason string) string {
-	if l, ok := reasonLabels[strings.TrimSpace(reason)]; ok {
+	reason = strings.TrimSpace(reason)
+	if l, ok := reasonLabels[reason]; ok {
 		return l
+	}
+	// "limited (SCOPE): REASON" (keycheck.go): a refusal past the
+	// failure limits, whatever its reason.
+	if strings.HasPrefix(reason, "limited (") {
+		return reasonLabels["limited ("]
 	}
 	return ReasonOther
 }

@@ -377,11 +377,11 @@ func TestRotateSigningKeyAuthorised(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn := func(user, acct string) *registry.Principal {
-		tp, _, err := reg.SignIn(ctx, registry.SignInRequest{Username: user, Password: pw, AccountID: acct})
+		res, err := reg.SignIn(ctx, registry.SignInRequest{Username: user, Password: pw, AccountID: acct})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := reg.Authenticate(ctx, tp.AccessToken)
+		p, err := reg.Authenticate(ctx, res.Tokens.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}

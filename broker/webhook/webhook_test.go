@@ -292,12 +292,12 @@ func openRegistry(t *testing.T, st registry.Store, sealKey []byte) (*registry.Re
 	if _, err := reg.Bootstrap(ctx, brokertest.AdminPassword); err != nil {
 		t.Fatal(err)
 	}
-	tp, _, err := reg.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: brokertest.AdminPassword,
+	res, err := reg.SignIn(ctx, registry.SignInRequest{Username: registry.AdminUsername, Password: brokertest.AdminPassword,
 		Remote: netip.MustParseAddr("127.0.0.9")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := reg.Authenticate(ctx, tp.AccessToken)
+	p, err := reg.Authenticate(ctx, res.Tokens.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
