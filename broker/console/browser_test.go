@@ -124,6 +124,25 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 	}
 }
 
+// clickLive clicks the element with the id inside the live queue, whose
+// rows the page replaces whenever an event arrives: a click through the
+// DevTools node of a row (chromedp.Click) fails when a refresh replaced
+// that node between finding and clicking it, so the click is one
+// JavaScript call, which a refresh cannot split. It waits (20 s at most)
+// for the element to exist.
+func clickLive(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	js := fmt.Sprintf(`(function () { var el = document.getElementById(%q); if (!el) { return false; } el.click(); return true; })()`, id)
+	deadline := time.Now().Add(20 * time.Second)
+	for !eval[bool](t, ctx, js) {
+		if time.Now().After(deadline) {
+			shot(t, ctx, "failed")
+			t.Fatalf("no element #%s to click", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // eval evaluates a JavaScript expression (a promise is awaited).
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
@@ -262,7 +281,8 @@ func TestBrowserQueueLiveAgentApproved(t *testing.T) {
 		t.Errorf("without an event stream the page should poll; it says %q", live)
 	}
 	shot(t, ctx, "pending-queue")
-	do(t, ctx, "approving the agent", chromedp.Click(chromedp.ID("approve-"+id)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	clickLive(t, ctx, "approve-"+id)
+	do(t, ctx, "approving the agent", chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "is now trusted")
 	waitFor(t, 30*time.Second, "the agent to be trusted", func() bool {
 		_, st := a.status(t)
@@ -312,13 +332,15 @@ func TestBrowserBulkSelected(t *testing.T) {
 	signIn(t, ctx, e, "admin", adminPassword)
 	do(t, ctx, "selecting two rows",
 		chromedp.Navigate(e.base+"/queue?key="+key.ID),
-		chromedp.WaitVisible(chromedp.ID("row-"+c)),
-		chromedp.Click(chromedp.ID("sel-"+a)),
-		chromedp.Click(chromedp.ID("sel-"+b)),
+		chromedp.WaitVisible(chromedp.ID("row-"+c)))
+	clickLive(t, ctx, "sel-"+a)
+	clickLive(t, ctx, "sel-"+b)
+	do(t, ctx, "approving the selected rows",
 		chromedp.Click(chromedp.ID("approve-selected")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "approve: 2 done")
-	do(t, ctx, "rejecting the last", chromedp.Click(chromedp.ID("reject-"+c)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	clickLive(t, ctx, "reject-"+c)
+	do(t, ctx, "rejecting the last", chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "is now rejected")
 	shot(t, ctx, "decided")
 	for id, want := range map[string]string{a: "trusted", b: "trusted", c: "rejected"} {
