@@ -133,6 +133,9 @@ func (b *bench) run(ctx context.Context) error {
 	// The broker waits idle while the references run, so each reference is
 	// measured just before the phase compared with it: the machine's load
 	// from other work changes over minutes.
+	if b.cfg.fleetScale {
+		return b.fleetScale(ctx)
+	}
 	b.cref = newCryptoRef()
 	b.cref.sample()
 	br, err := startBroker(ctx, b.cfg.brokerBin, filepath.Join(b.work, "broker"), "", b.cfg.brokerArgs)

@@ -177,6 +177,39 @@ type Results struct {
 	// Operations that failed (at most 1% of a phase, else the run fails);
 	// rates and latencies count successes only.
 	Failures float64 `json:"failures"`
+
+	Scale // --fleet-scale only (fleetscale.go)
+}
+
+// Scale holds the figures of --fleet-scale (issue 17, points 3 and 4); a
+// run without it has none of these keys.
+type Scale struct {
+	ScaleAgents            float64 `json:"scale_agents,omitempty"`
+	ScaleSockets           float64 `json:"scale_sockets,omitempty"` // client UDP sockets (quic.Transports)
+	ScaleBareRSSIdleMiB    float64 `json:"scale_bare_rss_idle_mib,omitempty"`
+	ScaleBareRSSFleetMiB   float64 `json:"scale_bare_rss_fleet_mib,omitempty"`
+	ScaleBarePeakMiB       float64 `json:"scale_bare_rss_peak_mib,omitempty"` // VmHWM
+	ScaleBareMemPerConnKiB float64 `json:"scale_bare_mem_per_conn_kib,omitempty"`
+	ScaleBrokerRSSIdleMiB  float64 `json:"scale_broker_rss_idle_mib,omitempty"`
+	ScaleBrokerRSSFleetMiB float64 `json:"scale_broker_rss_fleet_mib,omitempty"`
+	ScaleBrokerPeakMiB     float64 `json:"scale_broker_rss_peak_mib,omitempty"` // VmHWM
+	ScaleMemPerAgentKiB    float64 `json:"scale_mem_per_agent_kib,omitempty"`
+	ScaleMemRatio          float64 `json:"scale_mem_ratio,omitempty"` // broker per agent / bare per connection
+	ScaleBrokerAgents      float64 `json:"scale_broker_agents,omitempty"`
+	ScaleRegistrationsPerS float64 `json:"scale_registrations_per_s,omitempty"`
+
+	StormAgents      float64 `json:"storm_agents,omitempty"`
+	StormRestartS    float64 `json:"storm_restart_s,omitempty"` // stop + start until the new broker listens
+	StormTrusted99S  float64 `json:"storm_trusted_99_s,omitempty"`
+	StormTrusted100S float64 `json:"storm_trusted_100_s,omitempty"`
+	StormLogin99S    float64 `json:"storm_login_99_s,omitempty"`
+	StormLogin100S   float64 `json:"storm_login_100_s,omitempty"`
+	StormBack        float64 `json:"storm_back,omitempty"`         // agents trusted and logged in again
+	StormMaxSessions float64 `json:"storm_max_sessions,omitempty"` // most session attempts of one agent after the restart
+	// The broker process's CPU seconds in each second after the restart
+	// began (the old process until it exits, then the new one).
+	StormBrokerCPUPerS []float64 `json:"storm_broker_cpu_per_s,omitempty"`
+	StormBrokerCPUS    float64   `json:"storm_broker_cpu_s,omitempty"`
 }
 
 // Notes says how numbers were obtained where it matters for reading them.
