@@ -1,11 +1,11 @@
 package registry
 
-// accountMemo is the Tx of one login: each account is read from the store
-// once per transaction. A login walks the same account chain up to three
+// accountMemo is the Tx of one login or registration: each account is
+// read from the store once per transaction. A login walks the same account chain up to three
 // times (the key's target account, K5/K8; the endpoint's account being
 // live; the user's account being live): reading it once took walkUp from
 // 8% of a login's CPU samples (issue 17). It lives only as long as the
-// transaction, which writes no account, so it never serves a value the
+// transaction, and neither transaction writes an account, so it never serves a value the
 // transaction itself would not read.
 type accountMemo struct {
 	Tx
