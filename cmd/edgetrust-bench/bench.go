@@ -187,6 +187,12 @@ func (b *bench) run(ctx context.Context) error {
 	r.MemRatio = ratio(r.MemPerAgentKiB, r.BareMemPerConnKiB)
 	r.RegistrationCPURatio = ratio(r.BareCPUPerHandshakeMs, r.BrokerCPUPerRegisterMs)
 	r.LoginCPURatio = ratio(r.CryptoCPUMs, r.BrokerCPUPerLoginMs)
+	if b.cfg.store != "" {
+		r.PG1RegistrationCPURatio = ratio(r.BareCPUPerHandshakeMs, r.PG1BrokerCPUPerRegisterMs)
+		r.PG1LoginCPURatio = ratio(r.CryptoCPUMs, r.PG1BrokerCPUPerLoginMs)
+		r.PG3RegistrationCPURatio = ratio(r.BareCPUPerHandshakeMs, r.PG3BrokerCPUPerRegisterMs)
+		r.PG3LoginCPURatio = ratio(r.CryptoCPUMs, r.PG3BrokerCPUPerLoginMs)
+	}
 	r.BareRefused, r.BrokerRefused = float64(b.bareRefused.Load()), float64(b.brokerRefused.Load())
 	r.Failures = float64(b.failures.Load())
 	return nil

@@ -218,6 +218,7 @@ var pgResults = []string{
 	"propagation_approve_p50_ms", "propagation_approve_p99_ms", "propagation_approve_max_ms", "propagation_approve_api_p50_ms",
 	"propagation_untrust_p50_ms", "propagation_untrust_p99_ms", "propagation_untrust_max_ms", "propagation_untrust_api_p50_ms",
 	"pg3_local_approve_p50_ms", "pg3_local_approve_p99_ms", "pg3_local_untrust_p50_ms", "pg3_local_untrust_p99_ms",
+	"pg1_registration_cpu_ratio", "pg1_login_cpu_ratio", "pg3_registration_cpu_ratio", "pg3_login_cpu_ratio",
 }
 
 // TestBenchTinyPostgres runs the bench with --store on the test server

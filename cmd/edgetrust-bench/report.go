@@ -106,22 +106,29 @@ type Results struct {
 	// another knows (propagation_; _api_ is the API call alone), and the
 	// same decisions through the agent's own broker (pg3_local_). Absent
 	// when not measured: notes.postgres says why.
-	PG1RegistrationsPerS       float64 `json:"pg1_registrations_per_s,omitempty"`
-	PG1RegisterP50Ms           float64 `json:"pg1_register_p50_ms,omitempty"`
-	PG1RegisterP99Ms           float64 `json:"pg1_register_p99_ms,omitempty"`
-	PG1BrokerCPUPerRegisterMs  float64 `json:"pg1_broker_cpu_per_registration_ms,omitempty"`
-	PG1LoginsPerS              float64 `json:"pg1_logins_per_s,omitempty"`
-	PG1LoginP50Ms              float64 `json:"pg1_login_p50_ms,omitempty"`
-	PG1LoginP99Ms              float64 `json:"pg1_login_p99_ms,omitempty"`
-	PG1BrokerCPUPerLoginMs     float64 `json:"pg1_broker_cpu_per_login_ms,omitempty"`
-	PG3RegistrationsPerS       float64 `json:"pg3_registrations_per_s,omitempty"`
-	PG3RegisterP50Ms           float64 `json:"pg3_register_p50_ms,omitempty"`
-	PG3RegisterP99Ms           float64 `json:"pg3_register_p99_ms,omitempty"`
-	PG3BrokerCPUPerRegisterMs  float64 `json:"pg3_broker_cpu_per_registration_ms,omitempty"`
-	PG3LoginsPerS              float64 `json:"pg3_logins_per_s,omitempty"`
-	PG3LoginP50Ms              float64 `json:"pg3_login_p50_ms,omitempty"`
-	PG3LoginP99Ms              float64 `json:"pg3_login_p99_ms,omitempty"`
-	PG3BrokerCPUPerLoginMs     float64 `json:"pg3_broker_cpu_per_login_ms,omitempty"`
+	PG1RegistrationsPerS      float64 `json:"pg1_registrations_per_s,omitempty"`
+	PG1RegisterP50Ms          float64 `json:"pg1_register_p50_ms,omitempty"`
+	PG1RegisterP99Ms          float64 `json:"pg1_register_p99_ms,omitempty"`
+	PG1BrokerCPUPerRegisterMs float64 `json:"pg1_broker_cpu_per_registration_ms,omitempty"`
+	PG1LoginsPerS             float64 `json:"pg1_logins_per_s,omitempty"`
+	PG1LoginP50Ms             float64 `json:"pg1_login_p50_ms,omitempty"`
+	PG1LoginP99Ms             float64 `json:"pg1_login_p99_ms,omitempty"`
+	PG1BrokerCPUPerLoginMs    float64 `json:"pg1_broker_cpu_per_login_ms,omitempty"`
+	PG3RegistrationsPerS      float64 `json:"pg3_registrations_per_s,omitempty"`
+	PG3RegisterP50Ms          float64 `json:"pg3_register_p50_ms,omitempty"`
+	PG3RegisterP99Ms          float64 `json:"pg3_register_p99_ms,omitempty"`
+	PG3BrokerCPUPerRegisterMs float64 `json:"pg3_broker_cpu_per_registration_ms,omitempty"`
+	PG3LoginsPerS             float64 `json:"pg3_logins_per_s,omitempty"`
+	PG3LoginP50Ms             float64 `json:"pg3_login_p50_ms,omitempty"`
+	PG3LoginP99Ms             float64 `json:"pg3_login_p99_ms,omitempty"`
+	PG3BrokerCPUPerLoginMs    float64 `json:"pg3_broker_cpu_per_login_ms,omitempty"`
+	// The CPU ratios of the targets, on PostgreSQL (issue 17, point 5):
+	// the same references as registration_cpu_ratio and login_cpu_ratio,
+	// divided by the brokers' CPU per operation together.
+	PG1RegistrationCPURatio    float64 `json:"pg1_registration_cpu_ratio,omitempty"`
+	PG1LoginCPURatio           float64 `json:"pg1_login_cpu_ratio,omitempty"`
+	PG3RegistrationCPURatio    float64 `json:"pg3_registration_cpu_ratio,omitempty"`
+	PG3LoginCPURatio           float64 `json:"pg3_login_cpu_ratio,omitempty"`
 	PropagationApproveP50Ms    float64 `json:"propagation_approve_p50_ms,omitempty"`
 	PropagationApproveP99Ms    float64 `json:"propagation_approve_p99_ms,omitempty"`
 	PropagationApproveMaxMs    float64 `json:"propagation_approve_max_ms,omitempty"`
@@ -329,16 +336,17 @@ func postgresRows(row func(n, name, value, ref, ratio string), f func(v float64,
 		brokers                      string
 		regS, regCPU, regP50, regP99 float64
 		logS, logCPU, logP50, logP99 float64
+		regRatio, logRatio           float64
 	}{
 		{"1 broker", r.PG1RegistrationsPerS, r.PG1BrokerCPUPerRegisterMs, r.PG1RegisterP50Ms, r.PG1RegisterP99Ms,
-			r.PG1LoginsPerS, r.PG1BrokerCPUPerLoginMs, r.PG1LoginP50Ms, r.PG1LoginP99Ms},
+			r.PG1LoginsPerS, r.PG1BrokerCPUPerLoginMs, r.PG1LoginP50Ms, r.PG1LoginP99Ms, r.PG1RegistrationCPURatio, r.PG1LoginCPURatio},
 		{"3 brokers", r.PG3RegistrationsPerS, r.PG3BrokerCPUPerRegisterMs, r.PG3RegisterP50Ms, r.PG3RegisterP99Ms,
-			r.PG3LoginsPerS, r.PG3BrokerCPUPerLoginMs, r.PG3LoginP50Ms, r.PG3LoginP99Ms},
+			r.PG3LoginsPerS, r.PG3BrokerCPUPerLoginMs, r.PG3LoginP50Ms, r.PG3LoginP99Ms, r.PG3RegistrationCPURatio, r.PG3LoginCPURatio},
 	} {
 		row("10", "registrations, PostgreSQL, "+c.brokers, f(c.regS, "/s"), "SQLite "+f(r.RegistrationsPerS, "/s"), f(ratio(c.regS, r.RegistrationsPerS), ""))
-		row("10", "  broker CPU per registration, latency", fmt.Sprintf("%s; %s", f(c.regCPU, "ms"), lat(c.regP50, c.regP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerRegisterMs, "ms"), lat(r.RegisterP50Ms, r.RegisterP99Ms)), "")
+		row("10", "  broker CPU per registration, latency", fmt.Sprintf("%s; %s", f(c.regCPU, "ms"), lat(c.regP50, c.regP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerRegisterMs, "ms"), lat(r.RegisterP50Ms, r.RegisterP99Ms)), "CPU "+f(c.regRatio, ""))
 		row("10", "session logins, PostgreSQL, "+c.brokers, f(c.logS, "/s"), "SQLite "+f(r.LoginsPerS, "/s"), f(ratio(c.logS, r.LoginsPerS), ""))
-		row("10", "  broker CPU per login, latency", fmt.Sprintf("%s; %s", f(c.logCPU, "ms"), lat(c.logP50, c.logP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerLoginMs, "ms"), lat(r.LoginP50Ms, r.LoginP99Ms)), "")
+		row("10", "  broker CPU per login, latency", fmt.Sprintf("%s; %s", f(c.logCPU, "ms"), lat(c.logP50, c.logP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerLoginMs, "ms"), lat(r.LoginP50Ms, r.LoginP99Ms)), "CPU "+f(c.logRatio, ""))
 	}
 	worst := func(p50, p99, max float64) string { return lat(p50, p99) + ", worst " + f(max, "ms") }
 	row("10", "approve on broker A -> agent on B knows", worst(r.PropagationApproveP50Ms, r.PropagationApproveP99Ms, r.PropagationApproveMaxMs),
