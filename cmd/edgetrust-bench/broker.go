@@ -49,12 +49,16 @@ func startBroker(ctx context.Context, bin, dir, password string, extraArgs []str
 }
 
 // restart stops b and starts bin again on the same data directory and
-// address (the reconnect storm); the log goes on in the same file.
-func (b *brokerProc) restart(ctx context.Context, bin string, extraArgs []string) (*brokerProc, error) {
-	if err := b.stop(); err != nil {
-		return nil, err
-	}
-	return startBrokerAt(ctx, bin, filepath.Dir(b.dataDir), b.addr, b.password, extraArgs)
+// address (the reconnect storm); the log goes on in the same file. A
+// broker that does not stop within 15 s of SIGTERM is killed (stop) and
+// started again all the same, as a service manager would: killed says so,
+// stopped is when the old process had ended.
+func (b *brokerProc) restart(ctx context.Context, bin string, extraArgs []string) (nb *brokerProc, killed bool, stopped time.Time, err error) {
+	killed = b.stop() != nil
+	<-b.done
+	stopped = time.Now()
+	nb, err = startBrokerAt(ctx, bin, filepath.Dir(b.dataDir), b.addr, b.password, extraArgs)
+	return nb, killed, stopped, err
 }
 
 // startBrokerAt is startBroker listening on listen.

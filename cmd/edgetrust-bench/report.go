@@ -206,7 +206,9 @@ type Scale struct {
 	ScaleRegistrationsPerS float64 `json:"scale_registrations_per_s,omitempty"`
 
 	StormAgents      float64 `json:"storm_agents,omitempty"`
-	StormRestartS    float64 `json:"storm_restart_s,omitempty"` // stop + start until the new broker listens
+	StormRestartS    float64 `json:"storm_restart_s,omitempty"`   // stop + start until the new broker listens
+	StormStopS       float64 `json:"storm_stop_s,omitempty"`      // until the old broker process had ended
+	StormStopKilled  float64 `json:"storm_stop_killed,omitempty"` // 1: it did not stop within 15 s of SIGTERM and was killed
 	StormTrusted99S  float64 `json:"storm_trusted_99_s,omitempty"`
 	StormTrusted100S float64 `json:"storm_trusted_100_s,omitempty"`
 	StormLogin99S    float64 `json:"storm_login_99_s,omitempty"`
@@ -221,6 +223,9 @@ type Scale struct {
 
 // Notes says how numbers were obtained where it matters for reading them.
 type Notes struct {
+	// FleetScale says why a --fleet-scale phase did not complete; the
+	// figures of the others stand.
+	FleetScale      string `json:"fleet_scale,omitempty"`
 	TLSKeyExchange  string `json:"tls_key_exchange"` // agents <-> broker
 	BareKeyExchange string `json:"bare_key_exchange"`
 	ApprovalMethod  string `json:"approval_method"`
