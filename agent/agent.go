@@ -44,6 +44,7 @@ import (
 	"github.com/edgetrust/edgetrust/agent/brokerclient"
 	"github.com/edgetrust/edgetrust/agent/config"
 	"github.com/edgetrust/edgetrust/agent/localapi"
+	"github.com/edgetrust/edgetrust/agent/reconnect"
 	"github.com/edgetrust/edgetrust/agent/state"
 	"github.com/edgetrust/edgetrust/internal/logfield"
 	"github.com/edgetrust/edgetrust/protocol"
@@ -204,51 +205,35 @@ func (a *Agent) Run(ctx context.Context) error {
 		apiErr <- err
 	}()
 
-	bo := &backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff, rnd: a.cfg.rnd}
-	stable := min(10*time.Second, a.cfg.MaxBackoff)
-	// Agents that start together (a site whose power returns, a fleet
-	// upgraded at once) must not all connect in the same instant.
-	sleep(ctx, bo.initial())
-	for ctx.Err() == nil {
+	// The loop and its backoff are package reconnect's, which
+	// edgetrust-bench's reconnect storm runs too.
+	loop := reconnect.Loop{Min: a.cfg.MinBackoff, Max: a.cfg.MaxBackoff, Rand: a.cfg.rnd, Now: a.now,
+		Ended: func(err error, retryIn time.Duration) {
+			a.recordError(err)
+			a.log.Warn("broker session failed; retrying", zap.String("reason", a.describe(err)), zap.Duration(logfield.RetryIn, retryIn))
+		}}
+	loop.Run(ctx, func(ctx context.Context) (time.Time, error) {
 		if a.isDeleted() {
 			<-ctx.Done()
-			break
+			return time.Time{}, ctx.Err()
 		}
 		registeredAt, err := a.session(ctx, id)
 		if ctx.Err() != nil {
-			break
+			return registeredAt, err
 		}
 		a.moveOn()
 		if errors.Is(err, errDeleted) {
 			a.log.Warn("endpoint deleted on the broker; not registering again until restarted")
-			continue
+			<-ctx.Done()
 		}
-		// Reset after a registration that held; a broker that accepts and
-		// drops at once must not be hammered at the minimum delay.
-		if !registeredAt.IsZero() && a.now().Sub(registeredAt) >= stable {
-			bo.reset()
-		}
-		a.recordError(err)
-		d := bo.next()
-		a.log.Warn("broker session failed; retrying", zap.String("reason", a.describe(err)), zap.Duration(logfield.RetryIn, d))
-		sleep(ctx, d)
-	}
+		return registeredAt, err
+	})
 	cancel()
 	if err := <-apiErr; err != nil {
 		return err
 	}
 	a.log.Info("agent stopped")
 	return nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 var errDeleted = errors.New("the endpoint was deleted on the broker")

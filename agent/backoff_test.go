@@ -16,13 +16,13 @@ import (
 
 func TestBackoffCeilings(t *testing.T) {
 	var ceilings []time.Duration
-	b := &backoff{min: 500 * time.Millisecond, max: 5 * time.Second, rnd: func(n int64) int64 {
+	b := &backoff{Min: 500 * time.Millisecond, Max: 5 * time.Second, Rand: func(n int64) int64 {
 		ceilings = append(ceilings, time.Duration(n-1))
 		return n - 1 // the largest possible delay
 	}}
 	var got []time.Duration
 	for i := 0; i < 7; i++ {
-		got = append(got, b.next())
+		got = append(got, b.Next())
 	}
 	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -31,8 +31,8 @@ func TestBackoffCeilings(t *testing.T) {
 	if diff := cmp.Diff(want, ceilings); diff != "" {
 		t.Errorf("ceilings (-want +got):\n%s", diff)
 	}
-	b.reset()
-	if d := b.next(); d != 500*time.Millisecond {
+	b.Reset()
+	if d := b.Next(); d != 500*time.Millisecond {
 		t.Errorf("after reset: %v", d)
 	}
 }
@@ -49,10 +49,10 @@ func TestBackoffJitter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &backoff{min: tt.min, max: tt.max}
+			b := &backoff{Min: tt.min, Max: tt.max}
 			var sum float64
 			for i := 0; i < 2000; i++ {
-				d := b.next()
+				d := b.Next()
 				if d < 0 || d > tt.max {
 					t.Fatalf("delay %v outside [0, %v]", d, tt.max)
 				}
@@ -77,7 +77,7 @@ func simulate(n int, horizon time.Duration, newBackoff func(i int) *backoff, fir
 	out := make([][]time.Duration, n)
 	for i := range out {
 		b := newBackoff(i)
-		for t := first(b); t < horizon; t += b.next() {
+		for t := first(b); t < horizon; t += b.Next() {
 			out[i] = append(out[i], t)
 		}
 	}
@@ -86,7 +86,7 @@ func simulate(n int, horizon time.Duration, newBackoff func(i int) *backoff, fir
 
 func seeded(lo, hi time.Duration) func(i int) *backoff {
 	return func(i int) *backoff {
-		return &backoff{min: lo, max: hi, rnd: rand.New(rand.NewPCG(42, uint64(i))).Int64N}
+		return &backoff{Min: lo, Max: hi, Rand: rand.New(rand.NewPCG(42, uint64(i))).Int64N}
 	}
 }
 
@@ -130,8 +130,8 @@ func TestBackoffSpreadsAThousandAgents(t *testing.T) {
 	lo, hi := DefaultMinBackoff, DefaultMaxBackoff
 	window := lo / 10
 	starts := map[string]func(b *backoff) time.Duration{
-		"started together":         (*backoff).initial,
-		"lost the broker together": (*backoff).next,
+		"started together":         (*backoff).Initial,
+		"lost the broker together": (*backoff).Next,
 	}
 	for name, first := range starts {
 		t.Run(name, func(t *testing.T) {
@@ -180,9 +180,9 @@ func TestBackoffSpreadsAThousandAgents(t *testing.T) {
 func TestBackoffSpreadCheckCatchesLockStep(t *testing.T) {
 	const n = 1000
 	noJitter := func(int) *backoff {
-		return &backoff{min: DefaultMinBackoff, max: DefaultMaxBackoff, rnd: func(n int64) int64 { return n - 1 }}
+		return &backoff{Min: DefaultMinBackoff, Max: DefaultMaxBackoff, Rand: func(n int64) int64 { return n - 1 }}
 	}
-	runs := simulate(n, 10*time.Minute, noJitter, (*backoff).next)
+	runs := simulate(n, 10*time.Minute, noJitter, (*backoff).Next)
 	if p := peak(runs, DefaultMinBackoff/10); p != n {
 		t.Fatalf("without jitter peak = %d, want all %d", p, n)
 	}
@@ -191,7 +191,7 @@ func TestBackoffSpreadCheckCatchesLockStep(t *testing.T) {
 // Retries never stop and never wait longer than the cap, however long the
 // broker stays away.
 func TestBackoffNeverGivesUp(t *testing.T) {
-	runs := simulate(100, 6*time.Hour, seeded(DefaultMinBackoff, DefaultMaxBackoff), (*backoff).next)
+	runs := simulate(100, 6*time.Hour, seeded(DefaultMinBackoff, DefaultMaxBackoff), (*backoff).Next)
 	for i, r := range runs {
 		for j := 1; j < len(r); j++ {
 			if gap := r[j] - r[j-1]; gap > DefaultMaxBackoff {

@@ -124,6 +124,8 @@ type session struct {
 	jkt      string // thumbprint of the proven key
 	pub      ed25519.PublicKey
 
+	devTokens deviceTokens // the last device token verified (devicetoken.go)
+
 	ctrlMu sync.Mutex // serialises writes on the control stream
 	ctrl   *quic.Stream
 
@@ -658,7 +660,7 @@ func (ss *session) request(ctx context.Context, str *quic.Stream) {
 		answer(wireTokens(tp))
 	case *protocol.Login:
 		tp, err := ss.s.reg.Login(ctx, registry.LoginRequest{
-			APIKey: m.APIKey, DeviceToken: m.DeviceToken, JKT: ss.jkt, EndpointID: ss.clientID, Type: m.Type,
+			APIKey: m.APIKey, DeviceToken: m.DeviceToken, Verified: ss.verifiedDevice(m.DeviceToken), JKT: ss.jkt, EndpointID: ss.clientID, Type: m.Type,
 			Username: m.Username, Domain: m.Domain, UPN: m.UPN, Remote: ss.remote(),
 		})
 		if err != nil {

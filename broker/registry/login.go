@@ -45,14 +45,18 @@ type LoginRequest struct {
 	// (a refused key answers first, K8), the login fails with
 	// KindAccessDenied wrapping it.
 	ProofError error
-	Type       string
-	Username   string
-	Domain     string
-	UPN        string
-	Password   string
-	CardID     string
-	ShortID    string
-	Remote     netip.Addr
+	// Verified is the transport's earlier verification of a device token
+	// on this connection (VerifyDeviceToken); nil = none. It counts only
+	// for the same DeviceToken, and only until the token expires.
+	Verified *VerifiedDeviceToken
+	Type     string
+	Username string
+	Domain   string
+	UPN      string
+	Password string
+	CardID   string
+	ShortID  string
+	Remote   netip.Addr
 }
 
 // Login is LoginUser without the user.
@@ -112,19 +116,7 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	}
 	now := r.now()
 	// A bad device token is answered only once the key has passed.
-	var dev *Claims
-	var devErr error
-	if req.DeviceToken != "" {
-		c, err := r.signer.Verify(req.DeviceToken)
-		switch {
-		case err != nil:
-			devErr = E(KindAccessDenied, "device token is invalid or expired", err)
-		case c.Type != TokenDevice:
-			devErr = E(KindAccessDenied, "device token is invalid or expired", errors.New("not a device token"))
-		default:
-			dev = c
-		}
-	}
+	dev, devErr := r.deviceClaims(&req, now)
 	// A password is checked outside the write transaction (Argon2id takes
 	// a while): the transaction then insists on the same user and hash.
 	var checked *User
@@ -154,8 +146,9 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	}
 	var is *issued
 	var user *User
-	err := r.store.Update(ctx, func(tx Tx) error {
+	err := r.store.Update(ctx, func(stx Tx) error {
 		is, user = nil, nil
+		tx := memoAccounts(stx)
 		sc, err := r.loginScope(tx, now, &req, dev, devErr)
 		if err != nil {
 			return err

@@ -124,7 +124,7 @@ func (r *Registry) register(ctx context.Context, req RegisterRequest) (*Register
 	var events []Event
 	err = r.store.Update(ctx, func(tx Tx) error {
 		res, events = RegisterResult{}, nil
-		return r.registerTx(tx, now, &req, thumb, &res, &events)
+		return r.registerTx(memoAccounts(tx), now, &req, thumb, &res, &events)
 	})
 	if err != nil {
 		switch KindOf(err) {

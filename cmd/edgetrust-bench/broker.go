@@ -33,6 +33,8 @@ type brokerProc struct {
 	logPath string
 	done    chan struct{}
 
+	password string // the admin's
+
 	hc    *http.Client
 	api   *api.Client
 	token string
@@ -43,21 +45,40 @@ type brokerProc struct {
 // password is the admin's (brokers sharing a database share it); empty
 // means a new random one.
 func startBroker(ctx context.Context, bin, dir, password string, extraArgs []string) (*brokerProc, error) {
+	return startBrokerAt(ctx, bin, dir, "127.0.0.1:0", password, extraArgs)
+}
+
+// restart stops b and starts bin again on the same data directory and
+// address (the reconnect storm); the log goes on in the same file. A
+// broker that does not stop within 15 s of SIGTERM is killed (stop) and
+// started again all the same, as a service manager would: killed says so,
+// stopped is when the old process had ended.
+func (b *brokerProc) restart(ctx context.Context, bin string, extraArgs []string) (nb *brokerProc, killed bool, stopped time.Time, err error) {
+	killed = b.stop() != nil
+	<-b.done
+	stopped = time.Now()
+	nb, err = startBrokerAt(ctx, bin, filepath.Dir(b.dataDir), b.addr, b.password, extraArgs)
+	return nb, killed, stopped, err
+}
+
+// startBrokerAt is startBroker listening on listen.
+func startBrokerAt(ctx context.Context, bin, dir, listen, password string, extraArgs []string) (*brokerProc, error) {
 	b := &brokerProc{dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "broker.log"), done: make(chan struct{})}
 	b.caFile = filepath.Join(b.dataDir, "tls", "broker.crt")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(b.logPath)
+	logf, err := os.OpenFile(b.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if password == "" {
 		password = newPassword()
 	}
+	b.password = password
 
 	// The broker runs with its shipped defaults (log level info included).
-	args := append([]string{"serve", "--data-dir", b.dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)
+	args := append([]string{"serve", "--data-dir", b.dataDir, "--listen", listen}, extraArgs...)
 	b.cmd = exec.Command(bin, args...)
 	b.cmd.Env = append(os.Environ(), "EDGETRUST_BOOTSTRAP_ADMIN_PASSWORD="+password)
 	b.cmd.Stderr = logf

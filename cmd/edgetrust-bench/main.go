@@ -64,6 +64,13 @@ type config struct {
 	hold       time.Duration
 	brokerArgs []string
 	cpuProfile string
+
+	// --fleet-scale (fleetscale.go): instead of the other phases, the idle
+	// fleet at scale and the reconnect storm; never with --quick.
+	fleetScale  bool
+	scaleAgents int
+	stormAgents int
+	perSocket   int
 }
 
 // Full and quick sizes: the numbers, and a run under two minutes.
@@ -130,6 +137,10 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&cfg.hold, "hold", 0, "keep the broker's fleet connected this long after measuring (to profile it)")
 	fs.StringArrayVar(&cfg.brokerArgs, "broker-arg", nil, "extra argument for the broker's serve command (repeatable)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the simulated agents) to FILE")
+	fs.BoolVar(&cfg.fleetScale, "fleet-scale", false, "measure only the fleet at scale: --scale-agents idle agents against bare quic-go, then a broker restarted under --storm-agents connected agents (minutes; not with --quick)")
+	fs.IntVar(&cfg.scaleAgents, "scale-agents", 100000, "idle agents of --fleet-scale")
+	fs.IntVar(&cfg.stormAgents, "storm-agents", 10000, "connected agents of --fleet-scale's reconnect storm")
+	fs.IntVar(&cfg.perSocket, "per-socket", 2000, "client connections per UDP socket in --fleet-scale")
 	help := fs.BoolP("help", "h", false, "show help")
 	fs.MarkHidden("cpuprofile")
 	fs.MarkHidden("hold")
@@ -164,6 +175,16 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	for name, v := range map[string]int{"agents": cfg.agents, "concurrency": cfg.conc, "logins": cfg.logins, "trials": cfg.trials, "bulk": cfg.bulk, "fleet": cfg.fleet} {
 		if v < 1 {
 			return cfg, usageError{fmt.Sprintf("--%s %d: want at least 1", name, v)}
+		}
+	}
+	if cfg.fleetScale {
+		if cfg.quick || cfg.store != "" {
+			return cfg, usageError{"--fleet-scale measures the fleet at scale on SQLite alone, for minutes: not with --quick or --store"}
+		}
+		for name, v := range map[string]int{"scale-agents": cfg.scaleAgents, "storm-agents": cfg.stormAgents, "per-socket": cfg.perSocket} {
+			if v < 1 {
+				return cfg, usageError{fmt.Sprintf("--%s %d: want at least 1", name, v)}
+			}
 		}
 	}
 	if cfg.store != "" {
@@ -230,8 +251,13 @@ func runBench(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	}
 	rep.DurationS = round(time.Since(start).Seconds(), 1)
 	rep.Machine.LoadAvg1End = loadAvg()
-	rep.Targets = evaluate(rep.Results)
-	printTable(stdout, rep)
+	if cfg.fleetScale {
+		rep.Targets = evaluateScale(rep.Results)
+		printScaleTable(stdout, rep)
+	} else {
+		rep.Targets = evaluate(rep.Results)
+		printTable(stdout, rep)
+	}
 	if cfg.jsonPath != "" {
 		if err := writeJSON(cfg.jsonPath, rep); err != nil {
 			return fmt.Errorf("writing %s: %w", cfg.jsonPath, err)

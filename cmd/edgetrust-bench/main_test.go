@@ -70,6 +70,8 @@ func TestParseFlags(t *testing.T) {
 			config{jsonPath: "out.json", agents: 2000, conc: 32, logins: 7, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 		{"a PostgreSQL store", []string{"--store", "postgres://bench@127.0.0.1:5432/edgetrust?sslmode=disable"},
 			config{store: "postgres://bench@127.0.0.1:5432/edgetrust?sslmode=disable", agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
+		{"fleet scale", []string{"--fleet-scale", "--scale-agents", "5000", "--storm-agents", "300", "--per-socket", "100"},
+			config{fleetScale: true, scaleAgents: 5000, stormAgents: 300, perSocket: 100, agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,6 +80,9 @@ func TestParseFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.want.brokerBin = bin
+			if c.want.scaleAgents == 0 { // the --fleet-scale sizes, unless the case sets them
+				c.want.scaleAgents, c.want.stormAgents, c.want.perSocket = 100000, 10000, 2000
+			}
 			if diff := cmp.Diff(c.want, got, cmp.AllowUnexported(config{})); diff != "" {
 				t.Errorf("parseFlags(%q) (-want +got):\n%s", c.args, diff)
 			}
@@ -93,6 +98,8 @@ func TestParseFlags(t *testing.T) {
 		{"stray argument", []string{"--broker-bin", bin, "extra"}, "no arguments expected"},
 		{"unknown flag", []string{"--bogus"}, "unknown flag"},
 		{"quick is SQLite only", []string{"--broker-bin", bin, "--quick", "--store", "postgres://127.0.0.1/db"}, "--store with --quick"},
+		{"fleet scale is never quick", []string{"--broker-bin", bin, "--quick", "--fleet-scale"}, "--fleet-scale measures the fleet at scale"},
+		{"zero storm agents", []string{"--broker-bin", bin, "--fleet-scale", "--storm-agents", "0"}, "--storm-agents 0: want at least 1"},
 		{"store not PostgreSQL", []string{"--broker-bin", bin, "--store", "mysql://u:secret@127.0.0.1/db"}, "--store mysql://u:xxxxx@127.0.0.1/db: want postgres://"},
 	}
 	for _, c := range bad {
@@ -211,6 +218,7 @@ var pgResults = []string{
 	"propagation_approve_p50_ms", "propagation_approve_p99_ms", "propagation_approve_max_ms", "propagation_approve_api_p50_ms",
 	"propagation_untrust_p50_ms", "propagation_untrust_p99_ms", "propagation_untrust_max_ms", "propagation_untrust_api_p50_ms",
 	"pg3_local_approve_p50_ms", "pg3_local_approve_p99_ms", "pg3_local_untrust_p50_ms", "pg3_local_untrust_p99_ms",
+	"pg1_registration_cpu_ratio", "pg1_login_cpu_ratio", "pg3_registration_cpu_ratio", "pg3_login_cpu_ratio",
 }
 
 // TestBenchTinyPostgres runs the bench with --store on the test server

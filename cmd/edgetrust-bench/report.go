@@ -106,22 +106,29 @@ type Results struct {
 	// another knows (propagation_; _api_ is the API call alone), and the
 	// same decisions through the agent's own broker (pg3_local_). Absent
 	// when not measured: notes.postgres says why.
-	PG1RegistrationsPerS       float64 `json:"pg1_registrations_per_s,omitempty"`
-	PG1RegisterP50Ms           float64 `json:"pg1_register_p50_ms,omitempty"`
-	PG1RegisterP99Ms           float64 `json:"pg1_register_p99_ms,omitempty"`
-	PG1BrokerCPUPerRegisterMs  float64 `json:"pg1_broker_cpu_per_registration_ms,omitempty"`
-	PG1LoginsPerS              float64 `json:"pg1_logins_per_s,omitempty"`
-	PG1LoginP50Ms              float64 `json:"pg1_login_p50_ms,omitempty"`
-	PG1LoginP99Ms              float64 `json:"pg1_login_p99_ms,omitempty"`
-	PG1BrokerCPUPerLoginMs     float64 `json:"pg1_broker_cpu_per_login_ms,omitempty"`
-	PG3RegistrationsPerS       float64 `json:"pg3_registrations_per_s,omitempty"`
-	PG3RegisterP50Ms           float64 `json:"pg3_register_p50_ms,omitempty"`
-	PG3RegisterP99Ms           float64 `json:"pg3_register_p99_ms,omitempty"`
-	PG3BrokerCPUPerRegisterMs  float64 `json:"pg3_broker_cpu_per_registration_ms,omitempty"`
-	PG3LoginsPerS              float64 `json:"pg3_logins_per_s,omitempty"`
-	PG3LoginP50Ms              float64 `json:"pg3_login_p50_ms,omitempty"`
-	PG3LoginP99Ms              float64 `json:"pg3_login_p99_ms,omitempty"`
-	PG3BrokerCPUPerLoginMs     float64 `json:"pg3_broker_cpu_per_login_ms,omitempty"`
+	PG1RegistrationsPerS      float64 `json:"pg1_registrations_per_s,omitempty"`
+	PG1RegisterP50Ms          float64 `json:"pg1_register_p50_ms,omitempty"`
+	PG1RegisterP99Ms          float64 `json:"pg1_register_p99_ms,omitempty"`
+	PG1BrokerCPUPerRegisterMs float64 `json:"pg1_broker_cpu_per_registration_ms,omitempty"`
+	PG1LoginsPerS             float64 `json:"pg1_logins_per_s,omitempty"`
+	PG1LoginP50Ms             float64 `json:"pg1_login_p50_ms,omitempty"`
+	PG1LoginP99Ms             float64 `json:"pg1_login_p99_ms,omitempty"`
+	PG1BrokerCPUPerLoginMs    float64 `json:"pg1_broker_cpu_per_login_ms,omitempty"`
+	PG3RegistrationsPerS      float64 `json:"pg3_registrations_per_s,omitempty"`
+	PG3RegisterP50Ms          float64 `json:"pg3_register_p50_ms,omitempty"`
+	PG3RegisterP99Ms          float64 `json:"pg3_register_p99_ms,omitempty"`
+	PG3BrokerCPUPerRegisterMs float64 `json:"pg3_broker_cpu_per_registration_ms,omitempty"`
+	PG3LoginsPerS             float64 `json:"pg3_logins_per_s,omitempty"`
+	PG3LoginP50Ms             float64 `json:"pg3_login_p50_ms,omitempty"`
+	PG3LoginP99Ms             float64 `json:"pg3_login_p99_ms,omitempty"`
+	PG3BrokerCPUPerLoginMs    float64 `json:"pg3_broker_cpu_per_login_ms,omitempty"`
+	// The CPU ratios of the targets, on PostgreSQL (issue 17, point 5):
+	// the same references as registration_cpu_ratio and login_cpu_ratio,
+	// divided by the brokers' CPU per operation together.
+	PG1RegistrationCPURatio    float64 `json:"pg1_registration_cpu_ratio,omitempty"`
+	PG1LoginCPURatio           float64 `json:"pg1_login_cpu_ratio,omitempty"`
+	PG3RegistrationCPURatio    float64 `json:"pg3_registration_cpu_ratio,omitempty"`
+	PG3LoginCPURatio           float64 `json:"pg3_login_cpu_ratio,omitempty"`
 	PropagationApproveP50Ms    float64 `json:"propagation_approve_p50_ms,omitempty"`
 	PropagationApproveP99Ms    float64 `json:"propagation_approve_p99_ms,omitempty"`
 	PropagationApproveMaxMs    float64 `json:"propagation_approve_max_ms,omitempty"`
@@ -151,11 +158,19 @@ type Results struct {
 	// CPU milliseconds per operation, of the server process and of this
 	// process (the simulated agents), from /proc and getrusage: unlike
 	// rates they barely change with other work on the machine.
-	BareCPUPerHandshakeMs   float64 `json:"bare_cpu_per_handshake_ms"`
-	BrokerCPUPerRegisterMs  float64 `json:"broker_cpu_per_registration_ms"`
-	BrokerCPUPerLoginMs     float64 `json:"broker_cpu_per_login_ms"`
-	BrokerCPUPerBulkMs      float64 `json:"broker_cpu_per_bulk_approval_ms"` // per agent approved
-	CryptoCPUMs             float64 `json:"crypto_cpu_ms"`                   // one verify+sign
+	BareCPUPerHandshakeMs  float64 `json:"bare_cpu_per_handshake_ms"`
+	BrokerCPUPerRegisterMs float64 `json:"broker_cpu_per_registration_ms"`
+	BrokerCPUPerLoginMs    float64 `json:"broker_cpu_per_login_ms"`
+	BrokerCPUPerBulkMs     float64 `json:"broker_cpu_per_bulk_approval_ms"` // per agent approved
+	CryptoCPUMs            float64 `json:"crypto_cpu_ms"`                   // one verify+sign: median of the thread-CPU samples
+	// The reference's spread over the run (cryptoref.go): thread CPU per
+	// verify+sign of each sample, and the process-CPU figure of the
+	// all-cores rate that was the reference before issue 17.
+	CryptoCPUMsMin          float64 `json:"crypto_cpu_ms_min"`
+	CryptoCPUMsMedian       float64 `json:"crypto_cpu_ms_median"`
+	CryptoCPUMsMax          float64 `json:"crypto_cpu_ms_max"`
+	CryptoCPUSamples        float64 `json:"crypto_cpu_samples"`
+	CryptoCPUMsAllCores     float64 `json:"crypto_cpu_ms_all_cores"`
 	AgentsCPUPerHandshakeMs float64 `json:"agents_cpu_per_handshake_ms"`
 	AgentsCPUPerRegisterMs  float64 `json:"agents_cpu_per_registration_ms"`
 	AgentsCPUPerLoginMs     float64 `json:"agents_cpu_per_login_ms"`
@@ -169,10 +184,48 @@ type Results struct {
 	// Operations that failed (at most 1% of a phase, else the run fails);
 	// rates and latencies count successes only.
 	Failures float64 `json:"failures"`
+
+	Scale // --fleet-scale only (fleetscale.go)
+}
+
+// Scale holds the figures of --fleet-scale (issue 17, points 3 and 4); a
+// run without it has none of these keys.
+type Scale struct {
+	ScaleAgents            float64 `json:"scale_agents,omitempty"`
+	ScaleSockets           float64 `json:"scale_sockets,omitempty"` // client UDP sockets (quic.Transports)
+	ScaleBareRSSIdleMiB    float64 `json:"scale_bare_rss_idle_mib,omitempty"`
+	ScaleBareRSSFleetMiB   float64 `json:"scale_bare_rss_fleet_mib,omitempty"`
+	ScaleBarePeakMiB       float64 `json:"scale_bare_rss_peak_mib,omitempty"` // VmHWM
+	ScaleBareMemPerConnKiB float64 `json:"scale_bare_mem_per_conn_kib,omitempty"`
+	ScaleBrokerRSSIdleMiB  float64 `json:"scale_broker_rss_idle_mib,omitempty"`
+	ScaleBrokerRSSFleetMiB float64 `json:"scale_broker_rss_fleet_mib,omitempty"`
+	ScaleBrokerPeakMiB     float64 `json:"scale_broker_rss_peak_mib,omitempty"` // VmHWM
+	ScaleMemPerAgentKiB    float64 `json:"scale_mem_per_agent_kib,omitempty"`
+	ScaleMemRatio          float64 `json:"scale_mem_ratio,omitempty"` // broker per agent / bare per connection
+	ScaleBrokerAgents      float64 `json:"scale_broker_agents,omitempty"`
+	ScaleRegistrationsPerS float64 `json:"scale_registrations_per_s,omitempty"`
+
+	StormAgents      float64 `json:"storm_agents,omitempty"`
+	StormRestartS    float64 `json:"storm_restart_s,omitempty"`   // stop + start until the new broker listens
+	StormStopS       float64 `json:"storm_stop_s,omitempty"`      // until the old broker process had ended
+	StormStopKilled  float64 `json:"storm_stop_killed,omitempty"` // 1: it did not stop within 15 s of SIGTERM and was killed
+	StormTrusted99S  float64 `json:"storm_trusted_99_s,omitempty"`
+	StormTrusted100S float64 `json:"storm_trusted_100_s,omitempty"`
+	StormLogin99S    float64 `json:"storm_login_99_s,omitempty"`
+	StormLogin100S   float64 `json:"storm_login_100_s,omitempty"`
+	StormBack        float64 `json:"storm_back,omitempty"`         // agents trusted and logged in again
+	StormMaxSessions float64 `json:"storm_max_sessions,omitempty"` // most session attempts of one agent after the restart
+	// The broker process's CPU seconds in each second after the restart
+	// began (the old process until it exits, then the new one).
+	StormBrokerCPUPerS []float64 `json:"storm_broker_cpu_per_s,omitempty"`
+	StormBrokerCPUS    float64   `json:"storm_broker_cpu_s,omitempty"`
 }
 
 // Notes says how numbers were obtained where it matters for reading them.
 type Notes struct {
+	// FleetScale says why a --fleet-scale phase did not complete; the
+	// figures of the others stand.
+	FleetScale      string `json:"fleet_scale,omitempty"`
 	TLSKeyExchange  string `json:"tls_key_exchange"` // agents <-> broker
 	BareKeyExchange string `json:"bare_key_exchange"`
 	ApprovalMethod  string `json:"approval_method"`
@@ -204,6 +257,8 @@ func evaluate(r Results) []Target {
 	return []Target{
 		atLeast("registration_ratio", "registrations >= 80% of bare handshakes/s", r.RegistrationRatio, 0.80),
 		atLeast("login_crypto_ratio", "logins >= 60% of Ed25519 verify+sign/s", r.LoginCryptoRatio, 0.60),
+		atLeast("login_cpu_ratio", "broker CPU per login <= 2x one Ed25519 verify+sign", r.LoginCPURatio, 0.50),
+		atLeast("registration_cpu_ratio", "broker CPU per registration <= 1.25x a bare handshake", r.RegistrationCPURatio, 0.80),
 		atMost("approve_p99_ms", "single approval pushed in <= 25 ms p99", r.ApproveP99Ms, 25),
 		atMost("bulk_approve_ms", "bulk-approved agents all hold tokens within 2 s", r.BulkApproveMs, 2000),
 		atMost("untrust_p99_ms", "untrust known in <= 50 ms p99", r.UntrustP99Ms, 50),
@@ -238,7 +293,9 @@ func printTable(w io.Writer, rep *Report) {
 	row("1", "bare quic-go handshakes (+1st stream RTT)", f(r.HandshakesPerS, "/s"), fmt.Sprintf("p50 %s, p99 %s", f(r.HandshakeP50Ms, "ms"), f(r.HandshakeP99Ms, "ms")), "")
 	row("1", "  CPU per handshake: bare server / agents", fmt.Sprintf("%s / %s", f(r.BareCPUPerHandshakeMs, "ms"), f(r.AgentsCPUPerHandshakeMs, "ms")), "", "")
 	row("1", "bare quic-go round trips on open streams", f(r.RoundTripsPerS, "/s"), "", "")
-	row("1", "Ed25519 verify+sign (all cores)", f(r.CryptoPerS, "/s"), f(r.CryptoCPUMs, "ms CPU each"), "")
+	row("1", "Ed25519 verify+sign (all cores)", f(r.CryptoPerS, "/s"), f(r.CryptoCPUMsAllCores, "ms process CPU each"), "")
+	row("1", "  thread CPU per verify+sign", fmt.Sprintf("median %s", f(r.CryptoCPUMsMedian, "ms")),
+		fmt.Sprintf("min %s, max %s, %d samples", f(r.CryptoCPUMsMin, "ms"), f(r.CryptoCPUMsMax, "ms"), int(r.CryptoCPUSamples)), "")
 	row("1", "fsync (4 KiB, data dir)", f(r.FsyncPerS, "/s"), "", "")
 	row("2", "registrations (new conn + HELLO + REGISTER)", f(r.RegistrationsPerS, "/s"), f(r.HandshakesPerS, "handshakes/s"), f(r.RegistrationRatio, ""))
 	row("2", "  CPU per registration: broker / agents", fmt.Sprintf("%s / %s", f(r.BrokerCPUPerRegisterMs, "ms"), f(r.AgentsCPUPerRegisterMs, "ms")), f(r.BareCPUPerHandshakeMs, "ms bare/handshake"), f(r.RegistrationCPURatio, ""))
@@ -284,16 +341,17 @@ func postgresRows(row func(n, name, value, ref, ratio string), f func(v float64,
 		brokers                      string
 		regS, regCPU, regP50, regP99 float64
 		logS, logCPU, logP50, logP99 float64
+		regRatio, logRatio           float64
 	}{
 		{"1 broker", r.PG1RegistrationsPerS, r.PG1BrokerCPUPerRegisterMs, r.PG1RegisterP50Ms, r.PG1RegisterP99Ms,
-			r.PG1LoginsPerS, r.PG1BrokerCPUPerLoginMs, r.PG1LoginP50Ms, r.PG1LoginP99Ms},
+			r.PG1LoginsPerS, r.PG1BrokerCPUPerLoginMs, r.PG1LoginP50Ms, r.PG1LoginP99Ms, r.PG1RegistrationCPURatio, r.PG1LoginCPURatio},
 		{"3 brokers", r.PG3RegistrationsPerS, r.PG3BrokerCPUPerRegisterMs, r.PG3RegisterP50Ms, r.PG3RegisterP99Ms,
-			r.PG3LoginsPerS, r.PG3BrokerCPUPerLoginMs, r.PG3LoginP50Ms, r.PG3LoginP99Ms},
+			r.PG3LoginsPerS, r.PG3BrokerCPUPerLoginMs, r.PG3LoginP50Ms, r.PG3LoginP99Ms, r.PG3RegistrationCPURatio, r.PG3LoginCPURatio},
 	} {
 		row("10", "registrations, PostgreSQL, "+c.brokers, f(c.regS, "/s"), "SQLite "+f(r.RegistrationsPerS, "/s"), f(ratio(c.regS, r.RegistrationsPerS), ""))
-		row("10", "  broker CPU per registration, latency", fmt.Sprintf("%s; %s", f(c.regCPU, "ms"), lat(c.regP50, c.regP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerRegisterMs, "ms"), lat(r.RegisterP50Ms, r.RegisterP99Ms)), "")
+		row("10", "  broker CPU per registration, latency", fmt.Sprintf("%s; %s", f(c.regCPU, "ms"), lat(c.regP50, c.regP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerRegisterMs, "ms"), lat(r.RegisterP50Ms, r.RegisterP99Ms)), "CPU "+f(c.regRatio, ""))
 		row("10", "session logins, PostgreSQL, "+c.brokers, f(c.logS, "/s"), "SQLite "+f(r.LoginsPerS, "/s"), f(ratio(c.logS, r.LoginsPerS), ""))
-		row("10", "  broker CPU per login, latency", fmt.Sprintf("%s; %s", f(c.logCPU, "ms"), lat(c.logP50, c.logP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerLoginMs, "ms"), lat(r.LoginP50Ms, r.LoginP99Ms)), "")
+		row("10", "  broker CPU per login, latency", fmt.Sprintf("%s; %s", f(c.logCPU, "ms"), lat(c.logP50, c.logP99)), fmt.Sprintf("SQLite %s; %s", f(r.BrokerCPUPerLoginMs, "ms"), lat(r.LoginP50Ms, r.LoginP99Ms)), "CPU "+f(c.logRatio, ""))
 	}
 	worst := func(p50, p99, max float64) string { return lat(p50, p99) + ", worst " + f(max, "ms") }
 	row("10", "approve on broker A -> agent on B knows", worst(r.PropagationApproveP50Ms, r.PropagationApproveP99Ms, r.PropagationApproveMaxMs),

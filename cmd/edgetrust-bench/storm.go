@@ -82,12 +82,14 @@ func (b *bench) stormAndLogins(ctx context.Context, br *brokerProc) error {
 	b.rep.Notes.TLSKeyExchange = f.keyExchange()
 
 	b.logf("reference: Ed25519 verify+sign for %v on %d cores", b.cfg.refTime, runtime.GOMAXPROCS(0))
-	r.CryptoPerS, r.CryptoCPUMs = cryptoRate(b.cfg.refTime)
+	r.CryptoPerS, r.CryptoCPUMsAllCores = cryptoRate(b.cfg.refTime)
+	b.cref.sample()
 
 	login, err := b.logins(ctx, f, registered, key)
 	if err != nil {
 		return err
 	}
+	b.cref.sample()
 	r.LoginsPerS = login.perS
 	r.BrokerCPUPerLoginMs, r.AgentsCPUPerLoginMs = login.brokerCPU, login.agentsCPU
 	r.LoginP50Ms, r.LoginP99Ms = login.p50Ms, login.p99Ms
@@ -102,6 +104,7 @@ func (b *bench) storm(ctx context.Context, f *fleet, key string) ([]*simAgent, r
 		return nil, rate{}, fmt.Errorf("warm-up registrations: %w", err)
 	}
 	agents := newAgents(b.cfg.agents)
+	b.cref.sample()
 	b.logf("registration storm: %d agents, %d at a time, automatic-trust key, %s", len(agents), b.cfg.conc, f.where())
 	cpu := startCPU(f.pids()...)
 	registered, res, lat, err := b.register(ctx, f, agents, key, protocol.StateTrusted, "registrations")
