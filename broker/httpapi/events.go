@@ -102,6 +102,10 @@ func eventsQuery(r *http.Request) (f registry.ChangeFilter, after registry.Chang
 // streamEvents serves GET /api/v1/events.
 func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// The server's WriteTimeout runs from the request's start: move it
+	// before the caller is checked and the feed read, which on a loaded
+	// broker may take longer than that timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(eventWriteWait))
 	p, err := a.eventsCaller(r)
 	if err != nil {
 		a.writeError(w, r, err)

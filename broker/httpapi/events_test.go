@@ -324,9 +324,11 @@ func (h *eventHarness) rawStream(t *testing.T, query, authz string) (*http.Respo
 func TestEventStreamKeepAliveOutlivesServerTimeouts(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[h2], func(t *testing.T) {
-			const timeout = 300 * time.Millisecond
+			// Short enough to pass several times over while the test runs,
+			// long enough for a loaded machine to start serving a request.
+			const timeout = time.Second
 			h := newEventHarness(t, h2,
-				func(c *httpapi.Config) { c.Events.KeepAlive = 50 * time.Millisecond },
+				func(c *httpapi.Config) { c.Events.KeepAlive = 150 * time.Millisecond },
 				func(s *http.Server) { s.WriteTimeout, s.ReadTimeout = timeout, timeout })
 			resp, err := h.rawStream(t, "", "Bearer "+h.token)
 			if err != nil {

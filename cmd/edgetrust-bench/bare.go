@@ -49,6 +49,12 @@ func serverQUICConfig() *quic.Config {
 		MaxIdleTimeout:        60 * time.Second,
 		MaxIncomingStreams:    32,
 		MaxIncomingUniStreams: -1,
+		// The broker's windows (docs/transport.md): 68 KiB a stream,
+		// 272 KiB a connection.
+		InitialStreamReceiveWindow:     68 << 10,
+		MaxStreamReceiveWindow:         68 << 10,
+		InitialConnectionReceiveWindow: 272 << 10,
+		MaxConnectionReceiveWindow:     272 << 10,
 	}
 }
 
