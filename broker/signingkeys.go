@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -69,8 +70,13 @@ func (b *Broker) newSigningRing(ctx context.Context, st registry.Store, shared b
 			return nil, err
 		}
 	}
+	// The longest-lived token signed is a sign-in device token (30 days by
+	// default) or an access token (7 days at most): an old key stays
+	// published until the last of them has expired.
+	deviceTTL := cmp.Or(b.cfg.SignInLimits.DeviceTokenTTL, registry.DefaultSignInLimits.DeviceTokenTTL)
 	ring, err := signing.New(signing.Config{Store: st, KEK: kek, Issuer: issuer, CacheMaxAge: b.cfg.JWKSMaxAge,
-		Rotation: b.cfg.SigningKeyRotation, Initial: fileKey, InitialPublic: others, Logger: b.log.Named("signing")})
+		MaxTokenLife: max(signing.DefaultMaxTokenLife, deviceTTL),
+		Rotation:     b.cfg.SigningKeyRotation, Initial: fileKey, InitialPublic: others, Logger: b.log.Named("signing")})
 	if err != nil {
 		return nil, err
 	}

@@ -281,7 +281,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	tp, u := res.Tokens, res.User
 	c.sweepIdle(r.Context())
-	setCookie(w, deviceCookie, res.DeviceToken, int(registry.DefaultSignInLimits.DeviceTokenTTL/time.Second))
+	setCookie(w, deviceCookie, res.DeviceToken, int(c.reg.SignInDeviceTokenTTL()/time.Second))
 	id := c.sessions.add(&session{access: tp.AccessToken, refresh: tp.RefreshToken, csrf: randomToken(),
 		username: u.Username, lastSeen: c.now()})
 	setCookie(w, signInCookie, "", -1)

@@ -46,7 +46,7 @@ type Config struct {
 	// (brokers sharing a database publish every broker's keys, and the
 	// set grows when another broker starts).
 	JWKSFunc func() []byte
-	// JWKSMaxAge is the JWKS's Cache-Control max-age (0 = 5 minutes): a
+	// JWKSMaxAge is the JWKS's Cache-Control max-age (0 = 10 minutes): a
 	// rotation publishes a key at least this long before it signs.
 	JWKSMaxAge time.Duration
 	Logger     *zap.Logger

@@ -29,7 +29,10 @@ const maxSuccessors = 8
 // lostAnswer reports whether rt, a spent and unrevoked token presented
 // again, is the retry of a lost answer: an endpoint's token, unexpired,
 // presented with the endpoint's key, none of whose successors has been
-// used, and fewer than maxSuccessors of them. Otherwise it is a reuse.
+// used, and fewer than maxSuccessors of them. Otherwise it is a reuse. A
+// keyless endpoint has no key to prove it holds the token rightfully, so
+// its spent token is always a reuse (T2 as written): whoever copied it
+// gets no successor.
 func (r *Registry) lostAnswer(tx Tx, now time.Time, rt *RefreshToken, jkt string) (bool, error) {
 	if rt.SubjectType != SubjectEndpoint || !rt.ExpiresAt.After(now) {
 		return false, nil
@@ -41,8 +44,8 @@ func (r *Registry) lostAnswer(tx Tx, now time.Time, rt *RefreshToken, jkt string
 	if err != nil {
 		return false, internal("looking up endpoint", err)
 	}
-	if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
-		return false, nil // not the holder of the key: a copy of the token only
+	if ep.KeyThumbprint == "" || ep.KeyThumbprint != jkt {
+		return false, nil // not the holder of a key: a copy of the token only
 	}
 	next, err := tx.ListRefreshSuccessors(rt.ID)
 	if err != nil {

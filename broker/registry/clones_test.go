@@ -137,6 +137,18 @@ func TestCloneDetection(t *testing.T) {
 			wantRefused: [2]bool{false, true},
 		},
 		{
+			name: "a spent token presented without the endpoint's key is a reuse, never a retry",
+			run: func(c *cloneEnv) (bool, bool) {
+				t1 := c.mustRefresh(c.first)
+				c.clk.Advance(time.Minute)
+				_, errB := c.reg.Refresh(c.ctx, c.first, "", loopback) // a copy of the token only
+				_, errA := c.refresh(t1)
+				return errA != nil, errB != nil
+			},
+			want:        result{State: registry.StateTrusted, Reuses: 1},
+			wantRefused: [2]bool{true, true},
+		},
+		{
 			name: "a stale token whose successor was used is a reuse (T2), not a clone",
 			run: func(c *cloneEnv) (bool, bool) {
 				t1 := c.mustRefresh(c.first)

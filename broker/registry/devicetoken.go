@@ -17,9 +17,10 @@ import (
 // clock at every use, and everything that can end a token before it
 // expires — revocation, the endpoint's untrust, deletion or key change, a
 // disabled account — is read from the store in the login's transaction as
-// before, so an untrust stops the next login at once. The signing keys
-// are only ever added (token.Issuer.AddKeys), never withdrawn, so a
-// signature once good stays good.
+// before, so an untrust stops the next login at once. A signing key is
+// withdrawn from the JWKS (token.Issuer.SetKeys) only once every token it
+// signed has expired (broker/signing), so a signature good when checked
+// stays good for as long as its token can be used.
 //
 // The fields are unexported: a transport can hold one and hand it back,
 // never make one up.

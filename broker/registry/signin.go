@@ -65,6 +65,10 @@ type signInGuard struct {
 	userAddr, addr, user, device *failureCounts
 }
 
+// SignInDeviceTokenTTL is how long a sign-in device token lasts (a
+// console keeps its cookie as long).
+func (r *Registry) SignInDeviceTokenTTL() time.Duration { return r.signInGuard.lim.DeviceTokenTTL }
+
 func newSignInGuard(l SignInLimits) *signInGuard {
 	d := DefaultSignInLimits
 	or := func(v, def FailureLimit) FailureLimit {

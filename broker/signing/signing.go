@@ -76,7 +76,8 @@ type Config struct {
 	Issuer Issuer
 	// CacheMaxAge is M, the JWKS's Cache-Control max-age.
 	CacheMaxAge time.Duration
-	// MaxTokenLife bounds the lifetime of every access token signed.
+	// MaxTokenLife bounds the lifetime of every token signed (access
+	// tokens and sign-in device tokens; 0 = DefaultMaxTokenLife).
 	MaxTokenLife time.Duration
 	// Propagation is how often the Ring reads the store (Run), and so how
 	// long another broker takes to publish a new key.

@@ -24,8 +24,9 @@ Usage:
 It may run while a broker serves DIR: the SQLite store is copied as one
 consistent snapshot on a read-only connection of its own, without the
 serve lock, and the broker goes on serving. With it come every other file
-of DIR: the TLS key and certificate (tls/), the token-signing and QUIC
-reset keys and anything else in keys/. FILE is an age file encrypted with
+of DIR: the TLS key and certificate (tls/), the keys in keys/ (the key
+that seals the token-signing keys kept in the store, the QUIC reset key,
+the webhook secrets' key) and anything else there. FILE is an age file encrypted with
 the passphrase on the first line of P (at least 12 characters; e.g.
 openssl rand -base64 24 > P), written 0600, replaced atomically.
 

@@ -56,7 +56,7 @@ func serveFlags(fs *pflag.FlagSet) *serveOptions {
 	_ = fs.MarkHidden("refresh-token-ttl")
 	fs.StringArrayVar(&o.trustedProxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose Forwarded / X-Forwarded-For headers name the client (repeatable; default none: the TCP peer is the client)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&o.clusterKeyFile, "cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key they share in it")
+	fs.StringVar(&o.clusterKeyFile, "cluster-key-file", "", "file with the cluster key (base64, from 'openssl rand -base64 32'), the same on every broker sharing a database: seals the TLS key, the token-signing keys and the webhook signing secrets they share in it")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to present instead of the generated one, e.g. the load balancer's name; with --tls-key")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.DurationVar(&o.failClosedAfter, "fail-closed-after", 30*time.Second, "on a shared database: refuse registrations and logins (unavailable, /readyz 503) after this long without fresh state")
