@@ -124,10 +124,11 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 	}
 }
 
-// clickLive clicks the element with the id inside the live queue, whose
+// clickLive clicks the element with the id on the live queue page, whose
 // rows the page replaces whenever an event arrives: a click through the
 // DevTools node of a row (chromedp.Click) fails when a refresh replaced
-// that node between finding and clicking it, so the click is one
+// that node between finding and clicking it, and a mouse click aimed
+// before a refresh may land elsewhere after it, so the click is one
 // JavaScript call, which a refresh cannot split. It waits (20 s at most)
 // for the element to exist.
 func clickLive(t *testing.T, ctx context.Context, id string) {
@@ -310,7 +311,8 @@ func TestBrowserBulkApproveByFilter(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("row-"+ids[49])))
 	waitText(t, ctx, "#pending-count", "50 pending")
 	shot(t, ctx, "filtered")
-	do(t, ctx, "approving all that match", chromedp.Click(chromedp.ID("approve-matching")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	clickLive(t, ctx, "approve-matching")
+	do(t, ctx, "approving all that match", chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "approve: 50 done")
 	shot(t, ctx, "approved")
 	for _, id := range ids {
@@ -335,9 +337,10 @@ func TestBrowserBulkSelected(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("row-"+c)))
 	clickLive(t, ctx, "sel-"+a)
 	clickLive(t, ctx, "sel-"+b)
-	do(t, ctx, "approving the selected rows",
-		chromedp.Click(chromedp.ID("approve-selected")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// The button is above the live rows, which a refresh may re-lay out
+	// between a mouse click's aim and its press: clicked the same way.
+	clickLive(t, ctx, "approve-selected")
+	do(t, ctx, "approving the selected rows", chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitText(t, ctx, ".flash", "approve: 2 done")
 	clickLive(t, ctx, "reject-"+c)
 	do(t, ctx, "rejecting the last", chromedp.WaitVisible(chromedp.CSS(".flash")))
