@@ -30,9 +30,9 @@ const maxSuccessors = 8
 // again, is the retry of a lost answer: an endpoint's token, unexpired,
 // presented with the endpoint's key, none of whose successors has been
 // used, and fewer than maxSuccessors of them. Otherwise it is a reuse. A
-// keyless endpoint has no key to prove it holds the token rightfully, so
-// its spent token is always a reuse (T2 as written): whoever copied it
-// gets no successor.
+// keyless endpoint has no key to prove with: its retry is served on the
+// token alone, and a copy that then uses its successor is caught as a
+// clone (detectClone) rather than as a reuse.
 func (r *Registry) lostAnswer(tx Tx, now time.Time, rt *RefreshToken, jkt string) (bool, error) {
 	if rt.SubjectType != SubjectEndpoint || !rt.ExpiresAt.After(now) {
 		return false, nil
@@ -44,8 +44,8 @@ func (r *Registry) lostAnswer(tx Tx, now time.Time, rt *RefreshToken, jkt string
 	if err != nil {
 		return false, internal("looking up endpoint", err)
 	}
-	if ep.KeyThumbprint == "" || ep.KeyThumbprint != jkt {
-		return false, nil // not the holder of a key: a copy of the token only
+	if ep.KeyThumbprint != "" && ep.KeyThumbprint != jkt {
+		return false, nil // not the holder of the key: a copy of the token only
 	}
 	next, err := tx.ListRefreshSuccessors(rt.ID)
 	if err != nil {
