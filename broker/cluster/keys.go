@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,11 +38,7 @@ func PublishKey(ctx context.Context, st registry.Store, pub ed25519.PublicKey, n
 		if slices.ContainsFunc(keys, func(k storedKey) bool { return k.X == x }) {
 			return nil
 		}
-		data, err := json.Marshal(append(keys, storedKey{X: x, Added: now.UTC()}))
-		if err != nil {
-			return err
-		}
-		return tx.SetMeta(metaVerifyKeys, string(data))
+		return registry.SetMetaJSON(tx, metaVerifyKeys, append(keys, storedKey{X: x, Added: now.UTC()}))
 	})
 }
 
@@ -69,18 +64,9 @@ func VerifyKeys(ctx context.Context, st registry.Store) ([]ed25519.PublicKey, er
 }
 
 func readKeys(tx registry.Tx) ([]storedKey, error) {
-	raw, err := tx.GetMeta(metaVerifyKeys)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var keys []storedKey
-	if err := json.Unmarshal([]byte(raw), &keys); err != nil {
-		return nil, fmt.Errorf("the database's token keys: %w", err)
-	}
-	return keys, nil
+	_, err := registry.GetMetaJSON(tx, metaVerifyKeys, "the database's token keys", &keys)
+	return keys, err
 }
 
 // KeyAdder is what a KeySet refreshes: *token.Issuer.

@@ -23,7 +23,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -425,24 +424,11 @@ func (r *Ring) Run(ctx context.Context, rotate func(context.Context) (*registry.
 }
 
 func readKeys(tx registry.Tx) ([]storedKey, error) {
-	raw, err := tx.GetMeta(metaKeys)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var keys []storedKey
-	if err := json.Unmarshal([]byte(raw), &keys); err != nil {
-		return nil, fmt.Errorf("the store's token-signing keys: %w", err)
-	}
-	return keys, nil
+	_, err := registry.GetMetaJSON(tx, metaKeys, "the store's token-signing keys", &keys)
+	return keys, err
 }
 
 func writeKeys(tx registry.Tx, keys []storedKey) error {
-	data, err := json.Marshal(keys)
-	if err != nil {
-		return err
-	}
-	return tx.SetMeta(metaKeys, string(data))
+	return registry.SetMetaJSON(tx, metaKeys, keys)
 }
