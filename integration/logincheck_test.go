@@ -4,7 +4,9 @@ package integration
 // agent's device token once per connection, and the change that ends the
 // agent's logins is made through another broker sharing the PostgreSQL
 // database. The very next login on the agent's broker is refused — no
-// wait for a cache to expire, no wait for the change to be pushed. It needs
+// wait for a cache to expire, no wait for the change to be pushed, although
+// B holds the key, the account, the endpoint and the user in memory from
+// the logins before (broker/registry/readcache.go). It needs
 // a PostgreSQL server (EDGETRUST_TEST_POSTGRES), like the cluster test.
 
 import (
@@ -50,10 +52,12 @@ func TestLoginStopsAtOnceOnEveryBroker(t *testing.T) {
 			t.Fatalf("%s: %v, want code %v", what, err, code)
 		}
 	}
-	// Twice: the second login takes the connection's verified token.
+	// Three times: the second login takes the connection's verified token
+	// and fills B's memory (the first created the user), the third is
+	// served from it.
 	twice := func(c testConn, token string) {
 		t.Helper()
-		for i := range 2 {
+		for i := range 3 {
 			if err := login(c, k.Value, token); err != nil {
 				t.Fatalf("login %d on B: %v", i+1, err)
 			}

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -17,9 +18,9 @@ func TestLoginVerifiedDeviceToken(t *testing.T) {
 	session := registry.LoginRequest{Type: protocol.LoginSessionUser, Username: "alice"}
 	cases := []struct {
 		name string
-		// change runs between the first login and the second.
+		// change runs between the first logins and the last.
 		change func(l *loginEnv)
-		want   registry.Kind // 0: the second login succeeds
+		want   registry.Kind // 0: the last login succeeds
 	}{
 		{"nothing changed", func(l *loginEnv) {}, 0},
 		{"token expired", func(l *loginEnv) { l.clk.Advance(16 * time.Minute) }, registry.KindAccessDenied},
@@ -43,24 +44,66 @@ func TestLoginVerifiedDeviceToken(t *testing.T) {
 				l.t.Fatal(err)
 			}
 		}, registry.KindInvalidClient},
+		// The rest change what the login path holds in memory between
+		// logins (readcache.go): each reaches the very next login.
+		{"key deactivated", func(l *loginEnv) {
+			if _, err := l.reg.UpdateAPIKey(l.ctx, l.admin, l.key.Key.ID, registry.APIKeyUpdate{Active: ptr(false)}); err != nil {
+				l.t.Fatal(err)
+			}
+		}, registry.KindInvalidClient},
+		{"key limited to other addresses", func(l *loginEnv) {
+			only := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+			if _, err := l.reg.UpdateAPIKey(l.ctx, l.admin, l.key.Key.ID, registry.APIKeyUpdate{AllowedIPs: &only}); err != nil {
+				l.t.Fatal(err)
+			}
+		}, registry.KindInvalidClient},
+		{"account disabled", func(l *loginEnv) {
+			if _, err := l.reg.UpdateAccount(l.ctx, l.admin, l.key.Key.AccountID, registry.AccountUpdate{Disabled: ptr(true)}); err != nil {
+				l.t.Fatal(err)
+			}
+		}, registry.KindInvalidClient},
+		{"user disabled", func(l *loginEnv) {
+			if _, err := l.reg.UpdateUser(l.ctx, l.admin, l.lastUser.ID, registry.UserUpdate{Disabled: ptr(true)}); err != nil {
+				l.t.Fatal(err)
+			}
+		}, registry.KindLoginRefused},
+		{"user given a role", func(l *loginEnv) {
+			if _, err := l.reg.Grant(l.ctx, l.admin, l.lastUser.ID, registry.RoleAuditor, l.lastUser.AccountID, loopback); err != nil {
+				l.t.Fatal(err)
+			}
+		}, registry.KindLoginRefused},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := newLoginEnv(t)
+			if c.name == "account disabled" {
+				l = newLoginEnvIn(t, "customer")
+			}
 			v, err := l.reg.VerifyDeviceToken(l.tokens.AccessToken)
 			if err != nil {
 				t.Fatal(err)
 			}
 			req := session
 			req.Verified = v
-			if _, _, err := l.login(req); err != nil {
-				t.Fatalf("first login: %v", err)
+			// The first login creates the user (and so changes the cache
+			// generation); the second fills the memory.
+			for i := range 2 {
+				_, u, err := l.login(req)
+				if err != nil {
+					t.Fatalf("login %d: %v", i+1, err)
+				}
+				l.lastUser = u
 			}
 			c.change(l)
+			hits := registry.CacheHitsForTest(l.reg)
 			_, _, err = l.login(req)
 			if c.want == 0 {
 				if err != nil {
-					t.Fatalf("second login: %v", err)
+					t.Fatalf("last login: %v", err)
+				}
+				// What the second login read, the last read from memory.
+				if got := registry.CacheHitsForTest(l.reg) - hits; got < 5 {
+					t.Errorf("the last login read %d rows from memory, want at least 5 (key value, key, account, endpoint, user)", got)
 				}
 				return
 			}

@@ -148,7 +148,7 @@ func (r *Registry) loginUser(ctx context.Context, req LoginRequest) (*TokenPair,
 	var user *User
 	err := r.store.Update(ctx, func(stx Tx) error {
 		is, user = nil, nil
-		tx := memoAccounts(stx)
+		tx := r.cache.wrap(stx)
 		sc, err := r.loginScope(tx, now, &req, dev, devErr)
 		if err != nil {
 			return err

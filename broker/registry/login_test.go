@@ -42,12 +42,25 @@ type loginEnv struct {
 	key    *registry.CreatedKey
 	dev    signer
 	tokens *registry.TokenPair
+	// lastUser is the user of the last login a test kept.
+	lastUser *registry.User
 }
 
 func newLoginEnv(t *testing.T) *loginEnv {
 	t.Helper()
+	return newLoginEnvIn(t, "")
+}
+
+// newLoginEnvIn is newLoginEnv with the key and its endpoint in a new
+// customer account of that name below the root ("" = the root).
+func newLoginEnvIn(t *testing.T, customer string) *loginEnv {
+	t.Helper()
 	e := newEnv(t)
-	k := e.key(registry.CreateAPIKeyRequest{AutoTrust: true})
+	req := registry.CreateAPIKeyRequest{AutoTrust: true}
+	if customer != "" {
+		req.AccountID = e.account(e.root, customer, registry.AccountCustomer).ID
+	}
+	k := e.key(req)
 	d := newSigner(t)
 	res := e.mustRegister(d.device, k.Value)
 	if res.Tokens == nil {

@@ -141,6 +141,7 @@ type Registry struct {
 	keyLimits           KeyFailureLimits
 	addrFails, keyFails *failureCounts
 	keyChecks           atomic.Int64 // presentations that reached checkKey
+	cache               *readCache   // what logins read, per cache generation (readcache.go)
 	onLimited           func(kind string)
 	signInGuard         *signInGuard // password attempts (signin.go)
 	dpop                dpopNonces   // SPEC T3: the key of DPoP nonces (dpop.go)
@@ -181,6 +182,7 @@ func New(cfg Config) (*Registry, error) {
 		signingKeys: cfg.SigningKeys,
 		sealer:      cfg.WebhookSealer, checkURL: cfg.CheckWebhookURL,
 		webhookWake: make(chan struct{}, 1),
+		cache:       newReadCache(),
 	}
 	if r.bus == nil {
 		r.bus = NewLocalBus()
@@ -283,7 +285,11 @@ func (r *Registry) Bus() Bus { return r.bus }
 
 func (r *Registry) now() time.Time { return r.clock.Now().UTC() }
 
-func newID() string { return uuid.NewString() }
+// newID returns a new id: a UUIDv7, ordered by time, so that the rows a
+// broker writes most (refresh tokens, their chains, users) go to the end of
+// their primary-key index instead of a random page of it (issue 17: fewer
+// pages written per commit). Ids name things; they are never secrets.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // internal wraps an unexpected failure.
 func internal(what string, err error) error {

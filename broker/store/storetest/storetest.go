@@ -87,6 +87,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 		{"PurgeWebhookDeliveries", testPurgeWebhookDeliveries},
 		{"FailureCounts", testFailureCounts},
 		{"CountPending", testCountPending},
+		{"CacheGeneration", testCacheGeneration},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
