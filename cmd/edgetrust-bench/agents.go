@@ -26,6 +26,8 @@ type fleet struct {
 	udp     *net.UDPConn
 	tls     *tls.Config
 	curve   atomic.Value // string: the TLS key exchange of the first handshake
+	// ka is the agents' keep-alive (zero: brokerclient's defaults).
+	ka keepAlive
 
 	mu        sync.Mutex
 	connected []*simAgent // to close
@@ -129,6 +131,7 @@ func newAgents(n int) []*simAgent {
 func (f *fleet) connect(ctx context.Context, a *simAgent, apiKey string, n int) error {
 	c, err := brokerclient.Dial(ctx, brokerclient.Config{
 		Addr: f.brokers[n%len(f.brokers)].addr, TLS: f.tls, Key: a.key, ClientID: a.id, Transport: f.tr, Software: "edgetrust-bench",
+		KeepAlive: f.ka.period, IdleTimeout: f.ka.idle,
 	})
 	if err != nil {
 		return err

@@ -59,11 +59,32 @@ func serverQUICConfig() *quic.Config {
 }
 
 // clientQUICConfig holds the knobs brokerclient.Dial uses with its defaults.
-func clientQUICConfig() *quic.Config {
+func clientQUICConfig() *quic.Config { return clientQUICConfigWith(keepAlive{}) }
+
+// keepAlive is a QUIC keep-alive period and idle timeout for brokerclient
+// (zero fields: its defaults).
+type keepAlive struct{ period, idle time.Duration }
+
+// fleetKeepAlive is the keep-alive --scale-keep-alive d asks for: d, with an
+// idle timeout of 2d (quic-go sends keep-alives every min(period, idle/2)).
+func fleetKeepAlive(d time.Duration) keepAlive {
+	if d <= 0 {
+		return keepAlive{}
+	}
+	return keepAlive{period: d, idle: 2 * d}
+}
+
+// clientQUICConfigWith is clientQUICConfig with ka's keep-alive, as
+// brokerclient.Dial sets it from Config.KeepAlive and Config.IdleTimeout.
+func clientQUICConfigWith(ka keepAlive) *quic.Config {
+	period, idle := brokerclient.DefaultKeepAlive, brokerclient.DefaultIdleTimeout
+	if ka.period > 0 {
+		period, idle = ka.period, ka.idle
+	}
 	return &quic.Config{
-		HandshakeIdleTimeout:  min(brokerclient.DefaultIdleTimeout, 5*time.Second),
-		MaxIdleTimeout:        brokerclient.DefaultIdleTimeout,
-		KeepAlivePeriod:       brokerclient.DefaultKeepAlive,
+		HandshakeIdleTimeout:  min(idle, 5*time.Second),
+		MaxIdleTimeout:        idle,
+		KeepAlivePeriod:       period,
 		MaxIncomingStreams:    -1,
 		MaxIncomingUniStreams: -1,
 	}
@@ -293,7 +314,12 @@ type bareConn struct {
 // dialBare makes a full handshake, opens a stream and makes one round trip
 // on it, so the server has accepted both, as an agent's control stream.
 func dialBare(ctx context.Context, tr *quic.Transport, e *echoProc) (*bareConn, error) {
-	qc, err := tr.Dial(ctx, e.addr, e.tls, clientQUICConfig())
+	return dialBareWith(ctx, tr, e, keepAlive{})
+}
+
+// dialBareWith is dialBare with ka's keep-alive.
+func dialBareWith(ctx context.Context, tr *quic.Transport, e *echoProc, ka keepAlive) (*bareConn, error) {
+	qc, err := tr.Dial(ctx, e.addr, e.tls, clientQUICConfigWith(ka))
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,11 @@ func (b *bench) scaleMemory(ctx context.Context) error {
 	n := b.cfg.scaleAgents
 	nsock := b.sockets(n)
 	r.ScaleAgents, r.ScaleSockets = float64(n), float64(nsock)
+	ka := fleetKeepAlive(b.cfg.scaleKeepAlive)
+	r.ScaleKeepAliveS = b.cfg.scaleKeepAlive.Seconds()
+	if ka.period == 0 {
+		r.ScaleKeepAliveS = brokerclient.DefaultKeepAlive.Seconds()
+	}
 
 	e, err := startEcho(ctx)
 	if err != nil {
@@ -99,7 +104,7 @@ func (b *bench) scaleMemory(ctx context.Context) error {
 	if err := b.bareWarmup(ctx, trs[0], e); err != nil {
 		return err
 	}
-	b.logf("fleet scale, bare quic-go: %d idle connections over %d client sockets", n, nsock)
+	b.logf("fleet scale, bare quic-go: %d idle connections over %d client sockets, keep-alive %gs", n, nsock, r.ScaleKeepAliveS)
 	before, err := settledRSS(ctx, e.pid())
 	if err != nil {
 		return err
@@ -109,7 +114,7 @@ func (b *bench) scaleMemory(ctx context.Context) error {
 		ctx, cancel := within(ctx, opTimeout)
 		defer cancel()
 		return retryRefused(ctx, &b.bareRefused, func() (err error) {
-			conns[i], err = dialBare(ctx, trs[i%nsock], e)
+			conns[i], err = dialBareWith(ctx, trs[i%nsock], e, ka)
 			return err
 		})
 	})
@@ -145,6 +150,9 @@ func (b *bench) scaleMemory(ctx context.Context) error {
 		return err
 	}
 	defer closeFleets(fleets)
+	for _, fl := range fleets {
+		fl.ka = ka
+	}
 	if _, _, _, err := b.register(ctx, fleets[0], newAgents(warmups), key, protocol.StateTrusted, "warm-up"); err != nil {
 		return fmt.Errorf("warm-up registrations: %w", err)
 	}
@@ -531,7 +539,7 @@ func printScaleTable(w io.Writer, rep *Report) {
 	row := func(name, value, ref string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, ref) }
 	row("measure", "value", "reference")
 	row(fmt.Sprintf("idle agents on one broker (%d client sockets)", int(r.ScaleSockets)), f(r.ScaleBrokerAgents, "agents"),
-		fmt.Sprintf("registered at %s", f(r.ScaleRegistrationsPerS, "/s")))
+		fmt.Sprintf("registered at %s; QUIC keep-alive %s", f(r.ScaleRegistrationsPerS, "/s"), f(r.ScaleKeepAliveS, "s")))
 	row("  memory per idle agent", f(r.ScaleMemPerAgentKiB, "KiB"), fmt.Sprintf("bare quic-go %s/conn; ratio %s", f(r.ScaleBareMemPerConnKiB, "KiB"), f(r.ScaleMemRatio, "")))
 	row("  RSS idle -> fleet, peak", fmt.Sprintf("broker %s -> %s, peak %s", f(r.ScaleBrokerRSSIdleMiB, "MiB"), f(r.ScaleBrokerRSSFleetMiB, "MiB"), f(r.ScaleBrokerPeakMiB, "MiB")),
 		fmt.Sprintf("bare %s -> %s, peak %s", f(r.ScaleBareRSSIdleMiB, "MiB"), f(r.ScaleBareRSSFleetMiB, "MiB"), f(r.ScaleBarePeakMiB, "MiB")))

@@ -71,6 +71,9 @@ type config struct {
 	scaleAgents int
 	stormAgents int
 	perSocket   int
+	// scaleKeepAlive is the QUIC keep-alive of the idle fleet at scale
+	// (bare and broker alike); 0 = the agent's (brokerclient's) defaults.
+	scaleKeepAlive time.Duration
 }
 
 // Full and quick sizes: the numbers, and a run under two minutes.
@@ -141,6 +144,8 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.IntVar(&cfg.scaleAgents, "scale-agents", 100000, "idle agents of --fleet-scale")
 	fs.IntVar(&cfg.stormAgents, "storm-agents", 10000, "connected agents of --fleet-scale's reconnect storm")
 	fs.IntVar(&cfg.perSocket, "per-socket", 2000, "client connections per UDP socket in --fleet-scale")
+	fs.DurationVar(&cfg.scaleKeepAlive, "scale-keep-alive", 25*time.Second,
+		"QUIC keep-alive of --fleet-scale's idle fleet, bare and broker alike, with an idle timeout of twice that (at most the broker's 60s); 0 = the agent's defaults (5s, idle 15s: 20,000 keep-alives a second at 100,000 agents)")
 	help := fs.BoolP("help", "h", false, "show help")
 	fs.MarkHidden("cpuprofile")
 	fs.MarkHidden("hold")
@@ -180,6 +185,9 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	if cfg.fleetScale {
 		if cfg.quick || cfg.store != "" {
 			return cfg, usageError{"--fleet-scale measures the fleet at scale on SQLite alone, for minutes: not with --quick or --store"}
+		}
+		if cfg.scaleKeepAlive < 0 || cfg.scaleKeepAlive > 30*time.Second {
+			return cfg, usageError{fmt.Sprintf("--scale-keep-alive %v: want 0 (the agent's defaults) to 30s (half the broker's idle timeout)", cfg.scaleKeepAlive)}
 		}
 		for name, v := range map[string]int{"scale-agents": cfg.scaleAgents, "storm-agents": cfg.stormAgents, "per-socket": cfg.perSocket} {
 			if v < 1 {

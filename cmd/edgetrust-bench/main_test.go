@@ -72,6 +72,8 @@ func TestParseFlags(t *testing.T) {
 			config{store: "postgres://bench@127.0.0.1:5432/edgetrust?sslmode=disable", agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 		{"fleet scale", []string{"--fleet-scale", "--scale-agents", "5000", "--storm-agents", "300", "--per-socket", "100"},
 			config{fleetScale: true, scaleAgents: 5000, stormAgents: 300, perSocket: 100, agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
+		{"fleet scale with the agent's keep-alive", []string{"--fleet-scale", "--scale-keep-alive", "0"},
+			config{fleetScale: true, scaleKeepAlive: -1, agents: 2000, conc: 32, logins: 10000, trials: 200, bulk: 1000, fleet: 10000, refTime: 3 * time.Second}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,6 +84,12 @@ func TestParseFlags(t *testing.T) {
 			c.want.brokerBin = bin
 			if c.want.scaleAgents == 0 { // the --fleet-scale sizes, unless the case sets them
 				c.want.scaleAgents, c.want.stormAgents, c.want.perSocket = 100000, 10000, 2000
+			}
+			switch c.want.scaleKeepAlive {
+			case 0:
+				c.want.scaleKeepAlive = 25 * time.Second
+			case -1:
+				c.want.scaleKeepAlive = 0
 			}
 			if diff := cmp.Diff(c.want, got, cmp.AllowUnexported(config{})); diff != "" {
 				t.Errorf("parseFlags(%q) (-want +got):\n%s", c.args, diff)
@@ -97,6 +105,7 @@ func TestParseFlags(t *testing.T) {
 		{"missing broker", []string{"--broker-bin", filepath.Join(t.TempDir(), "nope")}, "broker binary"},
 		{"stray argument", []string{"--broker-bin", bin, "extra"}, "no arguments expected"},
 		{"unknown flag", []string{"--bogus"}, "unknown flag"},
+		{"keep-alive past half the idle timeout", []string{"--broker-bin", bin, "--fleet-scale", "--scale-keep-alive", "45s"}, "--scale-keep-alive 45s"},
 		{"quick is SQLite only", []string{"--broker-bin", bin, "--quick", "--store", "postgres://127.0.0.1/db"}, "--store with --quick"},
 		{"fleet scale is never quick", []string{"--broker-bin", bin, "--quick", "--fleet-scale"}, "--fleet-scale measures the fleet at scale"},
 		{"zero storm agents", []string{"--broker-bin", bin, "--fleet-scale", "--storm-agents", "0"}, "--storm-agents 0: want at least 1"},

@@ -192,7 +192,8 @@ type Results struct {
 // run without it has none of these keys.
 type Scale struct {
 	ScaleAgents            float64 `json:"scale_agents,omitempty"`
-	ScaleSockets           float64 `json:"scale_sockets,omitempty"` // client UDP sockets (quic.Transports)
+	ScaleSockets           float64 `json:"scale_sockets,omitempty"`      // client UDP sockets (quic.Transports)
+	ScaleKeepAliveS        float64 `json:"scale_keep_alive_s,omitempty"` // the idle fleet's QUIC keep-alive (--scale-keep-alive)
 	ScaleBareRSSIdleMiB    float64 `json:"scale_bare_rss_idle_mib,omitempty"`
 	ScaleBareRSSFleetMiB   float64 `json:"scale_bare_rss_fleet_mib,omitempty"`
 	ScaleBarePeakMiB       float64 `json:"scale_bare_rss_peak_mib,omitempty"` // VmHWM
