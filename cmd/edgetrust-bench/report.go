@@ -194,6 +194,7 @@ type Scale struct {
 	ScaleAgents            float64 `json:"scale_agents,omitempty"`
 	ScaleSockets           float64 `json:"scale_sockets,omitempty"`      // client UDP sockets (quic.Transports)
 	ScaleKeepAliveS        float64 `json:"scale_keep_alive_s,omitempty"` // the idle fleet's QUIC keep-alive (--scale-keep-alive)
+	ScaleRetried           float64 `json:"scale_retried,omitempty"`      // connections of both idle phases tried again after a failure (timeout)
 	ScaleBareRSSIdleMiB    float64 `json:"scale_bare_rss_idle_mib,omitempty"`
 	ScaleBareRSSFleetMiB   float64 `json:"scale_bare_rss_fleet_mib,omitempty"`
 	ScaleBarePeakMiB       float64 `json:"scale_bare_rss_peak_mib,omitempty"` // VmHWM
