@@ -14,8 +14,10 @@ import (
 // cache generation: the meta row CacheGenerationKey, which the store sets to
 // a value never used before in every transaction that writes one of those
 // tables (triggers of sqlite 0013 / postgres 0006; only the last-use columns
-// of key values and endpoints, which logins write themselves, and new
-// endpoints are left out). Each login transaction reads the generation (one
+// of key values and endpoints, which logins write themselves, an endpoint's
+// updated_at alone, which every re-registration writes, and new endpoints
+// are left out: so a cached endpoint's LastSeen and UpdatedAt may be older
+// than the store's, and nothing a login decides reads them but seen()). Each login transaction reads the generation (one
 // primary-key read) before anything else and uses the memory only while it
 // is the one the memory was filled under; any other value empties it.
 //

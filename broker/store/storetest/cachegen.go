@@ -11,8 +11,9 @@ import (
 // testCacheGeneration: the meta row registry.CacheGenerationKey takes a
 // value it never had before in every transaction that writes what a login
 // decides on (accounts, users, roles, grants, keys, key values, endpoint
-// state and key), stays when only a last use or last sighting is written or
-// a new endpoint is added, and a rolled-back write leaves it as it was
+// state and key), stays when only a last use or last sighting (and an
+// endpoint's updated_at) is written or a new endpoint is added, and a
+// rolled-back write leaves it as it was
 // (registry/readcache.go).
 func testCacheGeneration(t *testing.T, s registry.Store) {
 	seedKey(t, s)
@@ -106,6 +107,14 @@ func testCacheGeneration(t *testing.T, s registry.Store) {
 	step("touch endpoint", false, func(tx registry.Tx) error { return tx.TouchEndpoint("ep-1", at(time.Hour), "192.0.2.3") })
 	step("new endpoint", false, func(tx registry.Tx) error {
 		return tx.CreateEndpoint(&registry.Endpoint{ID: "ep-2", AccountID: acctA, State: registry.StatePending, RegisteredAt: at(0)})
+	})
+	step("re-registration changing nothing but the time", false, func(tx registry.Tx) error {
+		e, err := tx.GetEndpoint("ep-1")
+		if err != nil {
+			return err
+		}
+		e.UpdatedAt, e.LastSeenAt, e.LastSeenFrom = at(2*time.Hour), at(2*time.Hour), "192.0.2.4"
+		return tx.UpdateEndpoint(e)
 	})
 	step("untrust endpoint", true, func(tx registry.Tx) error {
 		return tx.TransitionEndpoint("ep-1", []registry.State{registry.StateTrusted}, registry.StateUntrusted,

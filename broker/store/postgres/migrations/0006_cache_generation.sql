@@ -27,5 +27,28 @@ CREATE TRIGGER key_values_cache_update AFTER UPDATE OF id, key_id, public_id, se
 	FOR EACH STATEMENT EXECUTE FUNCTION bump_cache_generation();
 CREATE TRIGGER endpoints_cache_delete AFTER DELETE ON endpoints
 	FOR EACH STATEMENT EXECUTE FUNCTION bump_cache_generation();
-CREATE TRIGGER endpoints_cache_update AFTER UPDATE OF id, account_id, state, type, description, hostname, os, version, key_type, public_key, key_thumbprint, key_id, key_value_id, registered_at, registered_from, approved_by, approved_at, device_code_hash, device_code_expires_at, updated_at, last_decision, last_decision_by, last_decision_at, clone_suspected_at ON endpoints
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_cache_generation();
+CREATE TRIGGER endpoints_cache_update AFTER UPDATE ON endpoints FOR EACH ROW
+	WHEN (OLD.id IS DISTINCT FROM NEW.id
+	 OR OLD.account_id IS DISTINCT FROM NEW.account_id
+	 OR OLD.state IS DISTINCT FROM NEW.state
+	 OR OLD.type IS DISTINCT FROM NEW.type
+	 OR OLD.description IS DISTINCT FROM NEW.description
+	 OR OLD.hostname IS DISTINCT FROM NEW.hostname
+	 OR OLD.os IS DISTINCT FROM NEW.os
+	 OR OLD.version IS DISTINCT FROM NEW.version
+	 OR OLD.key_type IS DISTINCT FROM NEW.key_type
+	 OR OLD.public_key IS DISTINCT FROM NEW.public_key
+	 OR OLD.key_thumbprint IS DISTINCT FROM NEW.key_thumbprint
+	 OR OLD.key_id IS DISTINCT FROM NEW.key_id
+	 OR OLD.key_value_id IS DISTINCT FROM NEW.key_value_id
+	 OR OLD.registered_at IS DISTINCT FROM NEW.registered_at
+	 OR OLD.registered_from IS DISTINCT FROM NEW.registered_from
+	 OR OLD.approved_by IS DISTINCT FROM NEW.approved_by
+	 OR OLD.approved_at IS DISTINCT FROM NEW.approved_at
+	 OR OLD.device_code_hash IS DISTINCT FROM NEW.device_code_hash
+	 OR OLD.device_code_expires_at IS DISTINCT FROM NEW.device_code_expires_at
+	 OR OLD.last_decision IS DISTINCT FROM NEW.last_decision
+	 OR OLD.last_decision_by IS DISTINCT FROM NEW.last_decision_by
+	 OR OLD.last_decision_at IS DISTINCT FROM NEW.last_decision_at
+	 OR OLD.clone_suspected_at IS DISTINCT FROM NEW.clone_suspected_at)
+	EXECUTE FUNCTION bump_cache_generation();

@@ -12,7 +12,8 @@
 -- changes the value.
 --
 -- Not counted: the last-use columns of key values and endpoints (written by
--- logins themselves, at most once a minute each) and new endpoints (a
+-- logins themselves, at most once a minute each), an endpoint's updated_at
+-- alone (a re-registration that changes nothing else) and new endpoints (a
 -- login reaches an endpoint only through a token or a connection its
 -- registration answered, after the registration's commit).
 INSERT INTO meta (key, value) VALUES ('cache_generation', lower(hex(randomblob(8))))
@@ -90,7 +91,34 @@ CREATE TRIGGER key_values_cache_delete AFTER DELETE ON key_values BEGIN
 	UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'cache_generation';
 END;
 
-CREATE TRIGGER endpoints_cache_update AFTER UPDATE OF id, account_id, state, type, description, hostname, os, version, key_type, public_key, key_thumbprint, key_id, key_value_id, registered_at, registered_from, approved_by, approved_at, device_code_hash, device_code_expires_at, updated_at, last_decision, last_decision_by, last_decision_at, clone_suspected_at ON endpoints BEGIN
+-- An endpoint's update counts when a column other than its last sighting
+-- and updated_at takes another value: a re-registration that changes
+-- nothing else (every reconnect of an agent) leaves the generation.
+CREATE TRIGGER endpoints_cache_update AFTER UPDATE ON endpoints
+	WHEN OLD.id IS NOT NEW.id
+	 OR OLD.account_id IS NOT NEW.account_id
+	 OR OLD.state IS NOT NEW.state
+	 OR OLD.type IS NOT NEW.type
+	 OR OLD.description IS NOT NEW.description
+	 OR OLD.hostname IS NOT NEW.hostname
+	 OR OLD.os IS NOT NEW.os
+	 OR OLD.version IS NOT NEW.version
+	 OR OLD.key_type IS NOT NEW.key_type
+	 OR OLD.public_key IS NOT NEW.public_key
+	 OR OLD.key_thumbprint IS NOT NEW.key_thumbprint
+	 OR OLD.key_id IS NOT NEW.key_id
+	 OR OLD.key_value_id IS NOT NEW.key_value_id
+	 OR OLD.registered_at IS NOT NEW.registered_at
+	 OR OLD.registered_from IS NOT NEW.registered_from
+	 OR OLD.approved_by IS NOT NEW.approved_by
+	 OR OLD.approved_at IS NOT NEW.approved_at
+	 OR OLD.device_code_hash IS NOT NEW.device_code_hash
+	 OR OLD.device_code_expires_at IS NOT NEW.device_code_expires_at
+	 OR OLD.last_decision IS NOT NEW.last_decision
+	 OR OLD.last_decision_by IS NOT NEW.last_decision_by
+	 OR OLD.last_decision_at IS NOT NEW.last_decision_at
+	 OR OLD.clone_suspected_at IS NOT NEW.clone_suspected_at
+BEGIN
 	UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'cache_generation';
 END;
 
