@@ -177,30 +177,25 @@ func (t *cachedTx) GetEndpoint(id string) (*Endpoint, error) {
 	}, t.Tx.GetEndpoint)
 }
 
-func (t *cachedTx) FindUsers(f UserFilter) ([]User, error) {
-	users := func(c *readCache) map[UserFilter][]User { return c.users }
-	if us, ok := lookup(t, users, f); ok {
-		return slices.Clone(us), nil
+// readAll is read for a store read returning rows.
+func readAll[K comparable, V any](t *cachedTx, m func(*readCache) map[K][]V, k K, get func(K) ([]V, error)) ([]V, error) {
+	if vs, ok := lookup(t, m, k); ok {
+		return slices.Clone(vs), nil
 	}
-	us, err := t.Tx.FindUsers(f)
+	vs, err := get(k)
 	if err != nil {
 		return nil, err
 	}
-	remember(t, users, f, slices.Clone(us))
-	return us, nil
+	remember(t, m, k, slices.Clone(vs))
+	return vs, nil
+}
+
+func (t *cachedTx) FindUsers(f UserFilter) ([]User, error) {
+	return readAll(t, func(c *readCache) map[UserFilter][]User { return c.users }, f, t.Tx.FindUsers)
 }
 
 func (t *cachedTx) ListGrants(userID string) ([]Grant, error) {
-	grants := func(c *readCache) map[string][]Grant { return c.grants }
-	if gs, ok := lookup(t, grants, userID); ok {
-		return slices.Clone(gs), nil
-	}
-	gs, err := t.Tx.ListGrants(userID)
-	if err != nil {
-		return nil, err
-	}
-	remember(t, grants, userID, slices.Clone(gs))
-	return gs, nil
+	return readAll(t, func(c *readCache) map[string][]Grant { return c.grants }, userID, t.Tx.ListGrants)
 }
 
 // RecordKeyUse keeps the cached value's last use current, so that the next
