@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -47,11 +49,55 @@ type Env struct {
 	admin *registry.Principal
 }
 
+// migrated holds the database file of an empty store with every migration
+// applied, made once per test binary: each Env starts from a copy of it, a
+// real SQLite file like any other. Running the migrations was 0.9 s of
+// New's 1.1 s under -race, for each of the hundreds of Envs of a run.
+var migrated struct {
+	once sync.Once
+	db   []byte
+	err  error
+}
+
+func migratedDB() ([]byte, error) {
+	migrated.once.Do(func() {
+		migrated.db, migrated.err = makeMigratedDB()
+	})
+	return migrated.db, migrated.err
+}
+
+func makeMigratedDB() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "brokertest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "edgetrust.db")
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: p})
+	if err != nil {
+		return nil, fmt.Errorf("migrating a template store: %w", err)
+	}
+	// Closing the last connection checkpoints the WAL into the file; were
+	// anything left out, Open would apply the missing migrations again.
+	if err := st.Close(); err != nil {
+		return nil, fmt.Errorf("closing the template store: %w", err)
+	}
+	return os.ReadFile(p)
+}
+
 // New builds an Env; the store is closed when the test ends.
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "edgetrust.db")})
+	path := filepath.Join(t.TempDir(), "edgetrust.db")
+	db, err := migratedDB()
+	if err == nil {
+		err = os.WriteFile(path, db, 0o600)
+	}
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path})
 	if err != nil {
 		t.Fatalf("brokertest: opening store: %v", err)
 	}
