@@ -65,6 +65,10 @@ func TestMuxMiddleware(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// To the end: the stream's headers arrive at its flush, before its
+		// handler (and the middleware's log line after it) has returned;
+		// the body ends only once both have.
+		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 	if resp.StatusCode != http.StatusInternalServerError {
