@@ -33,7 +33,7 @@ func (c *Console) accountsPage(w http.ResponseWriter, r *http.Request, sess *ses
 		rows = append(rows, accountRow{Account: a, ParentName: names[a.ParentID]})
 	}
 	pg := c.base(sess, p, "Accounts", "accounts")
-	c.withAccounts(r, pg, p)
+	withSwitcher(pg, accts)
 	pg.Data = rows
 	c.render(w, r, http.StatusOK, "accounts", pg)
 }

@@ -265,11 +265,27 @@ func (c *Console) base(sess *session, p *registry.Principal, title, nav string) 
 
 // withAccounts adds the account switcher for users who see accounts.
 func (c *Console) withAccounts(r *http.Request, pg *page, p *registry.Principal) {
-	if !pg.Can.ViewAccounts {
-		return
+	if pg.Can.ViewAccounts {
+		c.accountsOf(r, pg, p)
 	}
+}
+
+// accountsOf reads the accounts p sees once for a page that also names
+// them: it adds the account switcher as withAccounts does and returns them
+// (none when the read fails; the page then shows ids only).
+func (c *Console) accountsOf(r *http.Request, pg *page, p *registry.Principal) []registry.Account {
 	accts, err := c.reg.ListAccounts(r.Context(), p)
-	if err == nil && len(accts) > 1 {
+	if err != nil {
+		return nil
+	}
+	withSwitcher(pg, accts)
+	return accts
+}
+
+// withSwitcher adds the account switcher listing accts, the accounts the
+// user sees, when there is more than one to switch between.
+func withSwitcher(pg *page, accts []registry.Account) {
+	if pg.Can.ViewAccounts && len(accts) > 1 {
 		pg.Accounts = accts
 	}
 }

@@ -42,12 +42,9 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	ctx := r.Context()
 	pg := c.base(sess, p, "API keys", "keys")
-	c.withAccounts(r, pg, p)
 	names, parents := map[string]string{}, map[string]string{}
-	if accts, err := c.reg.ListAccounts(ctx, p); err == nil {
-		for _, a := range accts {
-			names[a.ID], parents[a.ID] = a.Name, a.ParentID
-		}
+	for _, a := range c.accountsOf(r, pg, p) {
+		names[a.ID], parents[a.ID] = a.Name, a.ParentID
 	}
 	d := &keysData{Account: pg.Account, Accounts: names}
 	add := func(keys []registry.APIKey, inherited bool) {

@@ -30,12 +30,9 @@ func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	ctx := r.Context()
 	pg := c.base(sess, p, "Webhooks", "webhooks")
-	c.withAccounts(r, pg, p)
 	names := map[string]string{}
-	if accts, err := c.reg.ListAccounts(ctx, p); err == nil {
-		for _, a := range accts {
-			names[a.ID] = a.Name
-		}
+	for _, a := range c.accountsOf(r, pg, p) {
+		names[a.ID] = a.Name
 	}
 	hooks, err := c.reg.ListWebhooks(ctx, p, pg.Account)
 	if err != nil {
