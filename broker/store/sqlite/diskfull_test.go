@@ -12,18 +12,17 @@ import (
 	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 )
 
-// TestDiskFullFailsCleanly fills the database (issue 15, point 9): with
-// PRAGMA max_page_count at the file's size, SQLite answers SQLITE_FULL as
-// on a full disk. The Update fails matching registry.ErrUnwritable, its
-// write is absent, reads go on, and once there is room again the same
-// write succeeds.
-func TestDiskFullFailsCleanly(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "edgetrust.db"))
-	defer s.Close()
-	ctx := t.Context()
+// fullDisk opens a store whose file may not grow: PRAGMA max_page_count at
+// its page count, so SQLite answers SQLITE_FULL as on a full disk. big is a
+// value bigger than every free page (writing it needs the file to grow);
+// room lifts the limit.
+func fullDisk(t *testing.T) (s *sqlite.Store, big string, room func()) {
+	t.Helper()
+	s = open(t, filepath.Join(t.TempDir(), "edgetrust.db"))
+	t.Cleanup(func() { s.Close() })
 	pragma := func(q string) int {
 		t.Helper()
-		v, err := sqlite.PragmaForTest(ctx, s, true, q)
+		v, err := sqlite.PragmaForTest(t.Context(), s, true, q)
 		if err != nil {
 			t.Fatalf("PRAGMA %s: %v", q, err)
 		}
@@ -34,8 +33,21 @@ func TestDiskFullFailsCleanly(t *testing.T) {
 		return n
 	}
 	pages, free, size := pragma("page_count"), pragma("freelist_count"), pragma("page_size")
-	// A row bigger than every free page: it needs the file to grow.
-	big := strings.Repeat("x", (free+16)*size)
+	big = strings.Repeat("x", (free+16)*size)
+	if got := pragma("max_page_count = " + strconv.Itoa(pages)); got != pages {
+		t.Fatalf("max_page_count = %d, want %d", got, pages)
+	}
+	return s, big, func() { pragma("max_page_count = 1073741823") }
+}
+
+// TestDiskFullFailsCleanly fills the database (issue 15, point 9): with
+// PRAGMA max_page_count at the file's size, SQLite answers SQLITE_FULL as
+// on a full disk. The Update fails matching registry.ErrUnwritable, its
+// write is absent, reads go on, and once there is room again the same
+// write succeeds.
+func TestDiskFullFailsCleanly(t *testing.T) {
+	s, big, room := fullDisk(t)
+	ctx := t.Context()
 	write := func(action string) error {
 		return s.Update(ctx, func(tx registry.Tx) error {
 			return tx.AppendAudit(&registry.AuditEvent{Time: time.Unix(1, 0), Actor: "system", Action: action,
@@ -55,9 +67,6 @@ func TestDiskFullFailsCleanly(t *testing.T) {
 		return n
 	}
 
-	if got := pragma("max_page_count = " + strconv.Itoa(pages)); got != pages {
-		t.Fatalf("max_page_count = %d, want %d", got, pages)
-	}
 	err := write("disk.full")
 	if !errors.Is(err, registry.ErrUnwritable) {
 		t.Fatalf("write on a full disk: %v, want registry.ErrUnwritable", err)
@@ -66,7 +75,7 @@ func TestDiskFullFailsCleanly(t *testing.T) {
 		t.Errorf("%d rows of the failed write, want 0", n)
 	}
 
-	pragma("max_page_count = 1073741823") // room again
+	room()
 	if err := write("disk.room"); err != nil {
 		t.Fatalf("write once there is room again: %v", err)
 	}
@@ -81,21 +90,8 @@ func TestDiskFullFailsCleanly(t *testing.T) {
 // with registry.ErrUnwritable, none is made, and the store writes again
 // once there is room.
 func TestDiskFullAbandonsTheBatchCleanly(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "edgetrust.db"))
-	defer s.Close()
+	s, big, room := fullDisk(t)
 	ctx := t.Context()
-	pragma := func(q string) int {
-		t.Helper()
-		v, err := sqlite.PragmaForTest(ctx, s, true, q)
-		if err != nil {
-			t.Fatalf("PRAGMA %s: %v", q, err)
-		}
-		n, _ := strconv.Atoi(v)
-		return n
-	}
-	free, size := pragma("freelist_count"), pragma("page_size")
-	big := strings.Repeat("x", (free+16)*size)
-	pragma("max_page_count = " + strconv.Itoa(pragma("page_count")))
 
 	release := blockWriter(t, s) // the next Updates queue into one batch
 	small := make(chan error, 1)
@@ -122,7 +118,7 @@ func TestDiskFullAbandonsTheBatchCleanly(t *testing.T) {
 			t.Errorf("%s: present %v, returned %v", who, got[who], err)
 		}
 	}
-	pragma("max_page_count = 1073741823")
+	room()
 	if err := s.Update(ctx, func(tx registry.Tx) error { return tx.SetMeta("big", big) }); err != nil {
 		t.Fatalf("write once there is room again: %v", err)
 	}
