@@ -1,9 +1,7 @@
 package sqlite_test
 
 import (
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,15 +19,8 @@ import (
 // "NAME (n)" with n free, audits and logs each rename, creates the unique
 // index, and a second start changes nothing.
 func TestUpgradeRenamesDuplicateAccounts(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "old.db")
 	// 7: the last migration before account names were unique.
-	if err := sqlite.MigrateToForTest(t.Context(), p, 7); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := oldDatabase(t, 7)
 	for _, q := range []string{
 		`INSERT INTO accounts (id, parent_id, name, type, created_at) VALUES
 			('r', '', 'root', 'vendor', 1),

@@ -1,15 +1,12 @@
 package sqlite_test
 
 import (
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 )
 
 // TestUpgradeTo0007 opens a database made before issue 12, where
@@ -17,14 +14,7 @@ import (
 // and recovers each endpoint's approval (an untrusted one's from the audit
 // log, where the log has it).
 func TestUpgradeTo0007(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "old.db")
-	if err := sqlite.MigrateToForTest(t.Context(), p, 6); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := oldDatabase(t, 6)
 	ns := func(sec int) int64 { return time.Unix(int64(sec), 0).UnixNano() }
 	for _, q := range []struct {
 		sql  string
@@ -70,7 +60,7 @@ func TestUpgradeTo0007(t *testing.T) {
 		"pending":   {},
 	}
 	got := map[string]record{}
-	err = s.View(t.Context(), func(tx registry.Tx) error {
+	err := s.View(t.Context(), func(tx registry.Tx) error {
 		eps, err := tx.ListEndpoints(registry.EndpointFilter{})
 		for _, e := range eps {
 			got[e.ID] = record{e.ApprovedBy, e.LastDecision, e.LastDecisionBy, e.ApprovedAt, e.LastDecisionAt}

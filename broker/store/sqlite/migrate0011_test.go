@@ -1,29 +1,19 @@
 package sqlite_test
 
 import (
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/edgetrust/edgetrust/broker/registry"
-	"github.com/edgetrust/edgetrust/broker/store/sqlite"
 )
 
 // TestUpgradeTo0011 opens a database with pending endpoints made before the
 // pending caps: 0011 counts them into pending_counts, and the triggers keep
 // the counts from then on.
 func TestUpgradeTo0011(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "old.db")
-	if err := sqlite.MigrateToForTest(t.Context(), p, 10); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := oldDatabase(t, 10)
 	for _, q := range []string{
 		`INSERT INTO accounts (id, name, type, created_at) VALUES ('a', 'A', 'vendor', 1), ('b', 'B', 'customer', 1)`,
 		`INSERT INTO endpoints (id, account_id, state, key_value_id, registered_at) VALUES
@@ -66,7 +56,7 @@ func TestUpgradeTo0011(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"value:v1": 2, "value:v2": 1, "account:a": 2, "account:b": 1}, counts()); diff != "" {
 		t.Errorf("after the upgrade (-want +got):\n%s", diff)
 	}
-	err = s.Update(t.Context(), func(tx registry.Tx) error {
+	err := s.Update(t.Context(), func(tx registry.Tx) error {
 		return tx.TransitionEndpoint("p1", []registry.State{registry.StatePending}, registry.StateTrusted,
 			registry.Decision{Action: "approve", By: "user:u", At: time.Unix(2, 0)})
 	})

@@ -20,6 +20,22 @@ import (
 	"github.com/edgetrust/edgetrust/broker/store/storetest"
 )
 
+// oldDatabase makes a database file as a binary that knew migrations up to
+// upTo left it and opens it with foreign keys on, for an upgrade test to
+// fill before it opens the file as a store (close db first).
+func oldDatabase(t *testing.T, upTo int) (path string, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "old.db")
+	if err := sqlite.MigrateToForTest(t.Context(), path, upTo); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, db
+}
+
 func open(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, Logger: zaptest.NewLogger(t)})
