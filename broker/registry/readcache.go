@@ -159,14 +159,16 @@ func (t *cachedTx) GetAPIKey(id string) (*APIKey, error) {
 }
 
 func (t *cachedTx) GetKeyValueByPublicID(publicID string) (*KeyValue, error) {
-	v, err := read(t, func(c *readCache) map[string]KeyValue { return c.values }, publicID, func(v KeyValue) KeyValue {
+	return read(t, func(c *readCache) map[string]KeyValue { return c.values }, publicID, func(v KeyValue) KeyValue {
 		v.SecretHash = slices.Clone(v.SecretHash)
 		return v
-	}, t.Tx.GetKeyValueByPublicID)
-	if err == nil {
-		remember(t, func(c *readCache) map[string]string { return c.valueIDs }, v.ID, publicID)
-	}
-	return v, err
+	}, func(publicID string) (*KeyValue, error) {
+		v, err := t.Tx.GetKeyValueByPublicID(publicID)
+		if err == nil { // read from the store: RecordKeyUse finds it by its id
+			remember(t, func(c *readCache) map[string]string { return c.valueIDs }, v.ID, publicID)
+		}
+		return v, err
+	})
 }
 
 func (t *cachedTx) GetEndpoint(id string) (*Endpoint, error) {
