@@ -31,6 +31,11 @@ func TestFleetScaleTiny(t *testing.T) {
 	if num("scale_broker_agents") != 60 || num("scale_sockets") != 3 {
 		t.Errorf("scale_broker_agents %v over scale_sockets %v, want 60 over 3", num("scale_broker_agents"), num("scale_sockets"))
 	}
+	// The idle fleet's keep-alive, --scale-keep-alive's default, is in
+	// the report.
+	if num("scale_keep_alive_s") != 25 {
+		t.Errorf("scale_keep_alive_s = %v, want the default 25", doc.Results["scale_keep_alive_s"])
+	}
 	if num("storm_back") != 30 {
 		t.Errorf("storm_back = %v, want all 30 agents back", num("storm_back"))
 	}
