@@ -275,16 +275,18 @@ func (a *Agent) session(ctx context.Context, id state.Identity) (registeredAt ti
 		return time.Time{}, err
 	}
 	defer conn.Close()
+	// A stale request from a previous session must not end this one. It is
+	// dropped before register makes conn the one logins use: a login
+	// refused from then on asks this session to renew, and is heard.
+	select {
+	case <-a.reconnect:
+	default:
+	}
 	reg, err := a.register(ctx, conn)
 	if err != nil {
 		return time.Time{}, err
 	}
 	registeredAt = a.now()
-	// A stale request from a previous session must not end this one.
-	select {
-	case <-a.reconnect:
-	default:
-	}
 	defer a.detach(conn)
 	if reg.State == protocol.StateDeleted {
 		return registeredAt, errDeleted
